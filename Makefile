@@ -1,0 +1,45 @@
+# One place for the commands the README documents.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+JARS   := .jars
+PERSONS ?= 10000
+SIZES   ?= 10000,100000
+
+.PHONY: setup jars test test-fast demo bench-generate clean
+
+## setup: create .venv, install the pinned packages and fetch the Delta jars from Maven Central into .jars/
+setup: $(BIN)/rcu jars
+
+$(BIN)/rcu: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+## jars: Delta Lake's jars (and the few they need that pyspark does not ship); Spark's own jars are not copied
+jars: $(JARS)/.done
+$(JARS)/.done: scripts/pom.xml
+	mvn --batch-mode --quiet -f scripts/pom.xml dependency:copy-dependencies \
+	    -DoutputDirectory=$(abspath $(JARS)) \
+	    -DincludeGroupIds=io.delta,io.unitycatalog,com.fasterxml.jackson.datatype
+	touch $@
+
+## test: the whole suite, end-to-end runs included (what CI runs)
+test:
+	$(BIN)/pytest -q
+
+## test-fast: everything but the end-to-end and cluster tests
+test-fast:
+	$(BIN)/pytest -q -m "not e2e and not cluster"
+
+## demo: generate $(PERSONS) persons and run every step into ./lakehouse
+demo:
+	$(BIN)/rcu run-all --persons $(PERSONS)
+
+## bench-generate: time and peak memory of generating 1M persons' raw files
+bench-generate:
+	$(BIN)/python benchmarks/bench_generate.py --persons 1000000
+
+clean:
+	rm -rf lakehouse data mlruns mlflow.db spark-warehouse

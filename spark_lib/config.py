@@ -1,0 +1,306 @@
+"""Typed configuration loaded from ``conf/*.yaml``.
+
+Every section is a frozen dataclass. Loading is strict: an unknown key, a missing required key or a value
+of the wrong type raises :class:`ConfigError` naming the key and the file, e.g.::
+
+    ConfigError: conf/sources.yaml: sources.loyalty_members: unknown key 'sepparator'
+                 (allowed: channel, description, ...)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from spark_lib.session import PROJECT_ROOT
+
+DEFAULT_CONF_DIR = PROJECT_ROOT / "conf"
+
+#: Canonical identity fields a source may map its columns onto (see README, "Bring your own source").
+IDENTITY_FIELDS: tuple[str, ...] = (
+    "civility",
+    "first_name",
+    "last_name",
+    "birth_name",       # maiden name, when the source keeps it apart
+    "full_name",        # "DUPONT Jean" in one column, split during standardisation
+    "birth_date",
+    "email",
+    "phone",
+    "phone_2",          # a second number (landline + mobile forms)
+    "house_number",
+    "street",           # may also carry the number: "12 bis av. Foch"
+    "address_extra",    # building, floor, "chez", lieu-dit
+    "postcode",
+    "city",
+    "country",
+    "loyalty_card",
+    "account_id",
+    "cookie_id",
+    "customer_ref",     # the id the CRM gives its customers
+    "consent_email",
+    "consent_sms",
+    "consent_postal",
+    "consent_date",
+    "updated_at",       # when the source last saw or changed the record
+)
+
+#: Canonical interaction fields (silver interaction tables share this schema).
+INTERACTION_FIELDS: tuple[str, ...] = (
+    "event_id",
+    "event_time",
+    "event_type",
+    "amount",
+    "quantity",
+    "order_id",
+    "store_id",
+    "campaign_id",
+    "page",
+    "product",
+    "channel_detail",
+)
+
+#: Silver interaction tables a source can feed.
+INTERACTION_TABLES: tuple[str, ...] = (
+    "navigation_events",
+    "orders",
+    "receipts",
+    "campaign_events",
+    "mailings",
+    "contacts",
+)
+
+FORMATS = ("csv", "json", "parquet")
+CHANNELS = ("online", "offline")
+
+
+class ConfigError(ValueError):
+    """A configuration file is wrong; the message names the file and the key."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Specs
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InteractionSpec:
+    """How a source's rows become interaction rows (orders, receipts, page views, ...)."""
+
+    table: str
+    fields: Mapping[str, str]
+    #: used when no column gives the event type (e.g. every row of a mailing file is a "catalogue_sent")
+    event_type: str | None = None
+    #: Spark datetime pattern of ``event_time``; ISO-8601 and common French forms are tried when unset
+    time_format: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One raw source as a retailer hands it over, and how it maps onto canonical fields."""
+
+    name: str
+    path: str
+    format: str
+    channel: str
+    record_id: str
+    identity: Mapping[str, str] = field(default_factory=dict)
+    interactions: InteractionSpec | None = None
+    description: str = ""
+    separator: str = ","
+    encoding: str = "utf-8"
+    header: bool = True
+    quote: str = '"'
+    birth_date_format: str | None = None
+    #: a record id that repeats (a cookie on every page view) is folded into one identity record
+    records_repeat: bool = False
+
+    def glob(self, raw_dir: str | os.PathLike) -> str:
+        """The source's path pattern, resolved against the raw-data folder when relative."""
+        path = Path(self.path)
+        return str(path if path.is_absolute() else Path(raw_dir) / path)
+
+
+@dataclass(frozen=True)
+class SourcesConfig:
+    sources: tuple[SourceSpec, ...]
+    file: str = ""
+
+    def get(self, name: str) -> SourceSpec:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        raise ConfigError(f"{self.file}: no source named {name!r} (known: {', '.join(self.names)})")
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.sources]
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Where things live and how the pipeline runs (``conf/pipeline.yaml``)."""
+
+    lakehouse_dir: str = "lakehouse"
+    raw_dir: str = "data/raw"
+    truth_dir: str = "data/truth"
+    mlflow_tracking_uri: str = "sqlite:///mlflow.db"
+    default_persons: int = 10000
+    seed: int = 42
+    #: ISO country code used when a phone or address has none
+    default_region: str = "FR"
+    file: str = ""
+
+    def resolve(self, path: str) -> str:
+        """Relative paths are taken from the project root, so jobs work from any working directory."""
+        p = Path(path)
+        return str(p if p.is_absolute() else PROJECT_ROOT / p)
+
+
+# --------------------------------------------------------------------------------------------------
+# Strict loading
+# --------------------------------------------------------------------------------------------------
+
+
+def _type_ok(value: Any, annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if annotation is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, arg) for arg in typing.get_args(annotation))
+    if annotation is type(None):
+        return value is None
+    if origin in (Mapping, dict) or annotation in (dict, Mapping):
+        return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is str:
+        return isinstance(value, str)
+    return True
+
+
+def _build(cls: type, data: Any, where: str, file: str, overrides: dict[str, Any] | None = None):
+    """Fill dataclass ``cls`` from ``data``, refusing unknown keys, missing keys and wrong types."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: {where}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in ("file", "name")}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"{file}: {where}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(fields))})"
+        )
+    values: dict[str, Any] = dict(overrides or {})
+    for name, f in fields.items():
+        if name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{file}: {where}: missing required key {name!r}")
+            continue
+        value = data[name]
+        if not _type_ok(value, hints[name]) and not dataclasses.is_dataclass(_strip_optional(hints[name])):
+            raise ConfigError(
+                f"{file}: {where}.{name}: expected {_type_name(hints[name])}, got {type(value).__name__} {value!r}"
+            )
+        values[name] = value
+    return cls(**values)
+
+
+def _strip_optional(annotation: Any) -> Any:
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    return args[0] if len(args) == 1 else annotation
+
+
+def _type_name(annotation: Any) -> str:
+    text = str(annotation).replace("typing.", "")
+    return {"<class 'str'>": "a string", "<class 'bool'>": "true or false", "<class 'int'>": "an integer"}.get(
+        text, text
+    )
+
+
+def _choice(value: str, allowed: tuple[str, ...], where: str, file: str) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{file}: {where}: {value!r} is not one of {', '.join(allowed)}")
+
+
+def _read_yaml(path: Path) -> Any:
+    if not path.exists():
+        raise ConfigError(f"{path}: file not found")
+    with path.open(encoding="utf-8") as handle:
+        try:
+            return yaml.safe_load(handle) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: not valid YAML: {error}") from error
+
+
+def parse_source(name: str, data: Any, file: str) -> SourceSpec:
+    """One ``sources.<name>`` entry, validated."""
+    where = f"sources.{name}"
+    if isinstance(data, dict) and "interactions" in data:
+        data = dict(data)
+        interactions = data.pop("interactions")
+    else:
+        interactions = None
+    spec = _build(SourceSpec, data, where, file, overrides={"name": name})
+    _choice(spec.format, FORMATS, f"{where}.format", file)
+    _choice(spec.channel, CHANNELS, f"{where}.channel", file)
+    for canonical in spec.identity:
+        if canonical not in IDENTITY_FIELDS:
+            raise ConfigError(
+                f"{file}: {where}.identity: unknown canonical field {canonical!r} "
+                f"(allowed: {', '.join(IDENTITY_FIELDS)})"
+            )
+    if len(spec.encoding) == 0 or len(spec.separator) != 1:
+        raise ConfigError(f"{file}: {where}.separator: expected one character, got {spec.separator!r}")
+    parsed_interactions = None
+    if interactions is not None:
+        iwhere = f"{where}.interactions"
+        parsed_interactions = _build(InteractionSpec, interactions, iwhere, file)
+        _choice(parsed_interactions.table, INTERACTION_TABLES, f"{iwhere}.table", file)
+        for canonical in parsed_interactions.fields:
+            if canonical not in INTERACTION_FIELDS:
+                raise ConfigError(
+                    f"{file}: {iwhere}.fields: unknown canonical field {canonical!r} "
+                    f"(allowed: {', '.join(INTERACTION_FIELDS)})"
+                )
+        if "event_time" not in parsed_interactions.fields:
+            raise ConfigError(f"{file}: {iwhere}.fields: missing required key 'event_time'")
+        if "event_type" not in parsed_interactions.fields and not parsed_interactions.event_type:
+            raise ConfigError(f"{file}: {iwhere}: give either fields.event_type (a column) or event_type (a constant)")
+    if not spec.identity and parsed_interactions is None:
+        raise ConfigError(f"{file}: {where}: maps neither identity fields nor interactions")
+    return dataclasses.replace(spec, interactions=parsed_interactions)
+
+
+def load_sources(path: str | os.PathLike | None = None) -> SourcesConfig:
+    """Load ``conf/sources.yaml`` (or another file with the same layout)."""
+    file = Path(path or DEFAULT_CONF_DIR / "sources.yaml")
+    data = _read_yaml(file)
+    if not isinstance(data, dict) or set(data) != {"sources"}:
+        keys = ", ".join(sorted(data)) if isinstance(data, dict) else type(data).__name__
+        raise ConfigError(f"{file}: expected one top-level key 'sources', got {keys}")
+    entries = data["sources"]
+    if not isinstance(entries, dict) or not entries:
+        raise ConfigError(f"{file}: sources: expected a non-empty mapping of source name to its settings")
+    specs = tuple(parse_source(name, entry, str(file)) for name, entry in entries.items())
+    return SourcesConfig(sources=specs, file=str(file))
+
+
+def load_pipeline(path: str | os.PathLike | None = None) -> PipelineConfig:
+    """Load ``conf/pipeline.yaml``; ``RCU_LAKEHOUSE_DIR``/``RCU_RAW_DIR`` override its folders."""
+    file = Path(path or DEFAULT_CONF_DIR / "pipeline.yaml")
+    config = _build(PipelineConfig, _read_yaml(file), "pipeline", str(file), overrides={"file": str(file)})
+    overrides = {
+        "lakehouse_dir": os.environ.get("RCU_LAKEHOUSE_DIR"),
+        "raw_dir": os.environ.get("RCU_RAW_DIR"),
+        "truth_dir": os.environ.get("RCU_TRUTH_DIR"),
+        "mlflow_tracking_uri": os.environ.get("MLFLOW_TRACKING_URI"),
+    }
+    return dataclasses.replace(config, **{k: v for k, v in overrides.items() if v})

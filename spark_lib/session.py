@@ -1,0 +1,94 @@
+"""The one Spark session factory used by jobs, tests and notebooks.
+
+- On a cluster (``spark-submit``) or in Databricks a session already exists: it is reused as it is,
+  because the platform has already put Delta on the classpath.
+- Locally it builds a ``local[*]`` session with the Delta extension and the jars that ``make setup``
+  fetched into ``.jars/`` (never downloaded here), plus Splink's similarity-function jar.
+
+Example::
+
+    from spark_lib.session import get_spark
+    spark = get_spark(app_name="rcu-ingest")
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_JARS_DIR = PROJECT_ROOT / ".jars"
+
+
+class DeltaJarsMissingError(RuntimeError):
+    """The Delta Lake jars are not on disk: run ``make setup`` (it fetches them from Maven Central)."""
+
+
+def delta_jars(jars_dir: str | os.PathLike | None = None) -> list[str]:
+    """Paths of the Delta jars fetched by ``make setup`` (``RCU_JARS_DIR`` overrides the folder)."""
+    folder = Path(jars_dir or os.environ.get("RCU_JARS_DIR") or DEFAULT_JARS_DIR)
+    jars = sorted(glob.glob(str(folder / "*.jar")))
+    if not any("delta-spark" in Path(j).name for j in jars):
+        raise DeltaJarsMissingError(
+            f"no delta-spark jar in {folder}: run `make setup` to fetch the Delta Lake jars from Maven Central"
+        )
+    return jars
+
+
+def splink_jar() -> str | None:
+    """Splink's Scala UDF jar (Jaro-Winkler etc. on Spark), shipped inside the splink package."""
+    try:
+        from splink.backends.spark import similarity_jar_location
+    except ImportError:  # splink is optional for the ingestion-only jobs
+        return None
+    return similarity_jar_location()
+
+
+def get_spark(
+    app_name: str = "rcu",
+    master: str | None = None,
+    shuffle_partitions: int | None = None,
+    extra_conf: dict[str, str] | None = None,
+) -> SparkSession:
+    """Return the active session if there is one (cluster, Databricks, notebook), else a local Delta session."""
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+
+    jars = delta_jars()
+    udf_jar = splink_jar()
+    if udf_jar:
+        jars.append(udf_jar)
+    cores = os.cpu_count() or 2
+    builder = (
+        SparkSession.builder.appName(app_name)
+        .master(master or os.environ.get("RCU_SPARK_MASTER", "local[*]"))
+        .config("spark.jars", ",".join(jars))
+        .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
+        .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
+        # The default of 200 shuffle partitions costs seconds of task overhead on a 2-core machine;
+        # a few per core keeps tasks busy without thousands of tiny files. AQE coalesces further.
+        .config("spark.sql.shuffle.partitions", str(shuffle_partitions or max(4, cores * 2)))
+        # Delta reads its transaction log with 50 partitions by default: far too many for local mode.
+        .config("spark.databricks.delta.snapshotPartitions", "2")
+        # The UI serves on a port per session; it is of no use in batch jobs and tests.
+        .config("spark.ui.enabled", os.environ.get("RCU_SPARK_UI", "false"))
+        .config("spark.ui.showConsoleProgress", "false")  # our own progress lines replace Spark's bars
+        # Local mode runs the driver and executors in one JVM: give it most of the machine's memory.
+        .config("spark.driver.memory", os.environ.get("RCU_DRIVER_MEMORY", "8g"))
+        # Timestamps are written and read in UTC whatever the machine's zone, so runs are reproducible.
+        .config("spark.sql.session.timeZone", "UTC")
+        # Splink needs its Scala similarity functions registered as SQL functions (see splink docs).
+        .config("spark.sql.legacy.allowUntypedScalaUDF", "true")
+    )
+    warehouse = os.environ.get("RCU_WAREHOUSE_DIR")
+    if warehouse:
+        builder = builder.config("spark.sql.warehouse.dir", warehouse)
+    for key, value in (extra_conf or {}).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(os.environ.get("RCU_SPARK_LOG_LEVEL", "ERROR"))
+    return spark

@@ -1,0 +1,48 @@
+"""One Spark session for the whole test run, tuned for tiny data (see each setting's reason)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_TMP = Path(tempfile.mkdtemp(prefix="rcu-tests-"))
+# Keep every side effect of the tests under one temporary folder: Spark's warehouse, MLflow's store.
+os.environ.setdefault("RCU_WAREHOUSE_DIR", str(_TMP / "warehouse"))
+os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{_TMP / 'mlflow.db'}")
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from spark_lib.session import get_spark
+
+    session = get_spark(
+        app_name="rcu-tests",
+        master="local[2]",
+        # Test inputs are a few rows to a few thousand: one or two partitions avoid hundreds of empty tasks.
+        shuffle_partitions=2,
+        extra_conf={
+            # Adaptive execution re-plans every small query; on tiny data it only adds planning time.
+            "spark.sql.adaptive.enabled": "false",
+            # The tests compare small DataFrames: collect them without Arrow's batch set-up cost.
+            "spark.sql.execution.arrow.pyspark.enabled": "true",
+            "spark.driver.memory": "4g",
+        },
+    )
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def tmp_root() -> Path:
+    """A folder for the whole run (lakehouses, raw files), removed at the end."""
+    yield _TMP
+    shutil.rmtree(_TMP, ignore_errors=True)
+
+
+@pytest.fixture()
+def tmp_dir(tmp_path) -> Path:
+    return tmp_path
