@@ -1,0 +1,1 @@
+"""Raw sources: reading the files a retailer delivers, and landing them in bronze."""

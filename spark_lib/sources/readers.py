@@ -1,0 +1,150 @@
+"""Reading raw source files as delivered (CSV, JSON lines, Parquet) without losing a row.
+
+Every column is read as it is (CSV and JSON values as strings); a row Spark cannot parse is kept in
+``_corrupt_record`` so that bronze can quarantine it with its reason instead of dropping it.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob as globlib
+import hashlib
+import io
+import re
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import ArrayType, MapType, StringType, StructField, StructType
+
+from spark_lib.config import SourceSpec
+
+CORRUPT = "_corrupt_record"
+_SPARK_STANDARD_CHARSETS = {"iso-8859-1", "us-ascii", "utf-16", "utf-16be", "utf-16le", "utf-32", "utf-8"}
+_INVALID_DELTA_CHARS = re.compile(r"[ ,;{}()\n\t=]+")
+
+
+class SourceFileError(ValueError):
+    """A source's files do not match its configuration; the message names the key and the file."""
+
+
+def delta_safe_name(column: str) -> str:
+    """Column name Delta accepts without column mapping: ``"Date de naissance"`` -> ``"Date_de_naissance"``."""
+    return _INVALID_DELTA_CHARS.sub("_", column.strip()).strip("_") or "_blank"
+
+
+def list_files(spec: SourceSpec, raw_dir: str) -> list[str]:
+    """Absolute paths of the source's files, sorted so batches are reproducible."""
+    return sorted(str(Path(p).resolve()) for p in globlib.glob(spec.glob(raw_dir)) if Path(p).is_file())
+
+
+def file_fingerprint(path: str, chunk: int = 1 << 22) -> str:
+    """SHA-256 of the file's bytes: the same delivery under any name is recognised as already ingested."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def csv_header(spec: SourceSpec, path: str) -> list[str]:
+    """The header line of a CSV file, decoded with the source's encoding and split with its separator."""
+    with open(path, "rb") as handle:
+        first = handle.readline()
+    try:
+        text = first.decode(spec.encoding).lstrip("\ufeff")
+    except (UnicodeDecodeError, LookupError) as error:
+        raise SourceFileError(
+            f"sources.{spec.name}.encoding: cannot decode the header of {path} as {spec.encoding!r}: {error}"
+        ) from error
+    return next(csv.reader(io.StringIO(text), delimiter=spec.separator, quotechar=spec.quote))
+
+
+def read_raw(spark: SparkSession, spec: SourceSpec, paths: list[str], json_sampling_ratio: float = 1.0) -> DataFrame:
+    """Read ``paths`` of one source as they are, with ``_source_file`` and, for text formats, ``_corrupt_record``.
+
+    Column names are made Delta-safe (spaces and ``,;{}()=`` become ``_``); configuration keys are resolved
+    through the same function, so a header ``Date de naissance`` is still mapped by its own name.
+    """
+    if not paths:
+        raise ValueError(f"no files to read for source {spec.name!r}")
+    if spec.format == "csv":
+        df = _read_csv(spark, spec, paths)
+    elif spec.format == "json":
+        df = _read_json(spark, spec, paths, json_sampling_ratio)
+    else:
+        df = spark.read.parquet(*paths)
+    df = df.select("*", F.col("_metadata.file_path").alias("_source_file"))
+    return df.toDF(*[c if c in (CORRUPT, "_source_file") else delta_safe_name(c) for c in df.columns])
+
+
+def _read_csv(spark: SparkSession, spec: SourceSpec, paths: list[str]) -> DataFrame:
+    headers = {path: csv_header(spec, path) for path in paths}
+    if spec.encoding.lower().replace("_", "-") not in _SPARK_STANDARD_CHARSETS:
+        # Spark 4 accepts only a few charsets unless told to use the JVM's; French back offices still
+        # export Windows-1252 / Latin-9. Session-level SQL setting, so it also works on an existing session.
+        spark.conf.set("spark.sql.legacy.javaCharsets", "true")
+    columns = next(iter(headers.values()))
+    for path, header in headers.items():
+        if header != columns:
+            raise SourceFileError(
+                f"sources.{spec.name}: {path} has columns {header}, but {paths[0]} has {columns}: "
+                "files of one source must share their header"
+            )
+    # Every value as a string: bronze keeps what was delivered; typing happens in silver.
+    schema = StructType([StructField(c, StringType()) for c in columns] + [StructField(CORRUPT, StringType())])
+    return (
+        spark.read.schema(schema)
+        .option("header", spec.header)
+        .option("sep", spec.separator)
+        .option("quote", spec.quote)
+        .option("encoding", spec.encoding)
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", CORRUPT)
+        # Empty fields stay null rather than "" so "missing" has one spelling downstream.
+        .option("nullValue", "")
+        .csv(paths)
+    )
+
+
+def _read_json(spark: SparkSession, spec: SourceSpec, paths: list[str], sampling_ratio: float) -> DataFrame:
+    # Infer the structure (nested objects included) with every leaf as a string, then read again with that
+    # schema plus the corrupt-record column: lines that are not JSON are kept, not dropped.
+    inferred = (
+        spark.read.option("primitivesAsString", "true")
+        .option("samplingRatio", sampling_ratio)
+        .option("encoding", spec.encoding)
+        .option("mode", "DROPMALFORMED")
+        .json(paths)
+        .schema
+    )
+    fields = [f for f in inferred.fields if f.name != CORRUPT] + [StructField(CORRUPT, StringType())]
+    return (
+        spark.read.schema(StructType(fields))
+        .option("encoding", spec.encoding)
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", CORRUPT)
+        .json(paths)
+    )
+
+
+def column_for(df: DataFrame, spec: SourceSpec, key: str, column: str, path_hint: str):
+    """The Column for a configured name (dotted paths reach into objects), checked to exist and be scalar."""
+    parts = [delta_safe_name(p) for p in column.split(".")]
+    data_type = df.schema
+    for depth, part in enumerate(parts):
+        names = [f.name for f in data_type.fields] if isinstance(data_type, StructType) else []
+        if part not in names:
+            shown = ", ".join(n for n in names if n not in (CORRUPT, "_source_file"))
+            where = ".".join(parts[:depth]) or "the file"
+            raise SourceFileError(
+                f"sources.{spec.name}.{key}: column {column!r} not found in {path_hint} "
+                f"(columns of {where}: {shown})"
+            )
+        data_type = data_type[part].dataType
+    if isinstance(data_type, (StructType, ArrayType, MapType)):
+        raise SourceFileError(
+            f"sources.{spec.name}.{key}: column {column!r} in {path_hint} holds {data_type.simpleString()}, "
+            "expected a single value (text, number or date)"
+        )
+    return F.col(".".join(f"`{p}`" for p in parts))

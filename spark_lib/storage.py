@@ -1,0 +1,153 @@
+"""Delta Lake storage: the one module that reads and writes tables.
+
+Tables are named ``<layer>.<entity>`` (``bronze.loyalty_members``, ``silver.customer_records``) and live at
+``<lakehouse_dir>/<layer>/<entity>``. Jobs call these functions; transformations never do I/O.
+
+Example::
+
+    lake = Lakehouse(spark, "lakehouse")
+    lake.merge(df, "silver.customer_records", keys=["record_key"])
+    lake.read("silver.customer_records").count()
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+_TABLE_NAME = re.compile(r"^(bronze|silver|gold|ops)\.[a-z_][a-z0-9_]*$")
+
+
+class TableNameError(ValueError):
+    """A table name is not ``<layer>.<entity>`` with layer bronze, silver, gold or ops."""
+
+
+class TableNotFoundError(LookupError):
+    """The table has not been written yet (run the step that produces it first)."""
+
+
+@dataclass(frozen=True)
+class Lakehouse:
+    """A folder (or bucket) of Delta tables, one sub-folder per layer."""
+
+    spark: SparkSession
+    root: str
+
+    def path(self, table: str) -> str:
+        if not _TABLE_NAME.match(table):
+            raise TableNameError(f"table name {table!r} is not '<bronze|silver|gold|ops>.<entity>' in snake_case")
+        layer, entity = table.split(".")
+        return f"{self.root.rstrip('/')}/{layer}/{entity}"
+
+    def exists(self, table: str) -> bool:
+        return DeltaTable.isDeltaTable(self.spark, self.path(table))
+
+    def read(self, table: str) -> DataFrame:
+        if not self.exists(table):
+            raise TableNotFoundError(f"{table} does not exist at {self.path(table)}: run the step that writes it first")
+        return self.spark.read.format("delta").load(self.path(table))
+
+    def read_or_none(self, table: str) -> DataFrame | None:
+        return self.read(table) if self.exists(table) else None
+
+    def delta_table(self, table: str) -> DeltaTable:
+        if not self.exists(table):
+            raise TableNotFoundError(f"{table} does not exist at {self.path(table)}")
+        return DeltaTable.forPath(self.spark, self.path(table))
+
+    def overwrite(self, df: DataFrame, table: str, partition_by: Sequence[str] = ()) -> None:
+        """Replace the table's content (and schema) atomically; readers see the old or the new version."""
+        writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        writer.save(self.path(table))
+
+    def append(self, df: DataFrame, table: str) -> None:
+        """Append rows; new columns in ``df`` are added to the table's schema."""
+        df.write.format("delta").mode("append").option("mergeSchema", "true").save(self.path(table))
+
+    def replace_where(self, df: DataFrame, table: str, condition: str) -> None:
+        """Atomically replace the rows matching ``condition`` with ``df`` (idempotent re-loads)."""
+        if not self.exists(table):
+            self.append(df, table)
+            return
+        (
+            df.write.format("delta")
+            .mode("overwrite")
+            .option("replaceWhere", condition)
+            .option("mergeSchema", "true")
+            .save(self.path(table))
+        )
+
+    def merge(
+        self,
+        df: DataFrame,
+        table: str,
+        keys: Sequence[str],
+        compare_columns: Iterable[str] | None = None,
+        delete_missing_condition: str | None = None,
+    ) -> dict[str, int]:
+        """Upsert ``df`` into ``table`` on ``keys``: re-runs converge to the same content.
+
+        Rows whose ``compare_columns`` (default: every non-key column) are unchanged are not rewritten, so
+        Delta's change feed only shows real changes. With ``delete_missing_condition`` (a SQL predicate on
+        the target, alias ``t``), target rows matching it that are absent from ``df`` are deleted.
+        Returns Delta's operation metrics (rows inserted, updated, deleted).
+        """
+        if not keys:
+            raise ValueError("'keys' in merge cannot be empty")
+        if not self.exists(table):
+            self.overwrite(df, table)
+            return {"num_target_rows_inserted": df.count(), "num_target_rows_updated": 0, "num_target_rows_deleted": 0}
+        compare = [c for c in (compare_columns or df.columns) if c not in keys]
+        on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+        changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in compare) or "false"
+        builder = (
+            self.delta_table(table)
+            .alias("t")
+            .merge(df.alias("s"), on)
+            .whenMatchedUpdateAll(condition=changed)
+            .whenNotMatchedInsertAll()
+        )
+        if delete_missing_condition:
+            builder = builder.whenNotMatchedBySourceDelete(condition=delete_missing_condition)
+        builder.execute()
+        return self.last_operation_metrics(table)
+
+    def last_operation_metrics(self, table: str) -> dict[str, int]:
+        row = self.delta_table(table).history(1).select("operationMetrics").first()
+        metrics = row["operationMetrics"] or {}
+        wanted = {
+            "numTargetRowsInserted": "num_target_rows_inserted",
+            "numTargetRowsUpdated": "num_target_rows_updated",
+            "numTargetRowsDeleted": "num_target_rows_deleted",
+            "numOutputRows": "num_output_rows",
+        }
+        return {name: int(metrics[key]) for key, name in wanted.items() if key in metrics}
+
+    def tables(self, layer: str) -> list[str]:
+        """Names of the Delta tables of one layer (local lakehouses only; used by reports and tests)."""
+        folder = Path(self.root) / layer
+        if not folder.is_dir():
+            return []
+        return sorted(f"{layer}.{p.name}" for p in folder.iterdir() if (p / "_delta_log").is_dir())
+
+    def register_catalog(self, layers: Iterable[str] = ("bronze", "silver", "gold")) -> None:
+        """Expose the tables in the session catalog, so notebooks can ``spark.table('gold.customer')``."""
+        for layer in layers:
+            self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer}")
+            for table in self.tables(layer):
+                self.spark.sql(
+                    f"CREATE TABLE IF NOT EXISTS {table} USING DELTA LOCATION '{Path(self.path(table)).resolve()}'"
+                )
+
+
+def with_literal_columns(df: DataFrame, **values) -> DataFrame:
+    """Add constant columns (metadata such as the batch id) in one projection."""
+    return df.select("*", *[F.lit(v).alias(k) for k, v in values.items()])
