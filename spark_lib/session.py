@@ -19,7 +19,16 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+def _project_root() -> Path:
+    """The checkout holding conf/ and .jars/; when the library runs from a zip (--py-files), the CWD."""
+    if os.environ.get("RCU_HOME"):
+        return Path(os.environ["RCU_HOME"])
+    package_parent = Path(__file__).resolve().parent.parent
+    return package_parent if package_parent.is_dir() else Path.cwd()
+
+
+PROJECT_ROOT = _project_root()
 DEFAULT_JARS_DIR = PROJECT_ROOT / ".jars"
 
 
@@ -58,31 +67,36 @@ def get_spark(
     if active is not None:
         return active
 
-    jars = delta_jars()
-    udf_jar = splink_jar()
-    if udf_jar:
-        jars.append(udf_jar)
+    # Under spark-submit the JVM already runs (PySpark is handed its gateway port) with the master, jars
+    # and Delta settings the launcher was given: keep them.
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ
+    builder = SparkSession.builder.appName(app_name)
+    if not submitted:
+        jars = delta_jars()
+        udf_jar = splink_jar()
+        if udf_jar:
+            jars.append(udf_jar)
+        builder = (
+            builder.master(master or os.environ.get("RCU_SPARK_MASTER", "local[*]"))
+            .config("spark.jars", ",".join(jars))
+            .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
+            .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
+            # Local mode runs the driver and executors in one JVM: give it most of the machine's memory.
+            .config("spark.driver.memory", os.environ.get("RCU_DRIVER_MEMORY", "8g"))
+        )
     cores = os.cpu_count() or 2
     builder = (
-        SparkSession.builder.appName(app_name)
-        .master(master or os.environ.get("RCU_SPARK_MASTER", "local[*]"))
-        .config("spark.jars", ",".join(jars))
-        .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
-        .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
+        builder
         # The default of 200 shuffle partitions costs seconds of task overhead on a 2-core machine;
         # a few per core keeps tasks busy without thousands of tiny files. AQE coalesces further.
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions or max(4, cores * 2)))
-        # Delta reads its transaction log with 50 partitions by default: far too many for local mode.
+        # Delta reads its transaction log with 50 partitions by default: far too many for small tables.
         .config("spark.databricks.delta.snapshotPartitions", "2")
         # The UI serves on a port per session; it is of no use in batch jobs and tests.
         .config("spark.ui.enabled", os.environ.get("RCU_SPARK_UI", "false"))
         .config("spark.ui.showConsoleProgress", "false")  # our own progress lines replace Spark's bars
-        # Local mode runs the driver and executors in one JVM: give it most of the machine's memory.
-        .config("spark.driver.memory", os.environ.get("RCU_DRIVER_MEMORY", "8g"))
         # Timestamps are written and read in UTC whatever the machine's zone, so runs are reproducible.
         .config("spark.sql.session.timeZone", "UTC")
-        # Splink needs its Scala similarity functions registered as SQL functions (see splink docs).
-        .config("spark.sql.legacy.allowUntypedScalaUDF", "true")
     )
     warehouse = os.environ.get("RCU_WAREHOUSE_DIR")
     if warehouse:

@@ -1,0 +1,55 @@
+"""``rcu``: the command line of the customer reference pipeline, one subcommand per step.
+
+    rcu generate --persons 10000     synthetic raw files + ground truth
+    rcu ingest                       raw files -> bronze Delta tables (+ quarantine)
+    rcu standardise                  bronze -> silver customer records and interactions
+    rcu run-all --persons 10000      every step, in order, in one Spark session
+
+``rcu <step> --help`` explains each step's options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# step name -> (module, one-line help). Modules are imported only when their step runs, so --help is quick.
+STEPS: dict[str, tuple[str, str]] = {
+    "generate": ("jobs.generate", "write synthetic raw files for N persons and the ground truth (evaluation only)"),
+    "ingest": ("jobs.ingest", "land new raw files in bronze Delta tables; malformed rows go to bronze.quarantine"),
+    "standardise": ("jobs.standardise", "conform bronze into silver.customer_records and silver interaction tables"),
+    "run-all": ("jobs.run_all", "run every step in order (generate when asked, ingest, standardise, ...)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rcu",
+        description="Référentiel client unique: one golden record per real person, from every channel.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+    )
+    commands = parser.add_subparsers(dest="command", metavar="<step>")
+    for name, (module, help_text) in STEPS.items():
+        job = importlib.import_module(module)
+        sub = commands.add_parser(name, help=help_text, description=(job.__doc__ or help_text),
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+        job.build_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    module = importlib.import_module(STEPS[args.command][0])
+    module.main(argv[1:])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Run-all: every pipeline step in order, in one Spark session, with a summary at the end.
+
+    rcu run-all --persons 10000            generate, then ingest, standardise, ...
+    rcu run-all                            the steps after generation, on the raw files already there
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from jobs import generate, ingest, standardise
+from jobs.common import Progress, add_common_arguments, build_context
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(prog="rcu run-all", description=__doc__)
+    add_common_arguments(parser)
+    parser.add_argument("--persons", type=int, help="generate synthetic data for this many persons first")
+    parser.add_argument("--seed", type=int, default=None, help="generator seed (default: pipeline.yaml seed)")
+    parser.add_argument("--truth-dir", help="where the generator writes the ground truth")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = build_parser().parse_args(argv)
+    started = time.perf_counter()
+    steps = (["generate"] if args.persons else []) + ["ingest", "standardise"]
+    total = len(steps)
+    ctx = build_context(args, "rcu-run-all")
+    summary: dict = {}
+    for index, step in enumerate(steps, start=1):
+        progress = Progress(step, index, total)
+        progress("starting")
+        if step == "generate":
+            summary[step] = generate.run(
+                persons=args.persons,
+                raw_dir=ctx.raw_dir,
+                truth_dir=ctx.truth_dir,
+                seed=args.seed if args.seed is not None else ctx.pipeline.seed,
+                reference_date="2026-10-31",
+                progress=progress,
+            )
+        elif step == "ingest":
+            summary[step] = ingest.run(ctx, progress=progress)
+        elif step == "standardise":
+            summary[step] = standardise.run(ctx, progress=progress)
+        progress(f"done in {progress.seconds:,.1f} s")
+    elapsed = time.perf_counter() - started
+    print(f"rcu run-all: {total} steps in {elapsed:,.1f} s; lakehouse at {ctx.lake.root}", file=sys.stderr)
+    return summary
+
+
+if __name__ == "__main__":
+    main()
