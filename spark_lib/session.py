@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import glob
 import os
+import sys
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -72,6 +73,8 @@ def get_spark(
     submitted = "PYSPARK_GATEWAY_PORT" in os.environ
     builder = SparkSession.builder.appName(app_name)
     if not submitted:
+        # Python workers must run the interpreter that has our packages (pandas UDFs, phonenumbers).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         jars = delta_jars()
         udf_jar = splink_jar()
         if udf_jar:

@@ -114,9 +114,15 @@ def interactions(bronze: DataFrame, spec: SourceSpec) -> DataFrame:
         canonical: _string(column_for(bronze, spec, f"interactions.fields.{canonical}", column, spec.path))
         for canonical, column in mapping.fields.items()
     }
-    # Without an event id column, the row's content identifies it (a re-delivered row is the same event).
-    payload = F.struct(*[F.col(f"`{c}`") for c in bronze.columns if not c.startswith("_")])
-    event_id = value.get("event_id", F.sha2(F.to_json(payload), 256))
+    if "event_id" in value:
+        event_id = value["event_id"]
+    elif not spec.records_repeat:
+        event_id = record_id  # one event per record (a receipt): the record id identifies it
+    else:
+        # Several events per record and no event id: the row's content identifies it (a re-delivered
+        # row is the same event).
+        payload = F.struct(*[F.col(f"`{c}`") for c in bronze.columns if not c.startswith("_")])
+        event_id = F.sha2(F.to_json(payload), 256)
     event_type = F.coalesce(value.get("event_type", F.lit(None)), F.lit(mapping.event_type))
     columns = {
         "interaction_key": F.concat(F.lit(f"{spec.name}:"), event_id),

@@ -15,6 +15,7 @@ LOYALTY_CSV = (
     "C003;M.;MARTIN;Jérôme\n"                       # one field short
     ";Mme;PETIT;Zoé;19900101;Lyon\n"                 # no record id
     "C005;Mlle;GARÇON;Maëlle;20000229;Nîmes;extra\n"  # one field too many
+    "C006;M;ROBERT;luc;19800231;NANTES\n"             # February 31st
 )
 
 ORDERS_JSONL = "\n".join(

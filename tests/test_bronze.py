@@ -27,8 +27,8 @@ def test_rows_read_equal_bronze_plus_quarantine_with_reasons(spark, delivery):
     reports = {r.source: r for r in ingest.run(ctx, progress=_quiet())}
 
     data_lines = len(LOYALTY_CSV.splitlines()) - 1
-    assert reports["loyalty"].rows_read == data_lines == 5
-    assert (reports["loyalty"].rows_bronze, reports["loyalty"].rows_quarantined) == (2, 3)
+    assert reports["loyalty"].rows_read == data_lines == 6
+    assert (reports["loyalty"].rows_bronze, reports["loyalty"].rows_quarantined) == (3, 3)
     assert (reports["orders"].rows_bronze, reports["orders"].rows_quarantined) == (2, 1)
     assert (reports["receipts"].rows_bronze, reports["receipts"].rows_quarantined) == (2, 1)
     for name in ("loyalty", "orders", "receipts"):

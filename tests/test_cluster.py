@@ -102,10 +102,10 @@ def test_ingest_and_standardise_jobs_run_on_a_standalone_cluster(spark, standalo
 
     lake = Path(delivery.lakehouse)
     bronze = spark.read.format("delta").load(str(lake / "bronze" / "loyalty"))
-    assert sorted(r.num_carte for r in bronze.select("num_carte").collect()) == ["C001", "C002"]
+    assert sorted(r.num_carte for r in bronze.select("num_carte").collect()) == ["C001", "C002", "C006"]
     records = spark.read.format("delta").load(str(lake / "silver" / "customer_records"))
     assert sorted(r.record_key for r in records.select("record_key").collect()) == [
-        "loyalty:C001", "loyalty:C002", "orders:O1", "orders:O3", "receipts:T1",
+        "loyalty:C001", "loyalty:C002", "loyalty:C006", "orders:O1", "orders:O3", "receipts:T1",
     ]
     # The jobs really ran on the cluster: the master registered both applications.
     master_log = (logs / "master.log").read_text()
