@@ -1,0 +1,17 @@
+"""Synthetic raw data for the RCU: seeded, reproducible, pure Python (numpy + pyarrow, no Spark).
+
+Writes the files of every source of ``conf/sources.yaml`` as a French retailer would hand them over (CSV in
+their dialects, JSON lines, Parquet), with realistic noise, duplicates, movers, homonyms, twins, shared family
+emails and malformed rows, plus the ground truth that the evaluation (never the pipeline) reads.
+
+Example::
+
+    from spark_lib.generator import generate
+    summary = generate(persons=1000, raw_dir="data/raw", truth_dir="data/truth", seed=42,
+                       reference_date="2026-10-31", progress=print)
+    summary.rows_per_source["eshop_accounts"], summary.malformed_per_source, summary.seconds
+"""
+
+from spark_lib.generator.core import SOURCE_FILES, GenerationSummary, generate
+
+__all__ = ["generate", "GenerationSummary", "SOURCE_FILES"]

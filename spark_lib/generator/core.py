@@ -1,0 +1,254 @@
+"""Orchestration: draw the population chunk by chunk, build every source, write part files and the truth."""
+
+from __future__ import annotations
+
+import datetime as dt
+import glob
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from spark_lib.generator import activity, identity
+from spark_lib.generator import render as r
+from spark_lib.generator.identity import Chunk
+from spark_lib.generator.population import HOUSEHOLD_TYPES, NEVER, PROFILES, ROLES, Population, build_population
+from spark_lib.generator.resources import STREET_TYPES, load_vocab
+from spark_lib.generator.serialize import CsvFormat, Part, write_csv, write_jsonl, write_parquet
+from spark_lib.generator.state import RunState, to_days
+
+#: People per chunk: one part file per source per chunk, and the bound on memory.
+CHUNK_PERSONS = 100_000
+
+#: Where each source is written, relative to raw_dir (matches the globs of conf/sources.yaml),
+#: and how: "csv" sources carry their CSV dialect.
+SOURCE_FILES: dict[str, tuple[str, str, CsvFormat | None]] = {
+    "eshop_accounts": ("eshop/comptes_clients", "csv", CsvFormat(";", "utf-8", quote_strings=True)),
+    "eshop_orders": ("eshop/commandes", "jsonl", None),
+    "web_events": ("web/navigation", "jsonl", None),
+    "email_events": ("emailing/evenements_campagnes", "csv", CsvFormat(",", "utf-8")),
+    "newsletter_signups": ("newsletter/inscriptions", "csv", CsvFormat(";", "utf-8")),
+    "loyalty_members": ("fidelite/adherents", "csv", CsvFormat(";", "cp1252")),
+    "pos_receipts": ("magasins/tickets", "parquet", None),
+    "crm_customers": ("crm/extraction_clients", "csv", CsvFormat(";", "utf-8", quote_strings=True)),
+    "call_centre": ("service_client/appels", "csv", CsvFormat(";", "utf-8")),
+    "catalogue_mailings": ("courrier/envois_catalogue", "parquet", None),
+}
+
+TRUTH_SCHEMA = pa.schema(
+    [("source", pa.string()), ("source_record_id", pa.string()), ("person_id", pa.string())]
+)
+
+
+@dataclass(frozen=True)
+class GenerationSummary:
+    """What :func:`generate` wrote."""
+
+    persons: int
+    #: every file written: the raw part files first, then truth.parquet and persons.parquet
+    files: list[str]
+    #: rows written per source, malformed rows included
+    rows_per_source: dict[str, int]
+    malformed_per_source: dict[str, int]
+    seconds: float
+
+
+def _check_arguments(persons, raw_dir, truth_dir, seed, reference_date, progress) -> int:
+    if isinstance(persons, bool) or not isinstance(persons, (int, np.integer)):
+        raise TypeError(f"'persons' must be an integer, got {type(persons).__name__} {persons!r}")
+    if persons < 1:
+        raise ValueError(f"'persons' must be at least 1, got {persons}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"'seed' must be a non-negative integer, got {seed!r}")
+    for name, value in (("raw_dir", raw_dir), ("truth_dir", truth_dir)):
+        if value is None or str(value) == "":
+            raise ValueError(f"'{name}' cannot be None or empty")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"'progress' must be callable or None, got {type(progress).__name__}")
+    if isinstance(reference_date, dt.datetime):
+        return to_days(reference_date.date())
+    if isinstance(reference_date, dt.date):
+        return to_days(reference_date)
+    try:
+        return to_days(dt.date.fromisoformat(str(reference_date)))
+    except ValueError as error:
+        raise ValueError(f"'reference_date' must be a date like '2026-10-31', got {reference_date!r}") from error
+
+
+def generate(
+    persons: int,
+    raw_dir: str | os.PathLike = "data/raw",
+    truth_dir: str | os.PathLike = "data/truth",
+    seed: int = 42,
+    reference_date: str | dt.date = "2026-10-31",
+    progress: Callable[[str], None] | None = None,
+) -> GenerationSummary:
+    """Write the raw files of every source for ``persons`` synthetic people, and the ground truth.
+
+    The raw files go to ``raw_dir`` at the paths of ``conf/sources.yaml``: one part file per source per
+    100,000 people, e.g. ``raw_dir/eshop/comptes_clients_part-0001.csv``. The part files of an earlier run
+    (``*_part-NNNN.*`` at those paths) are removed first; other files are left alone.
+    ``truth_dir/truth.parquet`` maps every record id to its person (source, source_record_id, person_id) and
+    ``truth_dir/persons.parquet`` holds the people's true attributes. Same seed and persons: byte-identical
+    files. Events cover the 24 months before ``reference_date``. ``progress(message)`` is called after each
+    chunk of 100,000 people.
+
+    Example::
+
+        from spark_lib.generator import generate
+        summary = generate(persons=1000, raw_dir="data/raw", truth_dir="data/truth", seed=42)
+        print(summary.rows_per_source["web_events"], summary.seconds)
+    """
+    ref_day = _check_arguments(persons, raw_dir, truth_dir, seed, reference_date, progress)
+    persons = int(persons)
+    began = time.perf_counter()
+    raw = Path(raw_dir)
+    truth = Path(truth_dir)
+    for prefix, ext, _ in SOURCE_FILES.values():
+        for stale in glob.glob(str(raw / f"{glob.escape(prefix)}_part-*.{ext}")):
+            os.remove(stale)
+    truth.mkdir(parents=True, exist_ok=True)
+
+    vocab = load_vocab()
+    state = RunState(int(seed), ref_day, vocab)
+    n_chunks = (persons + CHUNK_PERSONS - 1) // CHUNK_PERSONS
+    files: list[str] = []
+    rows = {name: 0 for name in SOURCE_FILES}
+    malformed = {name: 0 for name in SOURCE_FILES}
+    truth_path = truth / "truth.parquet"
+    persons_path = truth / "persons.parquet"
+    truth_writer = pq.ParquetWriter(truth_path, TRUTH_SCHEMA, compression="snappy")
+    persons_writer = None
+    try:
+        for c in range(n_chunks):
+            start = c * CHUNK_PERSONS
+            size = min(CHUNK_PERSONS, persons - start)
+            pop = build_population(state, c, start, size)
+            chunk = Chunk(state=state, index=c, pop=pop, n_chunks=n_chunks)
+
+            def emit(part: Part) -> None:
+                path, n_rows, n_bad = _write_part(state, c, raw, part)
+                files.append(str(path))
+                rows[part.source] += n_rows
+                malformed[part.source] += n_bad
+                ids, who = part.extra["truth"]
+                truth_writer.write_table(pa.table({
+                    "source": pa.array(np.full(len(ids), part.source, dtype=object), pa.string()),
+                    "source_record_id": ids,
+                    "person_id": pc.take(pop.person_id, np.asarray(who)),
+                }, schema=TRUTH_SCHEMA))
+
+            visits = activity.Visits()
+            part, accounts = identity.eshop_accounts(chunk)
+            emit(part)
+            part, cards = identity.loyalty_members(chunk)
+            emit(part)
+            part, crm = identity.crm_customers(chunk)
+            emit(part)
+            part, signups = identity.newsletter_signups(chunk)
+            emit(part)
+            has_account = np.zeros(pop.n, dtype=bool)
+            has_account[accounts.p] = True
+            part, triggers = activity.catalogue_mailings(chunk, crm, has_account, visits)
+            emit(part)
+            part, orders = activity.eshop_orders(chunk, accounts, triggers, visits)
+            emit(part)
+            emit(activity.pos_receipts(chunk, cards, visits))
+            emit(activity.email_events(chunk, accounts, signups, visits))
+            emit(activity.web_events(chunk, accounts, visits))
+            emit(activity.call_centre(chunk, orders))
+            del part, accounts, cards, crm, signups, triggers, orders, visits
+
+            table = persons_table(state, pop)
+            if persons_writer is None:
+                persons_writer = pq.ParquetWriter(persons_path, table.schema, compression="snappy")
+            persons_writer.write_table(table)
+            if progress is not None:
+                progress(f"persons {start + size}/{persons} ({time.perf_counter() - began:.1f}s)")
+    finally:
+        truth_writer.close()
+        if persons_writer is not None:
+            persons_writer.close()
+    files.sort(key=lambda f: (list(SOURCE_FILES).index(_source_of(f)), f))
+    files += [str(truth_path), str(persons_path)]
+    return GenerationSummary(
+        persons=persons,
+        files=files,
+        rows_per_source=rows,
+        malformed_per_source=malformed,
+        seconds=round(time.perf_counter() - began, 3),
+    )
+
+
+def _source_of(path: str) -> str:
+    for name, (prefix, ext, _) in SOURCE_FILES.items():
+        if Path(path).as_posix().endswith(f".{ext}") and f"/{prefix}_part-" in Path(path).as_posix():
+            return name
+    raise KeyError(path)
+
+
+def _write_part(state: RunState, chunk: int, raw: Path, part: Part) -> tuple[Path, int, int]:
+    prefix, ext, csv_format = SOURCE_FILES[part.source]
+    path = raw / f"{prefix}_part-{chunk + 1:04d}.{ext}"
+    rng = state.rng(chunk, f"serialize:{part.source}")
+    if ext == "csv":
+        n_rows, n_bad = write_csv(rng, part, path, csv_format)
+    elif ext == "jsonl":
+        n_rows, n_bad = write_jsonl(rng, part, path)
+    else:
+        n_rows, n_bad = write_parquet(rng, part, path)
+    return path, n_rows, n_bad
+
+
+def persons_table(state: RunState, pop: Population) -> pa.Table:
+    """The true attributes of a chunk's people (for debugging and evaluation; never read by the pipeline)."""
+    vocab = state.vocab
+
+    def street(addr) -> pa.Array:
+        types = r.strings([t for t, _, _ in STREET_TYPES])
+        return r.concat(r.take(types, addr.stype), " ", r.take(vocab.streets_arr, addr.street))
+
+    def number(addr) -> pa.Array:
+        return r.concat(r.int_str(addr.number), r.take(r.strings(["", " bis", " ter"]), addr.suffix))
+
+    moved = pop.move_day > NEVER
+    return pa.table({
+        "person_id": pop.person_id,
+        "household_id": pop.household_id,
+        "household_type": r.take(r.strings(list(HOUSEHOLD_TYPES)), pop.htype),
+        "role": r.take(r.strings(list(ROLES)), pop.role),
+        "sex": r.take(r.strings(["M", "F"]), pop.sex),
+        "civility": r.take(r.strings(["M", "MME"]), pop.sex),
+        "first_name": r.take(vocab.first_arr, pop.first),
+        "last_name": r.take(vocab.last_arr, pop.last),
+        "birth_name": r.take(vocab.last_arr, pop.birth_last),
+        "birth_date": pa.array(pop.birth.astype(np.int32), pa.date32()),
+        "email": pop.email,
+        "email_alt": pop.email_alt,
+        "family_email": pa.array(pop.family_email),
+        "mobile_phone": r.e164(pop.mobile),
+        "landline_phone": r.e164(pop.landline),
+        "house_number": number(pop.addr),
+        "street": street(pop.addr),
+        "address_extra": pop.addr.extra,
+        "postcode": r.take(vocab.postcodes_arr, pop.addr.city),
+        "city": r.take(vocab.cities_arr, pop.addr.city),
+        "moved": pa.array(moved),
+        "move_date": pa.array(np.where(moved, pop.move_day, 0).astype(np.int32), pa.date32(), mask=~moved),
+        "previous_house_number": r.null_where(~moved, number(pop.old_addr)),
+        "previous_street": r.null_where(~moved, street(pop.old_addr)),
+        "previous_postcode": r.null_where(~moved, r.take(vocab.postcodes_arr, pop.old_addr.city)),
+        "previous_city": r.null_where(~moved, r.take(vocab.cities_arr, pop.old_addr.city)),
+        "engagement_profile": r.take(r.strings(list(PROFILES)), pop.profile),
+        "is_twin": pa.array(pop.twin),
+        "homonym_of": r.null_where(pop.homonym_of < 0, r.concat("P", r.padded(np.maximum(pop.homonym_of, 0) + 1, 8))),
+        "home_store": r.take(r.strings(state.stores.code), pop.home_store),
+        "web_user": pa.array(pop.web),
+        "store_shopper": pa.array(pop.shopper),
+    })
