@@ -84,6 +84,9 @@ def get_spark(
             .config("spark.jars", ",".join(jars))
             .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
             .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
+            # Local mode needs no network: bind the driver to loopback rather than the first interface.
+            .config("spark.driver.host", "127.0.0.1")
+            .config("spark.driver.bindAddress", "127.0.0.1")
             # Local mode runs the driver and executors in one JVM: give it most of the machine's memory.
             .config("spark.driver.memory", os.environ.get("RCU_DRIVER_MEMORY", "8g"))
         )

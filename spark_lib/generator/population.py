@@ -30,6 +30,7 @@ HOUSEHOLD_TYPES = ("single", "couple", "family", "single_parent")
 ROLES = ("head", "partner", "child")
 PROFILES = ("dormant", "cold", "warm", "hot", "very_hot")
 PROFILE_SHARES = (0.30, 0.25, 0.25, 0.13, 0.07)
+_MOBILE_06_BLOCKS = np.array([b for b in range(90) if b != 39])
 NEVER = -10_000_000  # move day of people who did not move
 
 _YOUNG_DOMAINS = (
@@ -360,9 +361,11 @@ def build_population(state: RunState, chunk: int, start: int, n: int) -> Populat
     # ---- phones
     p_mobile = np.interp(age, [18, 60, 75, 95], [0.97, 0.95, 0.85, 0.55])
     has_mobile = rng.random(n) < p_mobile
-    mobile = np.where(rng.random(n) < np.where(age < 30, 0.25, 0.06), 7, 6) * 100_000_000 + rng.integers(
-        1_000_000, 99_999_999, n
-    )
+    # Metropolitan mobile blocks only (06 00-38, 06 40-89, 07 30-99): 0639 and 069x belong to the
+    # overseas departments' numbering plans, 0700-0729 are unallocated.
+    is_07 = rng.random(n) < np.where(age < 30, 0.25, 0.06)
+    block = np.where(is_07, rng.integers(30, 100, n), _MOBILE_06_BLOCKS[rng.integers(0, len(_MOBILE_06_BLOCKS), n)])
+    mobile = np.where(is_07, 7, 6) * 100_000_000 + block * 1_000_000 + rng.integers(0, 1_000_000, n)
     mobile = _unique_numbers(state, rng, np.where(has_mobile, mobile, 0))
     dep = vocab.departments[cur.city]
     p_land = np.interp(head_age, [18, 40, 65, 95], [0.2, 0.4, 0.65, 0.8])
