@@ -6,10 +6,11 @@ import argparse
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from spark_lib.config import PipelineConfig, SourcesConfig, load_pipeline, load_sources
+from spark_lib.config import DEFAULT_CONF_DIR, PipelineConfig, SourcesConfig, load_pipeline, load_sources
 from spark_lib.session import get_spark
 from spark_lib.storage import Lakehouse
 
@@ -40,6 +41,7 @@ class JobContext:
     pipeline: PipelineConfig
     sources: SourcesConfig
     lake: Lakehouse
+    conf_dir: Path = DEFAULT_CONF_DIR
 
     @property
     def raw_dir(self) -> str:
@@ -58,8 +60,6 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_context(args: argparse.Namespace, app_name: str, spark: SparkSession | None = None) -> JobContext:
-    from pathlib import Path
-
     conf_dir = Path(args.conf_dir) if getattr(args, "conf_dir", None) else None
     pipeline = load_pipeline(conf_dir / "pipeline.yaml" if conf_dir else None)
     overrides = {}
@@ -76,4 +76,5 @@ def build_context(args: argparse.Namespace, app_name: str, spark: SparkSession |
     sources_file = getattr(args, "sources", None) or (conf_dir / "sources.yaml" if conf_dir else None)
     sources = load_sources(sources_file)
     spark = spark or get_spark(app_name=app_name)
-    return JobContext(spark, pipeline, sources, Lakehouse(spark, pipeline.resolve(pipeline.lakehouse_dir)))
+    lake = Lakehouse(spark, pipeline.resolve(pipeline.lakehouse_dir))
+    return JobContext(spark, pipeline, sources, lake, conf_dir or DEFAULT_CONF_DIR)

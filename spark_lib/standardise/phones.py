@@ -1,0 +1,168 @@
+"""Phone numbers: parsed with ``phonenumbers`` in a vectorised pandas UDF, sorted into mobile and landline (E.164).
+
+Example::
+
+    from spark_lib.standardise import standardise_phones
+    silver = raw.transform(standardise_phones)                      # French numbers by default
+    silver = raw.transform(standardise_phones, default_region="BE")
+
+Inputs: ``phone``, ``phone_2`` (strings, may be absent; left untouched). Outputs, in E.164 (``+33612345678``):
+
+- ``phone_mobile``: the first input that is a mobile (number type MOBILE, or FIXED_LINE_OR_MOBILE with a
+  French 06/07 prefix).
+- ``phone_landline``: the first input that is valid and not a mobile (FIXED_LINE, VOIP 09, toll-free ...).
+
+Flags: ``phone:invalid``, ``phone:placeholder`` (0000000000, 0600000000, 0123456789, 0612345678, ...),
+``phone:second_mobile_dropped`` / ``phone:second_landline_dropped`` (two different numbers of one kind: the
+first is kept).
+
+Parsing is the only non-native step of the standardisation: Spark has no phone-number library. The UDF parses
+each distinct value of an Arrow batch once, and keeps a per-worker cache across batches.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import pandas as pd
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
+
+from spark_lib.standardise.text import input_column, with_quality_flags
+
+MOBILE = "mobile"
+LANDLINE = "landline"
+INVALID = "invalid"
+PLACEHOLDER = "placeholder"
+
+PARSED_PHONE = StructType([StructField("e164", StringType()), StructField("kind", StringType())])
+
+#: national significant numbers (no trunk 0) typed to get past a mandatory field
+PLACEHOLDER_NUMBERS = frozenset(
+    {"123456789", "612345678", "712345678", "987654321", "102030405", "601020304", "606060606", "707070707"}
+)
+
+_CACHE_SIZE = 200_000
+_SEPARATORS = re.compile(r"[/;|,]| ou | or ")
+_NOT_PHONE = re.compile(r"[^0-9+()]")
+
+
+class UnknownRegionError(ValueError):
+    """``default_region`` is not a region that ``phonenumbers`` knows (expects ISO 3166 alpha-2, e.g. "FR")."""
+
+
+def _is_placeholder_digits(nsn: str) -> bool:
+    """All digits alike ("000000000"), alike after the first ("600000000"), or a known fake sequence."""
+    if not nsn:
+        return False
+    return len(set(nsn)) == 1 or (len(nsn) > 2 and len(set(nsn[1:])) == 1) or nsn in PLACEHOLDER_NUMBERS
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def parse_phone(raw: str | None, region: str = "FR") -> tuple[str | None, str | None]:
+    """(E.164 or None, kind) for one raw value; kind is mobile | landline | invalid | placeholder | None (blank).
+
+    >>> parse_phone("06 12 34 56 78")
+    ('+33612345678', 'mobile')
+    """
+    import phonenumbers
+    from phonenumbers import PhoneNumberType
+
+    if raw is None:
+        return None, None
+    # "06 12 34 56 78 / 01 45 ..." -> the first number; words ("domicile", "portable") are dropped, else
+    # phonenumbers would read their letters as keypad digits.
+    text = _SEPARATORS.split(raw.strip(), maxsplit=1)[0]
+    text = _NOT_PHONE.sub("", text).replace("(0)", "")
+    if not re.search(r"\d", text):
+        return (None, None) if not raw.strip() else (None, INVALID)
+    digits = re.sub(r"\D", "", text)
+    if not text.startswith("+") and not digits.startswith("00"):
+        if len(set(digits)) == 1:
+            return None, PLACEHOLDER
+        if region == "FR" and len(digits) == 9 and digits[0] != "0":
+            text = "0" + digits  # a spreadsheet dropped the leading zero: "612345678"
+        elif region == "FR" and len(digits) == 11 and digits.startswith("33"):
+            text = "+" + digits  # "33612345678": the "+" was lost
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None, INVALID
+    nsn = phonenumbers.national_significant_number(number)
+    if _is_placeholder_digits(nsn) and (number.country_code == 33 or len(set(nsn)) == 1):
+        return None, PLACEHOLDER
+    if not phonenumbers.is_valid_number(number):
+        return None, INVALID
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    number_type = phonenumbers.number_type(number)
+    mobile = number_type == PhoneNumberType.MOBILE or (
+        number_type == PhoneNumberType.FIXED_LINE_OR_MOBILE and number.country_code == 33 and nsn[:1] in ("6", "7")
+    )
+    return e164, MOBILE if mobile else LANDLINE
+
+
+def _parse_phone_udf(region: str):
+    @F.pandas_udf(PARSED_PHONE)
+    def parse_phones(values: pd.Series) -> pd.DataFrame:
+        # Customer files repeat numbers (households, duplicates): parse each distinct value of the batch once.
+        distinct = values.dropna().unique()
+        parsed = {value: parse_phone(value, region) for value in distinct}
+        e164 = values.map(lambda v: parsed[v][0] if v in parsed else None)
+        kind = values.map(lambda v: parsed[v][1] if v in parsed else None)
+        return pd.DataFrame({"e164": e164.astype(object), "kind": kind.astype(object)})
+
+    return parse_phones
+
+
+def parse_phone_column(col: Column, default_region: str = "FR") -> Column:
+    """``struct<e164: string, kind: string>`` for a column of raw phone numbers (see :func:`parse_phone`)."""
+    return _parse_phone_udf(_check_region(default_region))(col)
+
+
+def _check_region(region: str) -> str:
+    import phonenumbers
+
+    if region is None or region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise UnknownRegionError(f"default_region {region!r} is not a region phonenumbers knows (e.g. 'FR', 'BE')")
+    return region.upper()
+
+
+_TMP = "_std_phone_"
+
+
+def standardise_phones(df: DataFrame, default_region: str = "FR") -> DataFrame:
+    """Add ``phone_mobile`` and ``phone_landline`` (E.164) from ``phone`` and ``phone_2`` (see module doc)."""
+    region = _check_region(default_region)
+    parse = _parse_phone_udf(region)
+    df = df.withColumns(
+        {
+            f"{_TMP}1": parse(input_column(df, "phone")),
+            f"{_TMP}2": parse(input_column(df, "phone_2")),
+        }
+    )
+    one, two = F.col(f"{_TMP}1"), F.col(f"{_TMP}2")
+
+    def of_kind(parsed: Column, kind: str) -> Column:
+        return F.when(parsed["kind"] == kind, parsed["e164"])
+
+    def both_differ(kind: str) -> Column:
+        return (one["kind"] == kind) & (two["kind"] == kind) & (one["e164"] != two["e164"])
+
+    df = df.withColumns(
+        {
+            "phone_mobile": F.coalesce(of_kind(one, MOBILE), of_kind(two, MOBILE)),
+            "phone_landline": F.coalesce(of_kind(one, LANDLINE), of_kind(two, LANDLINE)),
+        }
+    )
+    df = with_quality_flags(
+        df,
+        [
+            ((one["kind"] == INVALID) | (two["kind"] == INVALID), "phone:invalid"),
+            ((one["kind"] == PLACEHOLDER) | (two["kind"] == PLACEHOLDER), "phone:placeholder"),
+            (both_differ(MOBILE), "phone:second_mobile_dropped"),
+            (both_differ(LANDLINE), "phone:second_landline_dropped"),
+        ],
+    )
+    return df.drop(f"{_TMP}1", f"{_TMP}2")

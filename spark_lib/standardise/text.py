@@ -1,0 +1,222 @@
+"""Text helpers shared by every standardisation transform (Spark-native, no UDF).
+
+- :func:`fold` makes the *matching* form of a text: ``"  Jean-Pierre D’Éon "`` -> ``"jean pierre d eon"``.
+- :func:`blank_to_null` and :func:`clean_text` make the *display* form: trimmed, spaces collapsed, blank -> null.
+- :func:`input_column` reads a canonical input column that a source may not have (absent -> all null).
+- :func:`with_quality_flags` appends reasons to the ``quality_flags`` array so no change is silent.
+
+Example::
+
+    from spark_lib.standardise.text import fold
+    df.withColumn("city_std", fold("city"))
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from importlib import resources
+from pathlib import Path
+from typing import Iterable
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import ArrayType, StringType
+
+QUALITY_FLAGS = "quality_flags"
+
+# Unicode white space, including the no-break spaces that spreadsheets and web forms leave behind
+# (Spark's trim() only removes the ASCII space).
+_SPACE = r"[\s\p{Z}]"
+# Values that exports write for "no value": they carry no data, so they read as null.
+_NULL_LIKE = r"(?i)^" + _SPACE + r"*(null|none|nan|n/a|#n/a)?" + _SPACE + r"*$"
+
+
+class ResourceMissingError(FileNotFoundError):
+    """A reference table that ships in ``spark_lib/resources`` cannot be found (broken install)."""
+
+
+def _accent_table() -> tuple[str, str]:
+    """Source and target strings for ``translate``: every Latin letter with a diacritic -> its base letter.
+
+    Built from Unicode decompositions over Latin-1 Supplement and Latin Extended-A/B, so it covers French
+    accents and cedilla as well as the Portuguese, Spanish, German, Polish ... letters found in customer files.
+    Letters that do not decompose (ø, ł, đ, ı) are added by hand; ligatures (œ, æ, ß, þ) become two letters
+    and are handled by :func:`fold` before ``translate``.
+    """
+    src, dst = [], []
+    for code in range(0x00C0, 0x0250):
+        char = chr(code)
+        base = unicodedata.normalize("NFKD", char)[0]
+        if base != char and base.isascii() and base.isalpha():
+            src.append(char)
+            dst.append(base.lower())
+    for char, base in {"ø": "o", "Ø": "o", "ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "ı": "i", "ð": "d", "Ð": "d"}.items():
+        src.append(char)
+        dst.append(base)
+    return "".join(src), "".join(dst)
+
+
+_ACCENTED, _UNACCENTED = _accent_table()
+_LIGATURES = {"œ": "oe", "æ": "ae", "ß": "ss", "þ": "th"}
+
+
+def _as_column(col: Column | str) -> Column:
+    return F.col(col) if isinstance(col, str) else col
+
+
+def blank_to_null(col: Column | str) -> Column:
+    """The value unchanged, or null when it is empty, only white space, or a null word ("NULL", "N/A")."""
+    col = _as_column(col)
+    return F.when(~col.rlike(_NULL_LIKE), col)
+
+
+def clean_text(col: Column | str) -> Column:
+    """Display form of free text: white space trimmed and collapsed to single spaces; blank -> null.
+
+    Typographic apostrophes (’ ‘ `) become the plain ``'`` so the same name is spelt one way.
+    """
+    col = _as_column(col)
+    text = F.regexp_replace(col, _SPACE + "+", " ")
+    text = F.regexp_replace(text, "^ | $", "")
+    text = F.translate(text, "’‘`´", "''''")
+    return blank_to_null(text)
+
+
+def fold(col: Column | str) -> Column:
+    """Matching form of a text: lower case, no accents, punctuation -> space, spaces collapsed; empty -> null.
+
+    ``"Éléonore-Marie D’Œuvre"`` -> ``"eleonore marie d oeuvre"``. Letters of other scripts are kept as they are.
+    A column given by name is folded through :func:`fold_sql` (same result, fewer JVM round trips).
+    """
+    if isinstance(col, str):
+        return F.expr(fold_sql(f"`{col}`"))
+    text = F.lower(col)
+    # Decomposed input (e + combining accent, as macOS writes it) loses its marks here.
+    text = F.regexp_replace(text, r"\p{M}+", "")
+    for ligature, letters in _LIGATURES.items():
+        text = F.regexp_replace(text, ligature, letters)
+    text = F.translate(text, _ACCENTED, _UNACCENTED)
+    text = F.regexp_replace(text, r"[^\p{L}\p{N}]+", " ")
+    text = F.trim(text)
+    return F.when(text != "", text)
+
+
+def fold_sql(expr: str) -> str:
+    """:func:`fold` as Spark SQL text over the SQL expression ``expr`` (a column, a lambda variable).
+
+    The transforms write their lambda-heavy steps in SQL: the same logic through the Column API costs
+    hundreds of py4j round trips per call, which dominates on test-sized data.
+    """
+    marks, non_word = sql_string(r"\p{M}+"), sql_string(r"[^\p{L}\p{N}]+")
+    text = f"lower({expr})"
+    text = f"regexp_replace({text}, {marks}, '')"
+    for ligature, letters in _LIGATURES.items():
+        text = f"replace({text}, {sql_string(ligature)}, {sql_string(letters)})"
+    text = f"translate({text}, {sql_string(_ACCENTED)}, {sql_string(_UNACCENTED)})"
+    text = f"trim(regexp_replace({text}, {non_word}, ' '))"
+    return f"nullif({text}, '')"
+
+
+def sql_string(text: str) -> str:
+    """A Spark SQL string literal for ``text`` (quotes and backslashes escaped)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def sql_array(values: Iterable[str]) -> str:
+    """A Spark SQL ``array<string>`` literal."""
+    return "array(" + ", ".join(sql_string(v) for v in values) + ")"
+
+
+# ASCII record and unit separators: they never occur in the reference tables.
+_PAIR_SEP, _KEY_SEP = "\x1e", "\x1f"
+
+
+def sql_map(pairs: Iterable[tuple[str, str]]) -> str:
+    """A Spark SQL ``map<string,string>`` literal, built by ``str_to_map`` from one string.
+
+    A ``map(...)`` of a thousand literals (the e-mail typo table) costs a second of parsing and plan analysis
+    per use; one string literal costs nothing, and Spark folds it into a constant map once per query.
+    """
+    items = dict(pairs)
+    if not items:
+        return "map()"
+    for text in (*items, *items.values()):
+        if _PAIR_SEP in text or _KEY_SEP in text:
+            raise ValueError(f"sql_map: {text!r} contains a separator character")
+    encoded = _PAIR_SEP.join(f"{k}{_KEY_SEP}{v}" for k, v in items.items())
+    return f"str_to_map({sql_string(encoded)}, {sql_string(_PAIR_SEP)}, {sql_string(_KEY_SEP)})"
+
+
+def input_column(df: DataFrame, name: str) -> Column:
+    """Column ``name`` of ``df`` as a string, or a null string column when the source does not have it."""
+    if name not in df.columns:
+        return F.lit(None).cast("string")
+    if isinstance(df.schema[name].dataType, StringType):
+        return F.col(name)
+    return F.col(name).cast("string")
+
+
+def with_quality_flags(df: DataFrame, flags: Iterable[tuple[Column, str]]) -> DataFrame:
+    """Append ``flag`` to ``quality_flags`` on the rows where its condition is true (null counts as false).
+
+    ``quality_flags`` is created as an empty array when absent; a flag already present is not repeated.
+    """
+    existing = (
+        F.coalesce(F.col(QUALITY_FLAGS), F.array().cast(ArrayType(StringType())))
+        if QUALITY_FLAGS in df.columns
+        else F.array().cast(ArrayType(StringType()))
+    )
+    new = [F.when(condition, F.lit(flag)) for condition, flag in flags]
+    if not new:
+        return df.withColumn(QUALITY_FLAGS, existing)
+    combined = F.array_distinct(F.concat(existing, F.array_compact(F.array(*new))))
+    return df.withColumn(QUALITY_FLAGS, combined)
+
+
+def _resource_text(name: str) -> str:
+    try:
+        path = resources.files("spark_lib").joinpath("resources", name)
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+    except (NotADirectoryError, ModuleNotFoundError):
+        # An editable install can expose spark_lib as a namespace package, which importlib.resources
+        # cannot read in Python 3.11: fall back to the file next to this module.
+        pass
+    path = Path(__file__).resolve().parent.parent / "resources" / name
+    if not path.is_file():
+        raise ResourceMissingError(f"spark_lib/resources/{name} is missing: reinstall the rcu package")
+    return path.read_text(encoding="utf-8")
+
+
+def read_resource_csv(name: str, columns: int) -> list[list[str]]:
+    """Rows of ``spark_lib/resources/<name>`` (comma-separated, ``#`` comments and blank lines skipped).
+
+    Read through :mod:`importlib.resources`, so it works from a wheel or a zip and never depends on the CWD.
+    The first non-comment line is the header and is skipped. Each row is padded to ``columns`` fields.
+    """
+    rows: list[list[str]] = []
+    header_seen = False
+    for line in _resource_text(name).splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if not header_seen:
+            header_seen = True
+            continue
+        fields = [field.strip() for field in line.split(",")]
+        rows.append((fields + [""] * columns)[:columns])
+    return rows
+
+
+def is_in(col: Column, values: Iterable[str]) -> Column:
+    """``col`` is one of ``values`` (null for null), like ``Column.isin`` but built in one JVM call
+    (``isin(*values)`` makes a literal, and several py4j round trips, per value)."""
+    return F.array_contains(F.expr(sql_array(values)), col)
+
+
+def literal_map(pairs: Iterable[tuple[str, str]]) -> Column:
+    """A ``map<string,string>`` literal (see :func:`sql_map`); look keys up with ``F.try_element_at``."""
+    items = dict(pairs)
+    if not items:
+        return F.create_map().cast("map<string,string>")
+    return F.expr(sql_map(items.items()))
