@@ -1,0 +1,612 @@
+"""Clustering: records linked by deterministic and probabilistic edges become one cluster per person.
+
+Steps of :func:`cluster_records`
+--------------------------------
+1. **Cannot-link.** A probabilistic edge between two records whose birth dates are both known and differ
+   AND whose first names (``first_name_canonical``) are both known and are not the same person's name (the
+   test of :func:`spark_lib.matching.deterministic.first_names_similar`: equal, or a small typo apart) is
+   dropped, whatever its probability. A twin (same birth date) or a woman who changed her first name
+   spelling is kept; Marie 1980-01-02 and Paul 1978-05-06 are never linked directly. The constraint is also
+   enforced transitively (step 5): a cluster that holds two such records is re-formed.
+2. **Deterministic cores (units).** Connected components over the deterministic edges alone. Those edges
+   only exist for non-generic pivot values split by first name (see ``deterministic.py``): a core is
+   *explained by strong identifiers* and is never split.
+3. **Clusters.** Connected components of the cores over the probabilistic edges with
+   ``match_probability >= threshold``.
+4. **Merge protection.** A cluster may be larger than ``max_cluster_size`` only through its largest core:
+   its *guarded size* is ``records - largest_core + 1`` (the core counts as one record). A cluster whose
+   guarded size exceeds the limit (a chain A-B-C-...-Z of weak links) is re-clustered with only its
+   probabilistic edges at or above each of ``split_thresholds`` in turn (0.99, 0.999, ...); a part that is
+   small enough is kept, a part still too big goes on to the next threshold.
+5. **Size-capped, constraint-respecting re-forming.** A part still too big after the last threshold, or a
+   cluster holding two records that cannot link, is re-formed by adding its edges strongest first (Kruskal,
+   a maximum spanning forest) and skipping any edge that would make the guarded size exceed
+   ``max_cluster_size`` or join two records that cannot link.
+
+Steps 4 and 5 run only on the clusters that need them (found with Spark aggregations and a join bounded by
+the cluster size), each cluster in one call of a grouped pandas function (``cogroup().applyInPandas``):
+distributed over the executors, never all edges on the driver. One flagged cluster is held in memory by
+one Python worker: fine for the chains merge protection is about (up to hundreds of thousands of records);
+a pathological component of many millions would need a bigger worker.
+
+Every split is a row of the splits DataFrame: the component's id (its smallest record_key), size before,
+sizes after, the threshold used (null for step 5) and the reason (``oversized``, ``size_capped``,
+``cannot_link``).
+
+Connected components
+--------------------
+:func:`connected_components` is the alternating large-star / small-star algorithm (Kiveris et al., 2014,
+"Connected Components in MapReduce and Beyond"): O(log^2 n) rounds, each a few joins and aggregations,
+checkpointed each round so plans do not grow, stopping when the edges form stars (every node points to its
+component's smallest node). Nodes are numbered in ``record_key`` order (a global sort then
+``monotonically_increasing_id``), so the smallest node is the smallest record_key and ``cluster_id`` is the
+cluster's smallest record_key.
+
+Why not Splink's ``cluster_pairwise_predictions_at_threshold``: on a synthetic graph of 300,000 nodes and
+233,000 edges (97,000 components; local[*] on a shared 2-core machine, one process, same answers) this
+implementation took 27.6 s on long node ids (43.9 s directly on string keys) against 47.2 s for Splink with
+``break_lineage_method="checkpoint"``; with Splink's ``persist`` the plans grew until the driver ran out of
+memory. Our loop also keeps checkpointing under the caller's control (``checkpoint``). (Graph: node
+i linked to i+1 within triples at p=0.97, 3,000 cross links at 0.92, 30,000 noise links at 0.3, threshold
+0.9.)
+
+On the generated data set (64,486 records, deterministic edges only) :func:`cluster_records` takes about
+30-50 s on the same loaded machine.
+
+Example::
+
+    assignments, splits = cluster_records(records, det_edges, predictions, load_clustering_config())
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import pandas as pd
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql.types import (
+    ArrayType,
+    DoubleType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+)
+
+from spark_lib.config import ConfigError
+from spark_lib.matching.deterministic import (
+    DEFAULT_RULES_FILE,
+    FirstNameSimilarity,
+    build_section,
+    first_names_similar,
+    first_names_similar_py,
+    read_rules_section,
+    require_columns,
+)
+
+ASSIGNMENTS_SCHEMA = StructType(
+    [
+        StructField("record_key", StringType(), False),
+        StructField("cluster_id", StringType(), False),        # the cluster's smallest record_key (this run only)
+        StructField("match_rule", StringType(), False),        # deterministic:<pivot> | probabilistic | singleton
+        StructField("match_probability", DoubleType(), True),  # best edge to its cluster; 1.0 deterministic
+    ]
+)
+
+SPLITS_SCHEMA = StructType(
+    [
+        StructField("component_id", StringType(), False),       # smallest record_key of the split component
+        StructField("size_before", LongType(), False),
+        StructField("sizes_after", ArrayType(LongType(), False), False),  # largest first
+        StructField("threshold", DoubleType(), True),           # null: size-capped / cannot-link re-forming
+        StructField("reason", StringType(), False),             # oversized | size_capped | cannot_link
+    ]
+)
+
+CHECKPOINT_MODES = ("local", "reliable", "none")
+
+
+class ConnectedComponentsDidNotConvergeError(RuntimeError):
+    """Large-star/small-star did not reach stars within ``max_iterations`` rounds."""
+
+
+@dataclass(frozen=True)
+class ClusteringConfig:
+    """Section ``clustering`` of ``conf/matching_rules.yaml``."""
+
+    threshold: float = 0.9
+    max_cluster_size: int = 20
+    split_thresholds: tuple[float, ...] = (0.99, 0.999, 0.9999)
+    cannot_link: bool = True
+    birth_date_column: str = "birth_date"
+    first_names: FirstNameSimilarity = field(default_factory=FirstNameSimilarity)
+    rule_priority: tuple[str, ...] = ("customer_ref", "account_id", "loyalty_card", "email_std", "phone_mobile")
+    max_iterations: int = 60
+    checkpoint: str = "local"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ConfigError(f"clustering.threshold: {self.threshold} is not a probability")
+        previous = self.threshold
+        for t in self.split_thresholds:
+            if not previous < t <= 1.0:
+                raise ConfigError(
+                    f"clustering.split_thresholds: {list(self.split_thresholds)} must increase from above "
+                    f"threshold ({self.threshold}) up to 1"
+                )
+            previous = t
+        if self.max_cluster_size < 1:
+            raise ConfigError("clustering.max_cluster_size: must be at least 1")
+        if self.max_iterations < 1:
+            raise ConfigError("clustering.max_iterations: must be at least 1")
+        if self.checkpoint not in CHECKPOINT_MODES:
+            raise ConfigError(
+                f"clustering.checkpoint: {self.checkpoint!r} is not one of {', '.join(CHECKPOINT_MODES)}"
+            )
+
+
+def load_clustering_config(path: str | os.PathLike | None = None) -> ClusteringConfig:
+    """Section ``clustering`` of ``conf/matching_rules.yaml`` (or of ``path``)."""
+    file = str(path or DEFAULT_RULES_FILE)
+    return build_section(ClusteringConfig, read_rules_section("clustering", path), "clustering", file)
+
+
+def _as_config(config: ClusteringConfig | Mapping | None) -> ClusteringConfig:
+    if config is None:
+        return ClusteringConfig()
+    if isinstance(config, ClusteringConfig):
+        return config
+    return build_section(ClusteringConfig, config, "clustering")
+
+
+# --------------------------------------------------------------------------------------------------
+# Connected components
+# --------------------------------------------------------------------------------------------------
+
+
+def _materialize(df: DataFrame, mode: str) -> DataFrame:
+    """Cut ``df``'s lineage so that iterative plans stay small."""
+    if mode == "local":
+        return df.localCheckpoint(eager=True)
+    if mode == "reliable":
+        return df.checkpoint(eager=True)
+    return df
+
+
+def connected_components(
+    edges: DataFrame, max_iterations: int = 60, checkpoint: str = "local"
+) -> DataFrame:
+    """Label every node of ``edges`` (columns ``src``, ``dst``) with the smallest node of its component.
+
+    Output: node, component. Nodes without an edge are absent (they are their own component).
+    Large-star / small-star rounds until the edges are stars; raises
+    :class:`ConnectedComponentsDidNotConvergeError` after ``max_iterations`` rounds.
+
+    Example::
+
+        connected_components(spark.createDataFrame([(1, 2), (2, 3), (7, 8)], "src long, dst long"))
+        # node 1,2,3 -> 1; 7,8 -> 7
+    """
+    require_columns(edges, ["src", "dst"], "edges")
+    if checkpoint not in CHECKPOINT_MODES:
+        raise ValueError(f"checkpoint {checkpoint!r} is not one of {', '.join(CHECKPOINT_MODES)}")
+    e = (
+        edges.select(F.greatest("src", "dst").alias("hi"), F.least("src", "dst").alias("lo"))
+        .filter(F.col("hi") != F.col("lo"))
+        .distinct()
+    )
+    by_node = Window.partitionBy("n")
+    by_hi = Window.partitionBy("hi")
+    for _ in range(max_iterations):
+        both = e.select(F.col("hi").alias("n"), F.col("lo").alias("m")).unionByName(
+            e.select(F.col("lo").alias("n"), F.col("hi").alias("m"))
+        )
+        # Large-star: each neighbour m larger than n points to the smallest of n and its neighbours.
+        large = (
+            both.select("n", "m", F.min("m").over(by_node).alias("mn"))
+            .filter(F.col("m") > F.col("n"))
+            .select(F.col("m").alias("hi"), F.least("n", "mn").alias("lo"))
+        )
+        # Small-star: hi and its smaller neighbours point to the smallest of those neighbours.
+        small = large.select("hi", "lo", F.min("lo").over(by_hi).alias("m"))
+        small = (
+            small.select(F.col("lo").alias("hi"), F.col("m").alias("lo"))
+            .unionByName(small.select("hi", F.col("m").alias("lo")))
+            .filter(F.col("hi") != F.col("lo"))
+            .distinct()
+        )
+        e = _materialize(small, checkpoint)
+        # Stars: no node has both a smaller and a larger neighbour, nor two smaller neighbours.
+        check = e.select(F.col("hi").alias("n"), F.lit(1).alias("smaller"), F.lit(0).alias("larger")).unionByName(
+            e.select(F.col("lo").alias("n"), F.lit(0).alias("smaller"), F.lit(1).alias("larger"))
+        )
+        not_star = check.groupBy("n").agg(F.sum("smaller").alias("s"), F.max("larger").alias("l")).filter(
+            (F.col("s") > 1) | ((F.col("s") > 0) & (F.col("l") > 0))
+        )
+        if not_star.isEmpty():
+            return e.select(F.col("hi").alias("node"), F.col("lo").alias("component")).unionByName(
+                e.select(F.col("lo").alias("node"), F.col("lo").alias("component")).distinct()
+            )
+    raise ConnectedComponentsDidNotConvergeError(
+        f"connected components did not converge in {max_iterations} rounds (clustering.max_iterations)"
+    )
+
+
+def _labels(nodes: DataFrame, edges: DataFrame, node: str, label: str, cfg: ClusteringConfig) -> DataFrame:
+    """``nodes`` (column ``node``) with ``label``: its component's smallest node (itself when isolated)."""
+    comp = connected_components(edges, cfg.max_iterations, cfg.checkpoint)
+    return (
+        nodes.select(node)
+        .join(comp, nodes[node] == comp["node"], "left")
+        .select(nodes[node].alias(node), F.coalesce(comp["component"], nodes[node]).alias(label))
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Cannot-link
+# --------------------------------------------------------------------------------------------------
+
+
+def _cannot_link(bd_l, bd_r, fn_l, fn_r, cfg: ClusteringConfig):
+    """Column: both birth dates known and different AND both first names known and not the same name."""
+    return (
+        bd_l.isNotNull()
+        & bd_r.isNotNull()
+        & (bd_l != bd_r)
+        & fn_l.isNotNull()
+        & fn_r.isNotNull()
+        & ~first_names_similar(fn_l, fn_r, cfg.first_names)
+    )
+
+
+def drop_cannot_link_edges(
+    prob_edges: DataFrame, records_df: DataFrame, config: ClusteringConfig | Mapping | None = None
+) -> DataFrame:
+    """``prob_edges`` without the edges between records that cannot link (see the module docstring).
+
+    Example::
+
+        kept = drop_cannot_link_edges(predictions, records, config)
+    """
+    cfg = _as_config(config)
+    bd, fn = cfg.birth_date_column, cfg.first_names.column
+    require_columns(prob_edges, ["record_key_l", "record_key_r"], "prob_edges")
+    require_columns(records_df, ["record_key", bd, fn], "records_df")
+    attrs = records_df.select("record_key", F.col(bd).alias("bd"), F.col(fn).alias("fn"))
+    left = attrs.select(F.col("record_key").alias("record_key_l"), F.col("bd").alias("bd_l"), F.col("fn").alias("fn_l"))
+    right = attrs.select(F.col("record_key").alias("record_key_r"), F.col("bd").alias("bd_r"), F.col("fn").alias("fn_r"))
+    joined = prob_edges.join(left, "record_key_l", "left").join(right, "record_key_r", "left")
+    keep = ~F.coalesce(_cannot_link(F.col("bd_l"), F.col("bd_r"), F.col("fn_l"), F.col("fn_r"), cfg), F.lit(False))
+    return joined.filter(keep).select(*prob_edges.columns)
+
+
+# --------------------------------------------------------------------------------------------------
+# Size-capped re-forming (one cluster per pandas call)
+# --------------------------------------------------------------------------------------------------
+
+_PROTECT_SCHEMA = (
+    "unit long, new_part long, "  # an assignment row: the unit's new part
+    "event_part long, size_before long, sizes_after array<long>, threshold double, reason string"  # an event row
+)
+
+
+def _protector(cfg: ClusteringConfig):
+    """The per-cluster function of steps 4 and 5: (records, edges) of one cluster -> new parts and events.
+
+    ``records``: part, unit, bd, fn (one row per record); ``edges``: part, ua, ub, p (between units).
+    """
+    max_size = cfg.max_cluster_size
+    rule = cfg.first_names
+    thresholds = cfg.split_thresholds
+
+    def protect(records: pd.DataFrame, edges: pd.DataFrame) -> pd.DataFrame:
+        size: dict[int, int] = {int(u): int(n) for u, n in records.groupby("unit").size().items()}
+        people: dict[int, list[tuple[str, str]]] = {u: [] for u in size}
+        known = records.dropna(subset=["bd", "fn"])
+        for unit, bd, fn in zip(known["unit"], known["bd"], known["fn"]):
+            people[int(unit)].append((bd, fn))
+        ordered = edges.sort_values(["p", "ua", "ub"], ascending=[False, True, True])
+        strongest_first = [(int(a), int(b), float(p)) for a, b, p in zip(ordered["ua"], ordered["ub"], ordered["p"])]
+
+        def guarded(units) -> int:
+            return sum(size[u] for u in units) - max(size[u] for u in units) + 1
+
+        def clash(xs, ys) -> bool:
+            return any(
+                bx != by and not first_names_similar_py(fx, fy, rule) for bx, fx in xs for by, fy in ys
+            )
+
+        def has_conflict(units) -> bool:
+            units = sorted(units)
+            return any(clash(people[u], people[v]) for i, u in enumerate(units) for v in units[i + 1:])
+
+        def edges_within(parts):
+            """The edges inside each of ``parts`` (strongest first), in one pass over the cluster's edges."""
+            owner = {u: i for i, part in enumerate(parts) for u in part}
+            buckets: list[list] = [[] for _ in parts]
+            for edge in strongest_first:
+                i = owner.get(edge[0])
+                if i is not None and owner.get(edge[1]) == i:
+                    buckets[i].append(edge)
+            return buckets
+
+        def union_find(units, part_edges, accept):
+            """Add ``part_edges`` strongest first; ``accept(root_a, root_b, members, p)`` may refuse one."""
+            parent = {u: u for u in units}
+            members = {u: [u] for u in units}
+
+            def find(u: int) -> int:
+                while parent[u] != u:
+                    parent[u] = parent[parent[u]]
+                    u = parent[u]
+                return u
+
+            for a, b, p in part_edges:
+                ra, rb = find(a), find(b)
+                if ra == rb or not accept(ra, rb, members, p):
+                    continue
+                keep, gone = min(ra, rb), max(ra, rb)
+                parent[gone] = keep
+                members[keep] += members.pop(gone)
+            return [sorted(m) for m in members.values()]
+
+        def at_threshold(units, part_edges, t):
+            return union_find(units, part_edges, lambda ra, rb, members, p: p >= t)
+
+        def capped(units, part_edges):
+            """Kruskal refusing merges beyond the size limit or between records that cannot link."""
+            known_people: dict[int, list] = {}
+
+            def accept(ra, rb, members, p):
+                if guarded(members[ra] + members[rb]) > max_size:
+                    return False
+                if cfg.cannot_link:
+                    xs = known_people.setdefault(ra, [x for u in members[ra] for x in people[u]])
+                    ys = known_people.setdefault(rb, [y for u in members[rb] for y in people[u]])
+                    if clash(xs, ys):
+                        return False
+                    known_people[min(ra, rb)] = xs + ys
+                    known_people.pop(max(ra, rb), None)
+                return True
+
+            return union_find(units, part_edges, accept)
+
+        events = []
+
+        def log(before, after, threshold, reason):
+            if len(after) > 1:
+                sizes = sorted((sum(size[u] for u in part) for part in after), reverse=True)
+                events.append((min(before), sum(sizes), sizes, threshold, reason))
+
+        whole = sorted(size)
+        kept: list[list[int]] = []
+        if guarded(whole) > max_size:
+            pending = [whole]
+            for t in thresholds:
+                still = []
+                for part, part_edges in zip(pending, edges_within(pending)):
+                    parts = at_threshold(part, part_edges, t)
+                    log(part, parts, t, "oversized")
+                    for sub in parts:
+                        (still if guarded(sub) > max_size else kept).append(sub)
+                pending = still
+                if not pending:
+                    break
+            for part, part_edges in zip(pending, edges_within(pending)):
+                parts = capped(part, part_edges)
+                log(part, parts, None, "size_capped")
+                kept.extend(parts)
+        else:
+            kept = [whole]
+        final = []
+        for part, part_edges in zip(kept, edges_within(kept)):
+            if cfg.cannot_link and len(part) > 1 and has_conflict(part):
+                parts = capped(part, part_edges)
+                log(part, parts, None, "cannot_link")
+                final.extend(parts)
+            else:
+                final.append(part)
+
+        rows = [(u, min(part), None, None, None, None, None) for part in final for u in part]
+        rows += [(None, None, *event) for event in events]
+        out = pd.DataFrame(
+            rows, columns=["unit", "new_part", "event_part", "size_before", "sizes_after", "threshold", "reason"]
+        )
+        for column in ("unit", "new_part", "event_part", "size_before"):
+            out[column] = out[column].astype("Int64")
+        out["threshold"] = out["threshold"].astype("float64")
+        return out
+
+    return protect
+
+
+# --------------------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------------------
+
+
+def cluster_records(
+    records_df: DataFrame,
+    det_edges: DataFrame,
+    prob_edges: DataFrame | None,
+    config: ClusteringConfig | Mapping | None = None,
+) -> tuple[DataFrame, DataFrame]:
+    """Cluster the records (see the module docstring): returns ``(assignments, splits)``.
+
+    - ``records_df``: silver customer records (record_key; birth date and first-name columns for cannot-link).
+    - ``det_edges``: record_key_l, record_key_r, rule (from :func:`deterministic_edges`).
+    - ``prob_edges``: record_key_l, record_key_r, match_probability (Splink's predictions), or None.
+
+    Output: assignments (:data:`ASSIGNMENTS_SCHEMA`: record_key, cluster_id, match_rule, match_probability),
+    one row per record of ``records_df``; splits (:data:`SPLITS_SCHEMA`). Edges to records absent from
+    ``records_df`` are ignored. Runs Spark jobs (the iterations are checkpointed); the returned DataFrames
+    are lazy views over checkpointed data.
+
+    Example::
+
+        assignments, splits = cluster_records(records, deterministic_edges(records, det_cfg), predictions, cfg)
+    """
+    cfg = _as_config(config)
+    bd, fn = cfg.birth_date_column, cfg.first_names.column
+    require_columns(records_df, ["record_key", *((bd, fn) if cfg.cannot_link else ())], "records_df")
+    require_columns(det_edges, ["record_key_l", "record_key_r", "rule"], "det_edges")
+    spark = records_df.sparkSession
+    if prob_edges is None:
+        prob_edges = spark.createDataFrame([], "record_key_l string, record_key_r string, match_probability double")
+    require_columns(prob_edges, ["record_key_l", "record_key_r", "match_probability"], "prob_edges")
+    mode = cfg.checkpoint
+
+    # Node ids in record_key order: the smallest id of a component is its smallest record_key.
+    nodes = _materialize(
+        records_df.select(
+            "record_key",
+            (F.col(bd).cast("string") if cfg.cannot_link else F.lit(None).cast("string")).alias("bd"),
+            (F.col(fn) if cfg.cannot_link else F.lit(None).cast("string")).alias("fn"),
+        )
+        .dropDuplicates(["record_key"])
+        .orderBy("record_key")
+        .withColumn("nid", F.monotonically_increasing_id()),
+        mode,
+    )
+    keys = nodes.select("nid", "record_key")
+
+    def ids(edges: DataFrame, *extra: str) -> DataFrame:
+        left = keys.select(F.col("record_key").alias("record_key_l"), F.col("nid").alias("a"))
+        right = keys.select(F.col("record_key").alias("record_key_r"), F.col("nid").alias("b"))
+        return (
+            edges.join(left, "record_key_l")
+            .join(right, "record_key_r")
+            .select(F.least("a", "b").alias("a"), F.greatest("a", "b").alias("b"), *extra)
+            .filter(F.col("a") != F.col("b"))
+        )
+
+    det = ids(det_edges.select("record_key_l", "record_key_r", "rule"), "rule").distinct()
+    prob = ids(
+        prob_edges.filter(F.col("match_probability") >= F.lit(cfg.threshold)), F.col("match_probability").alias("p")
+    )
+    if cfg.cannot_link:  # 1. (the same test as drop_cannot_link_edges, on the numbered nodes)
+        na = nodes.select(F.col("nid").alias("a"), F.col("bd").alias("bd_a"), F.col("fn").alias("fn_a"))
+        nb = nodes.select(F.col("nid").alias("b"), F.col("bd").alias("bd_b"), F.col("fn").alias("fn_b"))
+        prob = prob.join(na, "a").join(nb, "b").filter(
+            ~_cannot_link(F.col("bd_a"), F.col("bd_b"), F.col("fn_a"), F.col("fn_b"), cfg)
+        )
+    prob = prob.groupBy("a", "b").agg(F.max("p").alias("p"))
+
+    # 2. deterministic cores (units)
+    units = _materialize(
+        _labels(nodes.select(F.col("nid").alias("node")), det.select(F.col("a").alias("src"), F.col("b").alias("dst")),
+                "node", "unit", cfg).withColumnRenamed("node", "nid"),
+        mode,
+    )
+    unit_sizes = units.groupBy("unit").agg(F.count("*").alias("size"))
+    # probabilistic edges between units, the strongest per pair
+    ua = units.select(F.col("nid").alias("a"), F.col("unit").alias("ua"))
+    ub = units.select(F.col("nid").alias("b"), F.col("unit").alias("ub"))
+    uedges = _materialize(
+        prob.join(ua, "a")
+        .join(ub, "b")
+        .select(F.least("ua", "ub").alias("ua"), F.greatest("ua", "ub").alias("ub"), "p")
+        .filter(F.col("ua") != F.col("ub"))
+        .groupBy("ua", "ub")
+        .agg(F.max("p").alias("p")),
+        mode,
+    )
+
+    # 3. clusters of units at the threshold
+    parts = _labels(
+        unit_sizes.select(F.col("unit").alias("node")),
+        uedges.select(F.col("ua").alias("src"), F.col("ub").alias("dst")),
+        "node", "part", cfg,
+    ).withColumnRenamed("node", "unit").join(unit_sizes, "unit")
+    parts = _materialize(parts, mode)  # unit, part, size
+
+    # 4-5. merge protection and cannot-link, per cluster that needs it (oversized, or holding two records
+    # that cannot link); every other cluster is kept as it is.
+    stats = parts.groupBy("part").agg(
+        (F.sum("size") - F.max("size") + 1).alias("guarded"),
+        F.count("*").alias("units"),
+        F.max(F.struct("size", "unit"))["unit"].alias("core"),
+    )
+    flagged = stats.filter(F.col("guarded") > cfg.max_cluster_size).select("part")
+    if cfg.cannot_link:
+        # Records of different cores of a part, the left one outside the part's largest core: a part of a
+        # big core and a few records costs (records outside the core) x (records), not records^2.
+        member = (
+            nodes.join(units, "nid")
+            .join(parts.select("unit", "part"), "unit")
+            .join(stats.filter((F.col("units") > 1) & (F.col("guarded") <= cfg.max_cluster_size)), "part")
+            .filter(F.col("bd").isNotNull() & F.col("fn").isNotNull())
+            .select("nid", "unit", "part", "bd", "fn", "core")
+        )
+        x, y = member.filter(F.col("unit") != F.col("core")).alias("x"), member.alias("y")
+        conflicts = (
+            x.join(y, (F.col("x.part") == F.col("y.part")) & (F.col("x.unit") != F.col("y.unit")))
+            .filter(_cannot_link(F.col("x.bd"), F.col("y.bd"), F.col("x.fn"), F.col("y.fn"), cfg))
+            .select(F.col("x.part").alias("part"))
+        )
+        flagged = flagged.unionByName(conflicts)
+    flagged = _materialize(flagged.distinct(), mode)
+    splits = spark.createDataFrame([], SPLITS_SCHEMA)
+    if not flagged.isEmpty():
+        todo = parts.join(flagged, "part", "left_semi")
+        records = nodes.join(units, "nid").join(todo.select("unit", "part"), "unit").select("part", "unit", "bd", "fn")
+        redges = (
+            uedges.join(todo.select(F.col("unit").alias("ua"), F.col("part").alias("pa")), "ua")
+            .join(todo.select(F.col("unit").alias("ub"), F.col("part").alias("pb")), "ub")
+            .filter(F.col("pa") == F.col("pb"))
+            .select(F.col("pa").alias("part"), "ua", "ub", "p")
+        )
+        out = _materialize(
+            records.groupBy("part").cogroup(redges.groupBy("part")).applyInPandas(_protector(cfg), _PROTECT_SCHEMA),
+            mode,
+        )
+        reformed = out.filter(F.col("unit").isNotNull()).select("unit", F.col("new_part").alias("part"))
+        parts = parts.select("unit", "part").join(flagged, "part", "left_anti").unionByName(reformed)
+        events = out.filter(F.col("unit").isNull())
+        splits = events.join(keys, events["event_part"] == keys["nid"]).select(
+            F.col("record_key").alias("component_id"), "size_before", "sizes_after", "threshold", "reason"
+        )
+
+    # Final cluster of each node: its unit's part (the part's smallest node).
+    cluster = _materialize(units.join(parts.select("unit", "part"), "unit").select("nid", "part"), mode)
+    sizes = cluster.groupBy("part").agg(F.count("*").alias("n"))
+
+    priority = {rule: i for i, rule in enumerate(cfg.rule_priority)}
+    rank = F.lit(len(priority))
+    for rule, i in priority.items():
+        rank = F.when(F.col("rule") == rule, F.lit(i)).otherwise(rank)
+    det_ends = det.select(F.col("a").alias("nid"), "rule").unionByName(det.select(F.col("b").alias("nid"), "rule"))
+    best_rule = det_ends.groupBy("nid").agg(F.min(F.struct(rank.alias("rank"), F.col("rule")))["rule"].alias("rule"))
+    ca = cluster.select(F.col("nid").alias("a"), F.col("part").alias("pa"))
+    cb = cluster.select(F.col("nid").alias("b"), F.col("part").alias("pb"))
+    inside = prob.join(ca, "a").join(cb, "b").filter(F.col("pa") == F.col("pb"))
+    best_p = (
+        inside.select(F.col("a").alias("nid"), "p")
+        .unionByName(inside.select(F.col("b").alias("nid"), "p"))
+        .groupBy("nid")
+        .agg(F.max("p").alias("p"))
+    )
+    out = (
+        cluster.join(sizes, "part")
+        .join(keys, "nid")
+        .join(keys.select(F.col("nid").alias("part"), F.col("record_key").alias("cluster_id")), "part")
+        .join(best_rule, "nid", "left")
+        .join(best_p, "nid", "left")
+    )
+    match_rule = (
+        F.when(F.col("n") == 1, F.lit("singleton"))
+        .when(F.col("rule").isNotNull(), F.concat(F.lit("deterministic:"), F.col("rule")))
+        .otherwise(F.lit("probabilistic"))
+    )
+    probability = (
+        F.when(F.col("n") == 1, F.lit(None).cast("double"))
+        .when(F.col("rule").isNotNull(), F.lit(1.0))
+        .otherwise(F.col("p"))
+    )
+    assignments = out.select(
+        "record_key", "cluster_id", match_rule.alias("match_rule"), probability.cast("double").alias("match_probability")
+    )
+    return assignments, splits
