@@ -3,6 +3,7 @@
     rcu generate --persons 10000     synthetic raw files + ground truth
     rcu ingest                       raw files -> bronze Delta tables (+ quarantine)
     rcu standardise                  bronze -> silver customer records and interactions
+    rcu match [--retrain]            records -> customers: gold.customer_crosswalk, id registry, F1 vs truth
     rcu run-all --persons 10000      every step, in order, in one Spark session
 
 ``rcu <step> --help`` explains each step's options.
@@ -19,6 +20,7 @@ STEPS: dict[str, tuple[str, str]] = {
     "generate": ("jobs.generate", "write synthetic raw files for N persons and the ground truth (evaluation only)"),
     "ingest": ("jobs.ingest", "land new raw files in bronze Delta tables; malformed rows go to bronze.quarantine"),
     "standardise": ("jobs.standardise", "conform bronze into silver.customer_records and silver interaction tables"),
+    "match": ("jobs.match", "link records into customers (deterministic + Splink), persistent ids, crosswalk, evaluation"),
     "run-all": ("jobs.run_all", "run every step in order (generate when asked, ingest, standardise, ...)"),
 }
 

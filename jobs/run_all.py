@@ -10,7 +10,7 @@ import argparse
 import sys
 import time
 
-from jobs import generate, ingest, standardise
+from jobs import generate, ingest, match, standardise
 from jobs.common import Progress, add_common_arguments, build_context
 
 
@@ -20,13 +20,14 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--persons", type=int, help="generate synthetic data for this many persons first")
     parser.add_argument("--seed", type=int, default=None, help="generator seed (default: pipeline.yaml seed)")
     parser.add_argument("--truth-dir", help="where the generator writes the ground truth")
+    parser.add_argument("--retrain", action="store_true", help="train a new matching model even if one is registered")
     return parser
 
 
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     started = time.perf_counter()
-    steps = (["generate"] if args.persons else []) + ["ingest", "standardise"]
+    steps = (["generate"] if args.persons else []) + ["ingest", "standardise", "match"]
     total = len(steps)
     ctx = build_context(args, "rcu-run-all")
     summary: dict = {}
@@ -46,9 +47,18 @@ def main(argv: list[str] | None = None) -> dict:
             summary[step] = ingest.run(ctx, progress=progress)
         elif step == "standardise":
             summary[step] = standardise.run(ctx, progress=progress)
+        elif step == "match":
+            summary[step] = match.run(ctx, retrain=args.retrain, progress=progress)
         progress(f"done in {progress.seconds:,.1f} s")
     elapsed = time.perf_counter() - started
     print(f"rcu run-all: {total} steps in {elapsed:,.1f} s; lakehouse at {ctx.lake.root}", file=sys.stderr)
+    metrics = summary["match"].metrics if "match" in summary else {}
+    if "pairwise_f1" in metrics:
+        print(
+            "matching quality vs ground truth: pairwise precision {pairwise_precision:.4f} recall {pairwise_recall:.4f} "
+            "F1 {pairwise_f1:.4f}; B-cubed F1 {bcubed_f1:.4f}; largest cluster {largest_cluster}".format(**metrics),
+            file=sys.stderr,
+        )
     return summary
 
 

@@ -251,3 +251,44 @@ def load_champion_model(
         path = client.download_artifacts(version.run_id, SETTINGS_ARTIFACT, folder)
         with open(path, encoding="utf-8") as handle:
             return json.load(handle)
+
+
+def log_match_run(
+    model: TrainedModel | None,
+    config: MatchingConfig,
+    metrics: Mapping[str, float],
+    timings: Mapping[str, float],
+    tracking_uri: str | None = None,
+    *,
+    model_name: str = DEFAULT_MODEL_NAME,
+    experiment: str = DEFAULT_EXPERIMENT,
+) -> str:
+    """Log one matching run: a training run registered as ``champion`` when ``model`` is new, else a
+    scoring run with the evaluation metrics and the seconds per stage of the match job.
+    """
+    stage_metrics = {f"match_seconds.{k}": float(v) for k, v in timings.items()}
+    if model is not None:
+        run_id = log_training_run(
+            model, config, {**metrics, **stage_metrics}, tracking_uri, model_name=model_name, alias=CHAMPION,
+            experiment=experiment,
+        )
+        return run_id
+    from mlflow.entities import Metric
+
+    client, uri = _client(tracking_uri)
+    try:
+        version = client.get_model_version_by_alias(model_name, CHAMPION).version
+    except Exception:  # noqa: BLE001 - the run is still worth logging without the version tag
+        version = "unknown"
+    run = client.create_run(
+        _experiment_id(client, experiment, uri),
+        run_name="scoring",
+        tags={"rcu.component": "match_scoring", "rcu.model_version": f"{model_name}/{version}"},
+    )
+    now = int(time.time() * 1000)
+    values = [Metric(k, float(v), now, 0) for k, v in {**metrics, **stage_metrics}.items()
+              if isinstance(v, (int, float)) and math.isfinite(float(v))]
+    for start in range(0, len(values), 1000):
+        client.log_batch(run.info.run_id, metrics=values[start : start + 1000])
+    client.set_terminated(run.info.run_id, "FINISHED")
+    return run.info.run_id

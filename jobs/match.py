@@ -1,0 +1,207 @@
+"""Match: decide which silver records are the same person, and give each person a persistent customer id.
+
+1. deterministic links on pivot identifiers (generic values excluded and listed in ``silver.generic_values``);
+2. probabilistic links scored by the Splink model registered in MLflow under the ``champion`` alias
+   (trained, logged and registered first when there is none or ``--retrain`` is given);
+3. clustering with merge protection (splits logged in ``gold.cluster_splits``);
+4. persistent ids (``gold.customer_id_registry``, merge/split events in ``gold.customer_id_events``);
+5. the crosswalk ``gold.customer_crosswalk`` (source, source record id, customer id, how it was matched);
+6. evaluation against the generator's ground truth when there is one (pairwise and B-cubed F1), logged to MLflow.
+
+    rcu match [--retrain]
+    spark-submit --py-files rcu.zip jobs/match.py --lakehouse /data/lakehouse --conf-dir conf
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from jobs import tracking
+from jobs.common import JobContext, Progress, add_common_arguments, build_context
+from spark_lib.matching import load_matching_config, predict_pairs, preflight, train_model
+from spark_lib.matching.clustering import cluster_records, load_clustering_config
+from spark_lib.matching.deterministic import deterministic_edges, generic_values, load_deterministic_config
+from spark_lib.matching.evaluation import evaluate_clusters
+from spark_lib.matching.ids import assign_customer_ids, load_ids_config
+
+RECORDS = "silver.customer_records"
+GENERIC_VALUES = "silver.generic_values"
+DETERMINISTIC_EDGES = "silver.deterministic_edges"
+MATCH_PAIRS = "silver.match_pairs"
+SPLITS = "gold.cluster_splits"
+REGISTRY = "gold.customer_id_registry"
+ID_EVENTS = "gold.customer_id_events"
+CROSSWALK = "gold.customer_crosswalk"
+
+
+@dataclass
+class MatchReport:
+    records: int = 0
+    customers: int = 0
+    largest_cluster: int = 0
+    deterministic_edges: int = 0
+    probabilistic_pairs: int = 0
+    generic_values: int = 0
+    splits: int = 0
+    id_events: dict = field(default_factory=dict)
+    model_run_id: str | None = None
+    retrained: bool = False
+    metrics: dict = field(default_factory=dict)
+    seconds: dict = field(default_factory=dict)
+
+
+def _timed(report: MatchReport, name: str, started: float) -> None:
+    report.seconds[name] = round(time.perf_counter() - started, 1)
+
+
+def _materialise(ctx: JobContext, df: DataFrame, table: str) -> DataFrame:
+    """Write ``df`` as ``table`` (replacing it) and return the table, so later steps read it once."""
+    ctx.lake.overwrite(df, table)
+    return ctx.lake.read(table)
+
+
+def load_truth(ctx: JobContext) -> DataFrame | None:
+    """The generator's ground truth, if there is one: read by evaluation only, never by matching."""
+    path = Path(ctx.truth_dir) / "truth.parquet"
+    return ctx.spark.read.parquet(str(path)) if path.exists() else None
+
+
+def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None, evaluate: bool = True) -> MatchReport:
+    progress = progress or Progress("match")
+    spark, lake, conf = ctx.spark, ctx.lake, ctx.conf_dir
+    rules_file = conf / "matching_rules.yaml"
+    matching_config = load_matching_config(conf / "matching.yaml")
+    report = MatchReport()
+    run_time = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    records = lake.read(RECORDS)
+
+    started = time.perf_counter()
+    deterministic_config = load_deterministic_config(rules_file)
+    generic = _materialise(ctx, generic_values(records, deterministic_config), GENERIC_VALUES)
+    edges = _materialise(ctx, deterministic_edges(records, deterministic_config), DETERMINISTIC_EDGES)
+    report.generic_values, report.deterministic_edges = generic.count(), edges.count()
+    _timed(report, "deterministic", started)
+    progress(f"deterministic: {report.deterministic_edges:,} links, {report.generic_values:,} generic values excluded")
+
+    started = time.perf_counter()
+    model = None
+    model_json = None
+    if not retrain:
+        try:
+            model_json = tracking.load_champion_model(tracking_uri=ctx.pipeline.mlflow_tracking_uri)
+            progress("model: scoring with the registered champion")
+        except LookupError:
+            progress("model: no registered champion yet, training one")
+    if model_json is None:
+        model = train_model(spark, records, matching_config, deterministic_pairs=edges)
+        model_json = model.model_json
+        report.retrained = True
+        _timed(report, "train", started)
+        progress(f"model: trained on {model.training_records:,} records ({model.backend})")
+    else:
+        counts = preflight(spark, records, matching_config)
+        progress(f"pre-flight: {sum(counts.values()):,} comparisons over {len(counts)} blocking rules")
+
+    started = time.perf_counter()
+    pairs = _materialise(ctx, predict_pairs(spark, records, model_json, matching_config), MATCH_PAIRS)
+    report.probabilistic_pairs = pairs.count()
+    _timed(report, "predict", started)
+    progress(f"probabilistic: {report.probabilistic_pairs:,} scored pairs above the threshold")
+
+    started = time.perf_counter()
+    assignments, splits = cluster_records(records, edges, pairs, load_clustering_config(rules_file))
+    assignments = assignments.localCheckpoint()
+    splits = splits.localCheckpoint()
+    report.splits = splits.count()
+    if report.splits:
+        lake.append(splits.withColumn("run_time", F.lit(run_time)), SPLITS)
+    _timed(report, "cluster", started)
+    progress(f"clustering: {report.splits:,} oversized clusters split")
+
+    started = time.perf_counter()
+    previous = lake.read_or_none(REGISTRY)
+    registry, events = assign_customer_ids(assignments, previous, run_time.replace(tzinfo=None), load_ids_config(rules_file))
+    # The new registry is computed from the old one: materialise it before replacing the table.
+    registry = registry.localCheckpoint()
+    events = events.localCheckpoint()
+    lake.overwrite(registry, REGISTRY)
+    report.id_events = {r.event_type: r["count"] for r in events.groupBy("event_type").count().collect()}
+    if report.id_events:
+        lake.append(events, ID_EVENTS)
+    crosswalk = build_crosswalk(records, assignments, registry, run_time)
+    lake.merge(crosswalk, CROSSWALK, keys=["record_key"], compare_columns=["customer_id", "match_rule", "match_probability"])
+    _timed(report, "ids", started)
+
+    sizes = lake.read(CROSSWALK).groupBy("customer_id").count()
+    summary = sizes.agg(F.count("*").alias("customers"), F.sum("count").alias("records"), F.max("count").alias("largest")).first()
+    report.customers, report.records, report.largest_cluster = summary.customers, summary.records, summary.largest
+    progress(f"ids: {report.records:,} records -> {report.customers:,} customers (largest {report.largest_cluster}); events {report.id_events}")
+
+    truth = load_truth(ctx) if evaluate else None
+    if truth is not None:
+        started = time.perf_counter()
+        metrics = evaluate_clusters(lake.read(CROSSWALK).select("record_key", F.col("customer_id").alias("cluster_id")), truth)
+        report.metrics = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+        _timed(report, "evaluate", started)
+    report.metrics.update({"largest_cluster": report.largest_cluster, "customers": report.customers})
+    report.model_run_id = tracking.log_match_run(
+        model=model,
+        config=matching_config,
+        metrics=report.metrics,
+        timings=report.seconds,
+        tracking_uri=ctx.pipeline.mlflow_tracking_uri,
+    )
+    if report.metrics.get("pairwise_f1") is not None:
+        progress(
+            "evaluation: pairwise P {pairwise_precision:.4f} R {pairwise_recall:.4f} F1 {pairwise_f1:.4f}; "
+            "B-cubed P {bcubed_precision:.4f} R {bcubed_recall:.4f} F1 {bcubed_f1:.4f}".format(**report.metrics)
+        )
+    return report
+
+
+def build_crosswalk(records: DataFrame, assignments: DataFrame, registry: DataFrame, run_time: dt.datetime) -> DataFrame:
+    """``gold.customer_crosswalk``: one row per source record with its customer and how it was matched."""
+    return (
+        records.select("record_key", "source", "source_record_id", "channel")
+        .join(assignments.select("record_key", "match_rule", "match_probability"), "record_key")
+        .join(registry.select("record_key", "customer_id"), "record_key")
+        .select(
+            "source",
+            "source_record_id",
+            "record_key",
+            "channel",
+            "customer_id",
+            "match_rule",
+            "match_probability",
+            F.lit(run_time.replace(tzinfo=None)).cast("timestamp").alias("matched_at"),
+        )
+    )
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(prog="rcu match", description=__doc__)
+    add_common_arguments(parser)
+    parser.add_argument("--retrain", action="store_true", help="train a new model and make it the champion")
+    parser.add_argument("--truth-dir", help="ground truth folder for evaluation (default: pipeline.yaml truth_dir)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> MatchReport:
+    args = build_parser().parse_args(argv)
+    ctx = build_context(args, "rcu-match")
+    report = run(ctx, retrain=args.retrain)
+    print(json.dumps(report.__dict__, indent=2, default=str), file=sys.stdout)
+    return report
+
+
+if __name__ == "__main__":
+    main()
