@@ -55,10 +55,11 @@ def _client(tracking_uri: str | None):
 
 
 def _artifact_location(tracking_uri: str) -> str | None:
-    """For the embedded sqlite store, artifacts go beside the database file rather than into the CWD."""
+    """For the embedded sqlite store, artifacts go to ``mlruns/`` beside the database file (ignored by git),
+    wherever the job runs from."""
     if tracking_uri.startswith("sqlite:///"):
         database = Path(tracking_uri[len("sqlite:///"):])
-        return (database.resolve().parent / "mlartifacts").as_uri()
+        return (database.resolve().parent / "mlruns").as_uri()
     return None
 
 

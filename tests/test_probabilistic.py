@@ -331,7 +331,6 @@ def test_spark_backend_trains_a_model_that_decides_like_duckdb(spark, records, m
     on_spark = dataclasses.replace(config, probabilistic=dataclasses.replace(config.probabilistic, training=training))
 
     spark_model = train_model(spark, records, on_spark)
-    print(spark_model.timings)
 
     assert spark_model.backend == "spark" and spark_model.model_json["sql_dialect"] == "spark"
     decisions = {}

@@ -769,9 +769,10 @@ def _estimate_u(linker, db_api, table, config: MatchingConfig) -> None:
             ),
         )
         target = Linker(db_api.register(table), build_settings(ungated), log_level=logging.WARNING)
-    # min_count_per_level=None: sample all max_pairs pairs (no early stop), so that rare levels are seen
+    # One pass over u_max_pairs sampled pairs: no early stop (rare levels must be seen) and no chunks, since
+    # every chunk is a query and, on Spark, each query costs seconds.
     target.training.estimate_u_using_random_sampling(
-        max_pairs=training.u_max_pairs, seed=training.seed, min_count_per_level=None
+        max_pairs=training.u_max_pairs, seed=training.seed, min_count_per_level=None, num_chunks=1
     )
     if target is linker:
         return

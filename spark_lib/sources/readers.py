@@ -113,6 +113,7 @@ def _read_json(spark: SparkSession, spec: SourceSpec, paths: list[str], sampling
     inferred = (
         spark.read.option("primitivesAsString", "true")
         .option("samplingRatio", sampling_ratio)
+        .option("allowSingleQuotes", "false")
         .option("encoding", spec.encoding)
         .option("mode", "DROPMALFORMED")
         .json(paths)
@@ -121,6 +122,8 @@ def _read_json(spark: SparkSession, spec: SourceSpec, paths: list[str], sampling
     fields = [f for f in inferred.fields if f.name != CORRUPT] + [StructField(CORRUPT, StringType())]
     return (
         spark.read.schema(StructType(fields))
+        # Strict JSON: Spark's default also accepts 'single-quoted' Python-dict lines, which are not JSON.
+        .option("allowSingleQuotes", "false")
         .option("encoding", spec.encoding)
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", CORRUPT)
