@@ -144,6 +144,8 @@ def test_parse_timestamp_reads_iso_french_and_epoch_forms(spark):
         "1709634030123",
         "1709634030",
         "20240305",
+        "5/3/2024 9:05",
+        "2024/03/05 10:20:30",
         "garbage",
         None,
     ]
@@ -162,8 +164,10 @@ def test_parse_timestamp_reads_iso_french_and_epoch_forms(spark):
             ("7", "2024-03-05 10:20:30.123"),
             ("8", "2024-03-05 10:20:30.000"),
             ("9", "2024-03-05 00:00:00.000"),
-            ("10", None),
-            ("11", None),
+            ("10", "2024-03-05 09:05:00.000"),
+            ("11", "2024-03-05 10:20:30.000"),
+            ("12", None),
+            ("13", None),
         ],
         "id string, t string",
     )

@@ -32,15 +32,13 @@ from pyspark.sql import functions as F
 
 from spark_lib.standardise.text import (
     clean_text,
+    empty_to_null,
     fold,
-    fold_sql,
     input_column,
     is_in,
     literal_map,
+    proper_case,
     read_resource_csv,
-    sql_array,
-    sql_map,
-    sql_string,
     with_quality_flags,
 )
 
@@ -54,15 +52,11 @@ FRENCH_POSTCODE = r"^(0[1-9]|[1-8][0-9]|9[0-8])[0-9]{3}$"
 # House number at the start of a street line: "12", "12-14", then an optional suffix (bis, ter, ... or one
 # letter A-D/T not followed by another letter, so "12 avenue" keeps its "a"), an optional comma, the street.
 _NUMBER_IN_STREET = (
-    r"(?i)^(\d{1,5})(?:\s*-\s*(\d{1,5}))?\s*(bis|ter|quater|quinquies|[a-dt])?(?![\p{L}\d])\s*,?\s*(\S.*)$"
+    r"(?i)^(\d{1,5}(?:\s*-\s*\d{1,5})?\s*(?:bis|ter|quater|quinquies|[a-dt])?)(?![\p{L}\d])\s*,?\s*(\S.*)$"
 )
-_HOUSE_NUMBER = r"(?i)^(\d{1,5})(?:\s*-\s*(\d{1,5}))?\s*(bis|ter|quater|quinquies|[a-z])?$"
 
-#: words kept in lower case inside a street name ("Rue de la Paix", "Allée des Roses")
-SMALL_WORDS = ("de", "du", "des", "la", "le", "les", "et", "en", "sur", "sous", "aux", "au", "à", "lès", "les")
 #: tokens kept in upper case ("ZI des Hauts", "RN 7")
 UPPER_WORDS = ("za", "zi", "zac", "zae", "rn", "rd", "bp", "cs", "hlm")
-SAINTS = {"st": "saint", "ste": "sainte"}
 
 _TMP = "_std_addr_"
 
@@ -86,66 +80,72 @@ def country_code(col: Column) -> Column:
     return F.coalesce(F.try_element_at(literal_map(load_countries().items()), fold(cleaned)), F.upper(cleaned))
 
 
-def _house_number(number: Column, number_to: Column, suffix: Column) -> Column:
-    number = F.regexp_replace(number, "^0+(?=\\d)", "")
-    number_to = F.regexp_replace(number_to, "^0+(?=\\d)", "")
-    rng = F.when(number_to != "", F.concat(number, F.lit("-"), number_to)).otherwise(number)
-    return F.when(suffix != "", F.concat(rng, F.lit(" "), F.upper(suffix))).otherwise(rng)
-
-
 def normalise_house_number(col: Column) -> Column:
-    """ "12bis" -> "12 BIS", "3b" -> "3 B", "012" -> "12"; anything else trimmed, upper case."""
-    cleaned = clean_text(col)
-    parsed = _house_number(
-        F.regexp_extract(cleaned, _HOUSE_NUMBER, 1),
-        F.regexp_extract(cleaned, _HOUSE_NUMBER, 2),
-        F.regexp_extract(cleaned, _HOUSE_NUMBER, 3),
-    )
-    return F.when(cleaned.rlike(_HOUSE_NUMBER), parsed).otherwise(F.upper(cleaned))
+    """ "12bis" -> "12 BIS", "3b" -> "3 B", "012" -> "12", "12 - 14" -> "12-14"; anything else trimmed, upper case."""
+    number = F.upper(clean_text(col))
+    number = F.regexp_replace(number, r"^0*(\d{1,5})\s*-\s*0*(\d{1,5})", "$1-$2")
+    number = F.regexp_replace(number, r"^0+(?=\d)", "")
+    return F.regexp_replace(number, r"^([\d-]+)\s*(BIS|TER|QUATER|QUINQUIES|[A-Z])$", "$1 $2")
 
 
-# "l'église": an elided article and the word it is glued to
-_ELIDED = "^(d|l|qu)'."
-_ELIDED_PREFIX = "^([^']*')"
-_ELIDED_WORD = "^[^']*'(.*)$"
+# Street forms are chains of string functions and regular expressions over the whole line, which Spark
+# compiles into generated code; per-word higher-order functions (transform + lambdas) run interpreted and
+# were ten times slower on a million rows.
+# after initcap: lower-case the small words and elided articles that do not start the street
+_LOWER_AFTER_START = (
+    ("D", "(?<=[ -])D(?=(?:e|u|es)(?=[ -]|$)|')"),
+    ("L", "(?<=[ -])L(?=(?:a|e|es|ès)(?=[ -]|$)|')"),
+    ("E", "(?<=[ -])E(?=[tn](?=[ -]|$))"),
+    ("S", "(?<=[ -])S(?=(?:ur|ous)(?=[ -]|$))"),
+    ("A", "(?<=[ -])A(?=(?:u|ux)(?=[ -]|$))"),
+    ("À", "(?<=[ -])À(?=[ -]|$)"),
+    ("Q", "(?<=[ -])Q(?=u')"),
+)
+_UPPER_WORDS = r"(?i)(?<!\p{L})(" + "|".join(UPPER_WORDS) + r")(?!\p{L})"
 
 
-# The street forms are written in Spark SQL over the named column: nested lambdas built through the Column
-# API cost hundreds of py4j round trips per call.
-def _display_piece_sql(piece: str, first_word: str) -> str:
-    """One hyphen-separated piece of a street word, in display case ("st" -> "Saint", "l'église" -> "l'Église")."""
-    key = fold_sql(piece)
-    elision = (
-        f"concat(lower(regexp_extract({piece}, {sql_string(_ELIDED_PREFIX)}, 1)), "
-        f"initcap(regexp_extract({piece}, {sql_string(_ELIDED_WORD)}, 1)))"
-    )
-    return f"""CASE
-        WHEN {key} = 'st' THEN 'Saint'
-        WHEN {key} = 'ste' THEN 'Sainte'
-        WHEN array_contains({sql_array(UPPER_WORDS)}, {key}) THEN upper({piece})
-        WHEN NOT ({first_word}) AND array_contains({sql_array(SMALL_WORDS)}, lower({piece})) THEN lower({piece})
-        WHEN NOT ({first_word}) AND lower({piece}) RLIKE {sql_string(_ELIDED)} THEN {elision}
-        ELSE initcap({piece}) END"""
+def _proper_street(col: Column) -> Column:
+    """ "de la république" -> "De la République", "st-honoré" -> "Saint-Honoré", "de l'église" -> "De l'Église"."""
+    text = proper_case(col, after="-'")
+    text = F.regexp_replace(text, r"(?<!\p{L})St(e?)\.?(?!\p{L})", "Saint$1")  # St -> Saint, Ste -> Sainte
+    for letter, pattern in _LOWER_AFTER_START:
+        text = F.regexp_replace(text, pattern, letter.lower())
+    return text
 
 
-def _display_street_sql(column: str) -> str:
-    """ "av. de la république" -> "Avenue de la République": the first word's type expanded, words capitalised."""
+def _upper_words(col: Column) -> Column:
+    """ "Zi des Hauts" -> "ZI des Hauts", on a column already in proper case."""
+    upper = col
+    for word in UPPER_WORDS:
+        upper = F.regexp_replace(upper, r"(?<!\p{L})" + word.capitalize() + r"(?!\p{L})", word.upper())
+    return F.when(col.rlike(_UPPER_WORDS), upper).otherwise(col)
+
+
+def _first_word(col: Column) -> Column:
+    return F.substring_index(col, " ", 1)
+
+
+def _after_first_word(col: Column) -> Column:
+    rest = col.substr(F.length(_first_word(col)) + 2, F.lit(1 << 20))
+    return F.when(rest != "", rest)
+
+
+def _display_street(proper: Column) -> Column:
+    """ "Av. de la République" -> "Avenue de la République": the first word's type expanded (``proper``: the
+    street in proper case, see :func:`_proper_street`)."""
     _, type_display = load_street_types()
-    street_type = f"try_element_at({sql_map(type_display.items())}, {fold_sql('w')})"
-    pieces = f"transform(split(w, '-'), (p, j) -> {_display_piece_sql('p', 'i = 0 AND j = 0')})"
-    word = f"CASE WHEN i = 0 AND {street_type} IS NOT NULL THEN {street_type} ELSE array_join({pieces}, '-') END"
-    return f"array_join(transform(split(`{column}`, ' '), (w, i) -> {word}), ' ')"
+    street_type = F.try_element_at(literal_map(type_display.items()), fold(_first_word(proper)))
+    with_type = F.concat_ws(" ", street_type, _after_first_word(proper))
+    return F.when(street_type.isNotNull(), with_type).otherwise(proper)
 
 
-def _std_street_sql(column: str) -> str:
-    """ "av. de la république" -> "avenue de la republique": folded, type expanded, st/ste -> saint/sainte."""
+def _std_street(folded: Column) -> Column:
+    """ "avenue de la republique" from the folded street: first word's type expanded, st/ste -> saint/sainte."""
     type_std, _ = load_street_types()
-    saints = sql_map(SAINTS.items())
-    word = (
-        f"coalesce(CASE WHEN i = 0 THEN try_element_at({sql_map(type_std.items())}, w) END, "
-        f"try_element_at({saints}, w), w)"
-    )
-    return f"array_join(transform(split({fold_sql(f'`{column}`')}, ' '), (w, i) -> {word}), ' ')"
+    first = _first_word(folded)
+    street_type = F.coalesce(F.try_element_at(literal_map(type_std.items()), first), first)
+    text = F.concat_ws(" ", street_type, _after_first_word(folded))
+    return F.when(folded.isNotNull(), F.regexp_replace(text, r"\bst(e?)\b", "saint$1"))
 
 
 def _std_city(col: Column) -> Column:
@@ -154,17 +154,14 @@ def _std_city(col: Column) -> Column:
     city = F.regexp_replace(city, r"\bcedex\b( \d+)?", " ")
     # arrondissement: "paris 15", "lyon 3e", "paris 1er", "marseille 08 arrondissement"
     city = F.regexp_replace(city, r"( \d{1,2}( ?(e|er|eme|ieme))?)( arr(ondissement)?)?\s*$", "")
-    city = F.regexp_replace(city, r"\bst\b", "saint")
-    city = F.regexp_replace(city, r"\bste\b", "sainte")
-    city = F.trim(F.regexp_replace(city, " +", " "))
-    return F.when(city != "", city)
+    city = F.regexp_replace(city, r"\bst(e?)\b", "saint$1")
+    return empty_to_null(F.trim(F.regexp_replace(city, " +", " ")))
 
 
 def _display_city(col: Column) -> Column:
     city = F.upper(clean_text(col))
     city = F.trim(F.regexp_replace(city, r"\s*\bCEDEX\b\s*\d*", " "))
-    city = F.regexp_replace(city, " +", " ")
-    return F.when(city != "", city)
+    return empty_to_null(F.regexp_replace(city, " +", " "))
 
 
 def standardise_addresses(df: DataFrame) -> DataFrame:
@@ -186,31 +183,40 @@ def standardise_addresses(df: DataFrame) -> DataFrame:
     df = df.withColumns(
         {
             f"{_TMP}house_number": F.when(
-                extract,
-                _house_number(
-                    F.regexp_extract(street_in, _NUMBER_IN_STREET, 1),
-                    F.regexp_extract(street_in, _NUMBER_IN_STREET, 2),
-                    F.regexp_extract(street_in, _NUMBER_IN_STREET, 3),
-                ),
+                extract, normalise_house_number(F.regexp_extract(street_in, _NUMBER_IN_STREET, 1))
             ).otherwise(F.col(f"{_TMP}number_in")),
-            f"{_TMP}street": F.when(extract, F.regexp_extract(street_in, _NUMBER_IN_STREET, 4)).otherwise(street_in),
+            f"{_TMP}street": F.when(extract, F.regexp_extract(street_in, _NUMBER_IN_STREET, 2)).otherwise(street_in),
+        }
+    )
+    df = df.withColumns(
+        {
+            f"{_TMP}street_fold": fold(F.col(f"{_TMP}street")),
+            f"{_TMP}street_proper": _proper_street(F.col(f"{_TMP}street")),
+        }
+    )
+    df = df.withColumns(
+        {
+            f"{_TMP}street_std": _std_street(F.col(f"{_TMP}street_fold")),
+            f"{_TMP}street_proper": _upper_words(F.col(f"{_TMP}street_proper")),
         }
     )
 
     postcode_in = F.col(f"{_TMP}postcode_in")
     compact = F.regexp_replace(postcode_in, r"[\s.]", "")
     compact = F.regexp_replace(compact, r"(?i)^fr?-?(?=\d{4,5}$)", "")  # "F-75001", "FR75001"
-    fr_code = F.when(compact.rlike(r"^\d{5}$"), compact).when(compact.rlike(r"^\d{4}$"), F.lpad(compact, 5, "0"))
-    df = df.withColumn(f"{_TMP}fr_postcode", F.when(fr_code.rlike(FRENCH_POSTCODE), fr_code))
+    # "1000" -> "01000"; then anything but five digits in 01000-98999 is not a French postcode
+    fr_code = F.regexp_replace(compact, r"^(\d{4})$", "0$1")
+    df = df.withColumn(
+        f"{_TMP}fr_postcode", empty_to_null(F.regexp_extract(fr_code, FRENCH_POSTCODE, 0))
+    )
     given = F.col(f"{_TMP}country_given")
     french = given.isNull() | is_in(given, FRENCH_POSTCODE_COUNTRIES)
     fr_postcode = F.col(f"{_TMP}fr_postcode")
-    street = F.col(f"{_TMP}street")
     df = df.withColumns(
         {
             "house_number": F.col(f"{_TMP}house_number"),
-            "street": F.when(fold(street).isNotNull(), F.expr(_display_street_sql(f"{_TMP}street"))),
-            "street_std": F.expr(_std_street_sql(f"{_TMP}street")),
+            "street": F.when(F.col(f"{_TMP}street_std").isNotNull(), _display_street(F.col(f"{_TMP}street_proper"))),
+            "street_std": F.col(f"{_TMP}street_std"),
             "address_extra": clean_text(input_column(df, "address_extra")),
             "postcode": F.when(french, fr_postcode).otherwise(F.upper(postcode_in)),
             "city": _display_city(input_column(df, "city")),

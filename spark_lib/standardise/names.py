@@ -24,12 +24,13 @@ from pyspark.sql import functions as F
 
 from spark_lib.standardise.text import (
     clean_text,
+    empty_to_null,
     fold,
     input_column,
     is_in,
     literal_map,
+    proper_case,
     read_resource_csv,
-    sql_array,
     with_quality_flags,
 )
 
@@ -70,6 +71,7 @@ PLACEHOLDER_NAMES = (
 # the one before "épouse".
 _NEE = r"(?i)^(.+?)\s+n[ée]e\s+(.+)$"
 _EPOUSE = r"(?i)^(.+?)\s+(?:[ée]pouse|[ée]p\.?)\s+(.+)$"
+_MARRIED = r"(?i)\s(?:n[ée]e|[ée]pouse|[ée]p\.?)\s"
 
 _TMP = "_std_names_"
 
@@ -95,18 +97,12 @@ def civility_code(col: Column) -> Column:
 
 
 def _civility_prefix(col: Column) -> Column:
-    prefix = F.regexp_extract(col, _CIVILITY_PREFIX, 1)
-    return F.when(prefix != "", civility_code(prefix))
+    # no prefix: the key is "" and the lookup gives null
+    return civility_code(F.regexp_extract(col, _CIVILITY_PREFIX, 1))
 
 
 def _strip_civility_prefix(col: Column) -> Column:
     return F.regexp_replace(col, _CIVILITY_PREFIX, "")
-
-
-def _proper_case(col: Column) -> Column:
-    """ "jean-pierre" / "JEAN - PIERRE" -> "Jean-Pierre"; "ÉLODIE" -> "Élodie"."""
-    hyphens = F.regexp_replace(F.lower(col), r"\s*-\s*", "-")
-    return F.array_join(F.transform(F.split(hyphens, "-"), lambda part: F.initcap(part)), "-")
 
 
 def _upper_case(col: Column) -> Column:
@@ -114,15 +110,20 @@ def _upper_case(col: Column) -> Column:
     return F.upper(F.regexp_replace(col, r"\s*-\s*", "-"))
 
 
-# The split is written in Spark SQL: its nested lambdas built through the Column API cost hundreds of py4j
-# calls (a second per call of standardise_names on a busy machine); as SQL they are a few.
-def _sql_is_upper(t: str) -> str:
-    # at least two letters, so an initial ("J.") does not pass for a last name
-    return f"(upper({t}) = {t} AND lower({t}) != {t} AND {t} RLIKE '\\\\p{{L}}.*\\\\p{{L}}')"
-
-
-def _sql_is_particle(t: str) -> str:
-    return f"array_contains({sql_array(PARTICLES)}, lower({t}))"
+# The split is done with regular expressions over the whole name: Spark compiles them into generated code,
+# where higher-order functions over the tokens (transform/filter lambdas) run interpreted, several times slower.
+_PARTICLE = "(?i:" + "|".join(PARTICLES) + ")"
+# a token without lower-case letters and with at least two letters ("DUPONT", "D'ALMEIDA"; not the initial "J.")
+_UPPER_TOKEN = r"(?=[^\s\p{L}]*\p{L}[^\s\p{L}]*\p{L})[^\s\p{Ll}]+(?!\S)"
+_HAS_UPPER_TOKEN = r"(?<!\S)" + _UPPER_TOKEN
+# a token that is neither a particle nor an upper-case token, and has a letter ("Jean", "Marie-Claire", "J.")
+_HAS_OTHER_TOKEN = r"(?<!\S)(?!" + _PARTICLE + r"(?!\S))(?!" + _UPPER_TOKEN + r")\S*\p{L}"
+# "Jean de LA FONTAINE": what comes before, the last name (lower-case particles + upper-case tokens), what follows
+_BY_CASE = (
+    r"^(.*?)\s*(?<!\S)((?:" + _PARTICLE + r"\s+)*" + _UPPER_TOKEN + r"(?:\s+" + _UPPER_TOKEN + r")*)\s*(.*)$"
+)
+# "dupont jean", "DE LA FONTAINE MARIE": leading particles and the next token, then the rest
+_BY_ORDER = r"^((?:" + _PARTICLE + r"\s+)*\S+)(?:\s+(.*))?$"
 
 
 def _split_full_name(df: DataFrame, full: str) -> DataFrame:
@@ -132,42 +133,23 @@ def _split_full_name(df: DataFrame, full: str) -> DataFrame:
     before them ("Jean de LA FONTAINE"). When case does not tell (all upper or none), the CRM convention
     "NOM Prénom" is assumed: leading particles and the next token are the last name.
     """
-    tokens = f"split(`{full}`, ' ')"
-    next_word = f"try_element_at(filter(slice({tokens}, i + 2, 1000), x -> NOT {_sql_is_particle('x')}), 1)"
-    is_last = f"transform({tokens}, (t, i) -> {_sql_is_upper('t')} OR ({_sql_is_particle('t')} AND coalesce({_sql_is_upper(next_word)}, false)))"
-    mixed = (
-        f"exists({tokens}, t -> {_sql_is_upper('t')}) AND "
-        f"exists({tokens}, t -> NOT {_sql_is_upper('t')} AND NOT {_sql_is_particle('t')} AND t RLIKE '\\\\p{{L}}')"
+    name = F.col(full)
+    df = df.withColumn(f"{_TMP}mixed", name.rlike(_HAS_UPPER_TOKEN) & name.rlike(_HAS_OTHER_TOKEN))
+    mixed = F.col(f"{_TMP}mixed")
+    by_case_first = F.trim(
+        F.concat_ws(" ", F.regexp_extract(name, _BY_CASE, 1), F.regexp_extract(name, _BY_CASE, 3))
     )
-    # 1-based position of the first token that is not a particle (0: all particles)
-    first_word = f"array_position(transform({tokens}, t -> {_sql_is_particle('t')}), false)"
-    df = df.withColumns(
-        {
-            f"{_TMP}is_last": F.expr(is_last),
-            f"{_TMP}mixed": F.expr(mixed),
-            f"{_TMP}first_word": F.expr(first_word),
-        }
-    )
-    flags, k = f"`{_TMP}is_last`", f"`{_TMP}first_word`"
-    split_last = f"""CASE WHEN `{_TMP}mixed`
-        THEN array_join(filter({tokens}, (t, i) -> try_element_at({flags}, i + 1)), ' ')
-        WHEN {k} > 0 THEN array_join(slice({tokens}, 1, {k}), ' ')
-        ELSE array_join({tokens}, ' ') END"""
-    split_first = f"""CASE WHEN `{_TMP}mixed`
-        THEN array_join(filter({tokens}, (t, i) -> NOT try_element_at({flags}, i + 1)), ' ')
-        WHEN {k} > 0 THEN array_join(slice({tokens}, {k} + 1, size({tokens}) - {k}), ' ') END"""
-    order_assumed = f"`{full}` IS NOT NULL AND NOT `{_TMP}mixed` AND size({tokens}) > 1"
     return df.withColumns(
         {
-            f"{_TMP}split_last": F.expr(split_last),
-            f"{_TMP}split_first": F.expr(split_first),
-            f"{_TMP}order_assumed": F.expr(order_assumed),
+            f"{_TMP}split_last": F.when(mixed, F.regexp_extract(name, _BY_CASE, 2)).otherwise(
+                F.regexp_extract(name, _BY_ORDER, 1)
+            ),
+            f"{_TMP}split_first": F.when(mixed, empty_to_null(by_case_first)).otherwise(
+                empty_to_null(F.regexp_extract(name, _BY_ORDER, 2))
+            ),
+            f"{_TMP}order_assumed": name.isNotNull() & ~mixed & name.contains(" "),
         }
     )
-
-
-def _nonblank(col: Column) -> Column:
-    return F.when(col != "", col)
 
 
 def standardise_names(df: DataFrame) -> DataFrame:
@@ -176,60 +158,70 @@ def standardise_names(df: DataFrame) -> DataFrame:
     ``first_name``/``last_name`` that are null are taken from ``full_name`` ("DUPONT Jean", "Jean DUPONT",
     "Mme DUPONT Jeanne"); a civility found as a prefix of a name fills a null ``civility``.
     """
-    civility_in = clean_text(input_column(df, "civility"))
-    first_in = clean_text(input_column(df, "first_name"))
-    last_in = clean_text(input_column(df, "last_name"))
-    birth_in = clean_text(input_column(df, "birth_name"))
-    # "DUPONT, Jean": the comma only separates the two names.
-    full_in = clean_text(F.regexp_replace(input_column(df, "full_name"), r"[,;]", " "))
 
+    def tmp(name: str) -> Column:
+        return F.col(f"{_TMP}{name}")
+
+    # Each step materialises what the next one reads several times: Spark does not share a sub-expression
+    # between a condition and its branches, so an inlined regex chain would run once per use.
     df = df.withColumns(
         {
-            f"{_TMP}civility_in": civility_in,
-            f"{_TMP}civility": F.coalesce(
-                civility_code(civility_in), _civility_prefix(first_in), _civility_prefix(full_in), _civility_prefix(last_in)
-            ),
-            f"{_TMP}first": _nonblank(_strip_civility_prefix(first_in)),
-            f"{_TMP}last_raw": _nonblank(_strip_civility_prefix(last_in)),
-            f"{_TMP}birth": _nonblank(F.regexp_replace(birth_in, r"(?i)^n[ée]e\s+", "")),
-            f"{_TMP}full": _nonblank(_strip_civility_prefix(full_in)),
+            f"{_TMP}civility_in": clean_text(input_column(df, "civility")),
+            f"{_TMP}first_in": clean_text(input_column(df, "first_name")),
+            f"{_TMP}last_in": clean_text(input_column(df, "last_name")),
+            f"{_TMP}birth_in": clean_text(input_column(df, "birth_name")),
+            # "DUPONT, Jean": the comma only separates the two names.
+            f"{_TMP}full_in": clean_text(F.regexp_replace(input_column(df, "full_name"), r"[,;]", " ")),
         }
     )
-    last_raw = F.col(f"{_TMP}last_raw")
-    nee = F.regexp_extract(last_raw, _NEE, 1) != ""
-    epouse = F.regexp_extract(last_raw, _EPOUSE, 1) != ""
     df = df.withColumns(
         {
-            f"{_TMP}last": F.when(nee, F.regexp_extract(last_raw, _NEE, 1))
+            f"{_TMP}civility_given": civility_code(tmp("civility_in")),
+            f"{_TMP}civility_prefix": F.coalesce(
+                _civility_prefix(tmp("first_in")), _civility_prefix(tmp("full_in")), _civility_prefix(tmp("last_in"))
+            ),
+            f"{_TMP}first": empty_to_null(_strip_civility_prefix(tmp("first_in"))),
+            f"{_TMP}last_raw": empty_to_null(_strip_civility_prefix(tmp("last_in"))),
+            f"{_TMP}birth": empty_to_null(F.regexp_replace(tmp("birth_in"), r"(?i)^n[ée]e\s+", "")),
+            f"{_TMP}full": empty_to_null(_strip_civility_prefix(tmp("full_in"))),
+        }
+    )
+    df = df.withColumn(f"{_TMP}married", tmp("last_raw").rlike(_MARRIED))
+    last_raw, married = tmp("last_raw"), tmp("married")
+    nee, epouse = married & last_raw.rlike(_NEE), married & last_raw.rlike(_EPOUSE)
+    df = df.withColumns(
+        {
+            f"{_TMP}last": F.when(~married, last_raw)
+            .when(nee, F.regexp_extract(last_raw, _NEE, 1))
             .when(epouse, F.regexp_extract(last_raw, _EPOUSE, 2))
             .otherwise(last_raw),
             f"{_TMP}birth": F.coalesce(
-                F.col(f"{_TMP}birth"),
+                tmp("birth"),
                 F.when(nee, F.regexp_extract(last_raw, _NEE, 2)).when(epouse, F.regexp_extract(last_raw, _EPOUSE, 1)),
             ),
         }
     )
     df = _split_full_name(df, f"{_TMP}full")
-    use_full = F.col(f"{_TMP}first").isNull() | F.col(f"{_TMP}last").isNull()
-    first_src = F.coalesce(F.col(f"{_TMP}first"), F.when(use_full, F.col(f"{_TMP}split_first")))
-    last_src = F.coalesce(F.col(f"{_TMP}last"), F.when(use_full, F.col(f"{_TMP}split_last")))
+    use_full = tmp("first").isNull() | tmp("last").isNull()
     df = df.withColumns(
         {
-            f"{_TMP}first_display": _proper_case(first_src),
-            f"{_TMP}last_display": _upper_case(last_src),
-            f"{_TMP}birth_display": _upper_case(F.col(f"{_TMP}birth")),
-            f"{_TMP}full_used": use_full & F.col(f"{_TMP}full").isNotNull(),
+            f"{_TMP}first_display": proper_case(
+                F.regexp_replace(F.coalesce(tmp("first"), F.when(use_full, tmp("split_first"))), r"\s*-\s*", "-")
+            ),
+            f"{_TMP}last_display": _upper_case(F.coalesce(tmp("last"), F.when(use_full, tmp("split_last")))),
+            f"{_TMP}birth_display": _upper_case(tmp("birth")),
+            f"{_TMP}full_used": use_full & tmp("full").isNotNull(),
         }
     )
     df = df.withColumns(
         {
-            f"{_TMP}first_fold": fold(F.col(f"{_TMP}first_display")),
-            f"{_TMP}last_fold": fold(F.col(f"{_TMP}last_display")),
-            f"{_TMP}birth_fold": fold(F.col(f"{_TMP}birth_display")),
+            f"{_TMP}first_fold": fold(tmp("first_display")),
+            f"{_TMP}last_fold": fold(tmp("last_display")),
+            f"{_TMP}birth_fold": fold(tmp("birth_display")),
         }
     )
     placeholder = list(PLACEHOLDER_NAMES)
-    first_fold, last_fold, birth_fold = (F.col(f"{_TMP}{n}_fold") for n in ("first", "last", "birth"))
+    first_fold, last_fold, birth_fold = tmp("first_fold"), tmp("last_fold"), tmp("birth_fold")
     df = df.withColumns(
         {
             f"{_TMP}first_std": F.when(~is_in(first_fold, placeholder), first_fold),
@@ -237,12 +229,12 @@ def standardise_names(df: DataFrame) -> DataFrame:
             f"{_TMP}birth_std": F.when(~is_in(birth_fold, placeholder), birth_fold),
             f"{_TMP}first_placeholder": is_in(first_fold, placeholder),
             f"{_TMP}last_placeholder": is_in(last_fold, placeholder),
+            f"{_TMP}civility": F.coalesce(tmp("civility_given"), tmp("civility_prefix")),
         }
     )
 
     any_civility, by_civility = load_nicknames()
-    first_std = F.col(f"{_TMP}first_std")
-    civility = F.col(f"{_TMP}civility")
+    first_std, civility = tmp("first_std"), tmp("civility")
     canonical = F.coalesce(
         F.try_element_at(literal_map(by_civility.items()), F.concat_ws("|", civility, first_std)),
         F.try_element_at(literal_map(any_civility.items()), first_std),
@@ -251,22 +243,22 @@ def standardise_names(df: DataFrame) -> DataFrame:
     df = df.withColumns(
         {
             "civility": civility,
-            "first_name": F.when(first_std.isNotNull(), F.col(f"{_TMP}first_display")),
-            "last_name": F.when(F.col(f"{_TMP}last_std").isNotNull(), F.col(f"{_TMP}last_display")),
-            "birth_name": F.when(F.col(f"{_TMP}birth_std").isNotNull(), F.col(f"{_TMP}birth_display")),
+            "first_name": F.when(first_std.isNotNull(), tmp("first_display")),
+            "last_name": F.when(tmp("last_std").isNotNull(), tmp("last_display")),
+            "birth_name": F.when(tmp("birth_std").isNotNull(), tmp("birth_display")),
             "first_name_std": first_std,
             "first_name_canonical": canonical,
-            "last_name_std": F.col(f"{_TMP}last_std"),
-            "birth_name_std": F.col(f"{_TMP}birth_std"),
+            "last_name_std": tmp("last_std"),
+            "birth_name_std": tmp("birth_std"),
         }
     )
     df = with_quality_flags(
         df,
         [
-            (F.col(f"{_TMP}civility_in").isNotNull() & civility_code(F.col(f"{_TMP}civility_in")).isNull(), "civility:unrecognised"),
-            (F.col(f"{_TMP}first_placeholder"), "first_name:placeholder"),
-            (F.col(f"{_TMP}last_placeholder"), "last_name:placeholder"),
-            (F.col(f"{_TMP}full_used") & F.col(f"{_TMP}order_assumed"), "full_name:order_assumed"),
+            (tmp("civility_in").isNotNull() & tmp("civility_given").isNull(), "civility:unrecognised"),
+            (tmp("first_placeholder"), "first_name:placeholder"),
+            (tmp("last_placeholder"), "last_name:placeholder"),
+            (tmp("full_used") & tmp("order_assumed"), "full_name:order_assumed"),
         ],
     )
     return df.drop(*[c for c in df.columns if c.startswith(_TMP)])

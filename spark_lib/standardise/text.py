@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from importlib import resources
 from pathlib import Path
@@ -27,8 +28,8 @@ QUALITY_FLAGS = "quality_flags"
 # Unicode white space, including the no-break spaces that spreadsheets and web forms leave behind
 # (Spark's trim() only removes the ASCII space).
 _SPACE = r"[\s\p{Z}]"
-# Values that exports write for "no value": they carry no data, so they read as null.
-_NULL_LIKE = r"(?i)^" + _SPACE + r"*(null|none|nan|n/a|#n/a)?" + _SPACE + r"*$"
+# Values that exports write for "no value": they carry no data, so they read as null (after trimming).
+NULL_WORDS = ("", "null", "NULL", "Null", "none", "None", "NONE", "nan", "NaN", "NAN", "n/a", "N/A", "#N/A", "#n/a")
 
 
 class ResourceMissingError(FileNotFoundError):
@@ -53,6 +54,9 @@ def _accent_table() -> tuple[str, str]:
     for char, base in {"ø": "o", "Ø": "o", "ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "ı": "i", "ð": "d", "Ð": "d"}.items():
         src.append(char)
         dst.append(base)
+    # Combining marks (decomposed input, as macOS writes it: "e" + U+0301) have no counterpart: translate()
+    # deletes them, which a separate regex pass would do at twice the cost.
+    src.extend(chr(code) for code in range(0x0300, 0x0370))
     return "".join(src), "".join(dst)
 
 
@@ -64,57 +68,60 @@ def _as_column(col: Column | str) -> Column:
     return F.col(col) if isinstance(col, str) else col
 
 
+def empty_to_null(col: Column | str) -> Column:
+    """``col``, or null when it is the empty string.
+
+    Evaluates ``col`` once: ``CASE WHEN col != '' THEN col END`` evaluates it twice, as Spark does not share
+    a sub-expression between a condition and a branch, which doubles the cost of a long chain of regexes.
+    """
+    return F.try_element_at(F.array_remove(F.array(_as_column(col)), F.lit("")), F.lit(1))
+
+
+def _null_words_to_null(col: Column) -> Column:
+    # same single-evaluation trick as empty_to_null, with the whole list of null words
+    return F.try_element_at(F.array_except(F.array(col), F.expr(sql_array(NULL_WORDS))), F.lit(1))
+
+
 def blank_to_null(col: Column | str) -> Column:
     """The value unchanged, or null when it is empty, only white space, or a null word ("NULL", "N/A")."""
     col = _as_column(col)
-    return F.when(~col.rlike(_NULL_LIKE), col)
+    blank = F.trim(F.regexp_replace(col, _SPACE + "+", " "))
+    return F.when(_null_words_to_null(blank).isNotNull(), col)
 
 
 def clean_text(col: Column | str) -> Column:
     """Display form of free text: white space trimmed and collapsed to single spaces; blank -> null.
 
-    Typographic apostrophes (’ ‘ `) become the plain ``'`` so the same name is spelt one way.
+    Typographic apostrophes (’ ‘ `) become the plain ``'`` so the same name is spelt one way. Null words
+    ("NULL", "N/A", "nan", see :data:`NULL_WORDS`) become null too.
     """
-    col = _as_column(col)
-    text = F.regexp_replace(col, _SPACE + "+", " ")
-    text = F.regexp_replace(text, "^ | $", "")
-    text = F.translate(text, "’‘`´", "''''")
-    return blank_to_null(text)
+    text = F.translate(F.regexp_replace(_as_column(col), _SPACE + "+", " "), "’‘`´", "'" * 4)
+    return _null_words_to_null(F.trim(text))
+
+
+# Put after a separator so that initcap(), which starts words after spaces only, starts one there too.
+_WORD_START = "\u0000 "
+
+
+def proper_case(col: Column | str, after: str = "-") -> Column:
+    """Words capitalised, other letters lower case, accents kept; a word also starts after each character
+    of ``after``: "jean-pierre" -> "Jean-Pierre", "ÉLODIE" -> "Élodie", ``after="-'"``: "l'église" -> "L'Église".
+    """
+    separators = "([" + re.escape(after) + "])"
+    text = F.regexp_replace(F.lower(_as_column(col)), separators, "$1" + _WORD_START)
+    return F.regexp_replace(F.initcap(text), _WORD_START, "")
 
 
 def fold(col: Column | str) -> Column:
     """Matching form of a text: lower case, no accents, punctuation -> space, spaces collapsed; empty -> null.
 
     ``"Éléonore-Marie D’Œuvre"`` -> ``"eleonore marie d oeuvre"``. Letters of other scripts are kept as they are.
-    A column given by name is folded through :func:`fold_sql` (same result, fewer JVM round trips).
     """
-    if isinstance(col, str):
-        return F.expr(fold_sql(f"`{col}`"))
-    text = F.lower(col)
-    # Decomposed input (e + combining accent, as macOS writes it) loses its marks here.
-    text = F.regexp_replace(text, r"\p{M}+", "")
+    text = F.translate(F.lower(_as_column(col)), _ACCENTED, _UNACCENTED)
     for ligature, letters in _LIGATURES.items():
-        text = F.regexp_replace(text, ligature, letters)
-    text = F.translate(text, _ACCENTED, _UNACCENTED)
+        text = F.replace(text, F.lit(ligature), F.lit(letters))
     text = F.regexp_replace(text, r"[^\p{L}\p{N}]+", " ")
-    text = F.trim(text)
-    return F.when(text != "", text)
-
-
-def fold_sql(expr: str) -> str:
-    """:func:`fold` as Spark SQL text over the SQL expression ``expr`` (a column, a lambda variable).
-
-    The transforms write their lambda-heavy steps in SQL: the same logic through the Column API costs
-    hundreds of py4j round trips per call, which dominates on test-sized data.
-    """
-    marks, non_word = sql_string(r"\p{M}+"), sql_string(r"[^\p{L}\p{N}]+")
-    text = f"lower({expr})"
-    text = f"regexp_replace({text}, {marks}, '')"
-    for ligature, letters in _LIGATURES.items():
-        text = f"replace({text}, {sql_string(ligature)}, {sql_string(letters)})"
-    text = f"translate({text}, {sql_string(_ACCENTED)}, {sql_string(_UNACCENTED)})"
-    text = f"trim(regexp_replace({text}, {non_word}, ' '))"
-    return f"nullif({text}, '')"
+    return empty_to_null(F.trim(text))
 
 
 def sql_string(text: str) -> str:
