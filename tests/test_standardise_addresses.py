@@ -8,7 +8,10 @@ from pyspark.sql import functions as F
 
 from spark_lib.standardise import standardise_addresses
 
-INPUTS = "id string, house_number string, street string, address_extra string, postcode string, city string, country string"
+INPUTS = (
+    "id string, house_number string, street string, address_extra string, postcode string, city string, "
+    "country string"
+)
 
 # Every test's input rows, registered at import by _case() and standardised together by the module fixture:
 # one Spark plan for the module instead of one per test (plan analysis, not data, is what costs here).

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import sys
 
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from spark_lib.schemas import CUSTOMER_RECORDS
 from spark_lib.standardise import parse_consent, standardise_consents, standardise_identity
-
-# standardise_identity parses phones in a pandas UDF: its Python workers need this interpreter's packages.
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 
 def _assert(actual, expected):
@@ -51,7 +46,8 @@ def test_consents_become_booleans_and_unrecognised_values_are_flagged(spark):
 
 def test_consent_date_is_parsed_and_a_bad_one_flagged(spark):
     df = spark.createDataFrame(
-        [("1", "2024-03-05"), ("2", "05/03/2024 10:00"), ("3", "bientôt"), ("4", None)], "id string, consent_date string"
+        [("1", "2024-03-05"), ("2", "05/03/2024 10:00"), ("3", "bientôt"), ("4", None)],
+        "id string, consent_date string",
     )
     actual = standardise_consents(df).select(
         "id", F.date_format("consent_date", "yyyy-MM-dd HH:mm").alias("consent_date"), "quality_flags"

@@ -258,7 +258,10 @@ def test_placeholder_names_are_nulled_and_flagged(spark, names_of):
 # full_name split
 # ------------------------------------------------------------------------------------------------
 
-SPLIT = "id string, civility string, first_name string, last_name string, last_name_std string, quality_flags array<string>"
+SPLIT = (
+    "id string, civility string, first_name string, last_name string, last_name_std string, "
+    "quality_flags array<string>"
+)
 
 
 _case(
@@ -419,7 +422,9 @@ def test_absent_name_columns_read_as_null_and_other_columns_are_kept(spark):
 
 
 def test_flags_are_appended_to_existing_quality_flags(spark):
-    df = spark.createDataFrame([("1", "Dr", ["email:invalid"])], "id string, civility string, quality_flags array<string>")
+    df = spark.createDataFrame(
+        [("1", "Dr", ["email:invalid"])], "id string, civility string, quality_flags array<string>"
+    )
     expected = spark.createDataFrame(
         [("1", ["email:invalid", "civility:unrecognised"])], "id string, quality_flags array<string>"
     )

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import sys
-
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from spark_lib.standardise import UnknownRegionError, standardise_phones
-
-# The pandas UDF runs in Python workers started with $PYSPARK_PYTHON (default: the first `python3` on PATH,
-# which may lack pandas and phonenumbers). Set before the session fixture starts Spark.
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 OUT = "id string, phone string, phone_2 string, phone_mobile string, phone_landline string, quality_flags array<string>"
 
@@ -42,8 +35,10 @@ def phones_of(spark):
 
 
 def _phones(spark, pairs, **kwargs):
-    df = spark.createDataFrame([(str(i), a, b) for i, (a, b) in enumerate(pairs)], "id string, phone string, phone_2 string")
-    return standardise_phones(df, **kwargs).select("id", "phone", "phone_2", "phone_mobile", "phone_landline", "quality_flags")
+    rows = [(str(i), a, b) for i, (a, b) in enumerate(pairs)]
+    df = spark.createDataFrame(rows, "id string, phone string, phone_2 string")
+    columns = ("id", "phone", "phone_2", "phone_mobile", "phone_landline", "quality_flags")
+    return standardise_phones(df, **kwargs).select(*columns)
 
 
 def _expected(spark, pairs, outputs):

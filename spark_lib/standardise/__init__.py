@@ -31,7 +31,7 @@ from spark_lib.standardise.consents import parse_consent, standardise_consents
 from spark_lib.standardise.dates import DateFormatError, parse_date, parse_timestamp, standardise_birth_dates
 from spark_lib.standardise.emails import standardise_emails
 from spark_lib.standardise.names import civility_code, standardise_names
-from spark_lib.standardise.phones import UnknownRegionError, parse_phone, standardise_phones
+from spark_lib.standardise.phones import UnknownRegionError, parse_phone, parse_phone_column, standardise_phones
 from spark_lib.standardise.text import (
     QUALITY_FLAGS,
     ResourceMissingError,
@@ -55,6 +55,7 @@ __all__ = [
     "parse_consent",
     "parse_date",
     "parse_phone",
+    "parse_phone_column",
     "parse_timestamp",
     "standardise_addresses",
     "standardise_birth_dates",

@@ -91,26 +91,16 @@ def normalise_house_number(col: Column) -> Column:
 # Street forms are chains of string functions and regular expressions over the whole line, which Spark
 # compiles into generated code; per-word higher-order functions (transform + lambdas) run interpreted and
 # were ten times slower on a million rows.
-# after initcap: lower-case the small words and elided articles that do not start the street
-_LOWER_AFTER_START = (
-    ("D", "(?<=[ -])D(?=(?:e|u|es)(?=[ -]|$)|')"),
-    ("L", "(?<=[ -])L(?=(?:a|e|es|ès)(?=[ -]|$)|')"),
-    ("E", "(?<=[ -])E(?=[tn](?=[ -]|$))"),
-    ("S", "(?<=[ -])S(?=(?:ur|ous)(?=[ -]|$))"),
-    ("A", "(?<=[ -])A(?=(?:u|ux)(?=[ -]|$))"),
-    ("À", "(?<=[ -])À(?=[ -]|$)"),
-    ("Q", "(?<=[ -])Q(?=u')"),
-)
-_UPPER_WORDS = r"(?i)(?<!\p{L})(" + "|".join(UPPER_WORDS) + r")(?!\p{L})"
+# words kept in lower case after the first one ("Rue de la Paix", "Allée des Roses", "Rue de l'Église")
+_SMALL_WORDS = r"(?:(?:de|du|des|la|le|les|et|en|sur|sous|aux|au|à|lès)(?: |$)|(?:d|l|qu)')"
+# after proper case, the upper-case words read "Zi", "Rn": a cheap case-sensitive test before the replacements
+_UPPER_WORDS = r"(?:^|[ -])(?:" + "|".join(w.capitalize() for w in UPPER_WORDS) + r")(?:[ -]|$)"
 
 
 def _proper_street(col: Column) -> Column:
-    """ "de la république" -> "De la République", "st-honoré" -> "Saint-Honoré", "de l'église" -> "De l'Église"."""
-    text = proper_case(col, after="-'")
-    text = F.regexp_replace(text, r"(?<!\p{L})St(e?)\.?(?!\p{L})", "Saint$1")  # St -> Saint, Ste -> Sainte
-    for letter, pattern in _LOWER_AFTER_START:
-        text = F.regexp_replace(text, pattern, letter.lower())
-    return text
+    """ "de la république" -> "De la République", "st-honoré" -> "Saint-Honoré", "l'église" -> "L'Église"."""
+    saints = F.regexp_replace(F.lower(col), r"(?<!\p{L})st(e?)\.?(?!\p{L})", "saint$1")  # st -> saint, ste -> sainte
+    return proper_case(saints, after="-'", keep_lower=_SMALL_WORDS)
 
 
 def _upper_words(col: Column) -> Column:
@@ -135,8 +125,9 @@ def _display_street(proper: Column) -> Column:
     street in proper case, see :func:`_proper_street`)."""
     _, type_display = load_street_types()
     street_type = F.try_element_at(literal_map(type_display.items()), fold(_first_word(proper)))
-    with_type = F.concat_ws(" ", street_type, _after_first_word(proper))
-    return F.when(street_type.isNotNull(), with_type).otherwise(proper)
+    rest = F.coalesce(F.concat(F.lit(" "), _after_first_word(proper)), F.lit(""))
+    # concat() is null without a street type: the street as it is then
+    return F.coalesce(F.concat(street_type, rest), proper)
 
 
 def _std_street(folded: Column) -> Column:
@@ -148,20 +139,20 @@ def _std_street(folded: Column) -> Column:
     return F.when(folded.isNotNull(), F.regexp_replace(text, r"\bst(e?)\b", "saint$1"))
 
 
+# What is not the town in a folded city: a postcode typed before it ("75015 paris"), "cedex" and its
+# number, an arrondissement at the end ("paris 15", "lyon 3e", "paris 1er", "marseille 08 arrondissement").
+_NOT_THE_TOWN = r"^\d{5} |\bcedex\b(?: \d+)?|(?: \d{1,2}(?: ?(?:e|er|eme|ieme))?)(?: arr(?:ondissement)?)?$"
+
+
 def _std_city(col: Column) -> Column:
-    city = fold(col)
-    city = F.regexp_replace(city, r"^\d{5} ", "")  # "75015 paris": postcode typed into the city
-    city = F.regexp_replace(city, r"\bcedex\b( \d+)?", " ")
-    # arrondissement: "paris 15", "lyon 3e", "paris 1er", "marseille 08 arrondissement"
-    city = F.regexp_replace(city, r"( \d{1,2}( ?(e|er|eme|ieme))?)( arr(ondissement)?)?\s*$", "")
+    city = F.regexp_replace(fold(col), _NOT_THE_TOWN, " ")
     city = F.regexp_replace(city, r"\bst(e?)\b", "saint$1")
-    return empty_to_null(F.trim(F.regexp_replace(city, " +", " ")))
+    return empty_to_null(F.trim(F.regexp_replace(city, " {2,}", " ")))
 
 
 def _display_city(col: Column) -> Column:
-    city = F.upper(clean_text(col))
-    city = F.trim(F.regexp_replace(city, r"\s*\bCEDEX\b\s*\d*", " "))
-    return empty_to_null(F.regexp_replace(city, " +", " "))
+    """Upper case, without "CEDEX nn" (the city as written, spaces cleaned)."""
+    return empty_to_null(F.trim(F.regexp_replace(F.upper(clean_text(col)), r" ?\bCEDEX\b(?: \d+)?", "")))
 
 
 def standardise_addresses(df: DataFrame) -> DataFrame:
@@ -169,13 +160,12 @@ def standardise_addresses(df: DataFrame) -> DataFrame:
     street_in = clean_text(input_column(df, "street"))
     number_in = normalise_house_number(input_column(df, "house_number"))
     postcode_in = clean_text(input_column(df, "postcode"))
-    country_in = clean_text(input_column(df, "country"))
     df = df.withColumns(
         {
             f"{_TMP}street_in": street_in,
             f"{_TMP}number_in": number_in,
             f"{_TMP}postcode_in": postcode_in,
-            f"{_TMP}country_given": country_code(country_in),
+            f"{_TMP}country_given": country_code(input_column(df, "country")),
         }
     )
     street_in = F.col(f"{_TMP}street_in")

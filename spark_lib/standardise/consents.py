@@ -35,7 +35,8 @@ def parse_consent(col: Column | str) -> Column:
 
 
 def _consent_from_folded(key: Column) -> Column:
-    return F.when(is_in(key, YES), F.lit(True)).when(is_in(key, NO), F.lit(False)).otherwise(F.lit(None).cast("boolean"))
+    unknown = F.lit(None).cast("boolean")
+    return F.when(is_in(key, YES), F.lit(True)).when(is_in(key, NO), F.lit(False)).otherwise(unknown)
 
 
 def standardise_consents(df: DataFrame, date_format: str | None = None) -> DataFrame:

@@ -24,7 +24,14 @@ from functools import lru_cache
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from spark_lib.standardise.text import clean_text, input_column, is_in, literal_map, read_resource_csv, with_quality_flags
+from spark_lib.standardise.text import (
+    clean_text,
+    input_column,
+    is_in,
+    literal_map,
+    read_resource_csv,
+    with_quality_flags,
+)
 
 TYPOS_FILE = "email_domain_typos.csv"
 

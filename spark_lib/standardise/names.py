@@ -59,7 +59,10 @@ CIVILITIES = {
 _CIVILITY_PREFIX = r"(?i)^(monsieur|madame|mademoiselle|mlle|melle|mmes|mme|mrs|mr|m)(?:\.\s*|\s+)(?=\S)"
 
 #: lower-case particles that belong to the last name ("de la FONTAINE", "van DAMME")
-PARTICLES = ("de", "du", "des", "la", "le", "les", "d'", "l'", "van", "von", "der", "den", "da", "di", "del", "della", "dos", "das", "do", "ten", "ter")
+PARTICLES = (
+    "de", "du", "des", "la", "le", "les", "d'", "l'", "van", "von", "der", "den", "da", "di", "del", "della",
+    "dos", "das", "do", "ten", "ter",
+)
 
 #: folded names that are not names: nulled and flagged
 PLACEHOLDER_NAMES = (

@@ -93,10 +93,12 @@ def parse_phone(raw: str | None, region: str = "FR") -> tuple[str | None, str | 
     nsn = phonenumbers.national_significant_number(number)
     if _is_placeholder_digits(nsn) and (number.country_code == 33 or len(set(nsn)) == 1):
         return None, PLACEHOLDER
-    if not phonenumbers.is_valid_number(number):
+    # number_type() is UNKNOWN exactly when is_valid_number() is false; calling both would match the number
+    # against its country's patterns twice (a fifth of the parsing time).
+    number_type = phonenumbers.number_type(number)
+    if number_type == PhoneNumberType.UNKNOWN:
         return None, INVALID
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    number_type = phonenumbers.number_type(number)
     mobile = number_type == PhoneNumberType.MOBILE or (
         number_type == PhoneNumberType.FIXED_LINE_OR_MOBILE and number.country_code == 33 and nsn[:1] in ("6", "7")
     )

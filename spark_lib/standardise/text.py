@@ -51,7 +51,8 @@ def _accent_table() -> tuple[str, str]:
         if base != char and base.isascii() and base.isalpha():
             src.append(char)
             dst.append(base.lower())
-    for char, base in {"ø": "o", "Ø": "o", "ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "ı": "i", "ð": "d", "Ð": "d"}.items():
+    undecomposed = {"ø": "o", "Ø": "o", "ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "ı": "i", "ð": "d", "Ð": "d"}
+    for char, base in undecomposed.items():
         src.append(char)
         dst.append(base)
     # Combining marks (decomposed input, as macOS writes it: "e" + U+0301) have no counterpart: translate()
@@ -99,17 +100,22 @@ def clean_text(col: Column | str) -> Column:
     return _null_words_to_null(F.trim(text))
 
 
-# Put after a separator so that initcap(), which starts words after spaces only, starts one there too.
-_WORD_START = "\u0000 "
+# initcap() starts words after spaces only. A mark put after a separator makes it start one there too; a mark
+# put before a word makes initcap() see the mark, not the word's first letter, as the word start.
+_WORD_START, _NOT_A_START = "\u0000 ", "\u0001"
 
 
-def proper_case(col: Column | str, after: str = "-") -> Column:
+def proper_case(col: Column | str, after: str = "-", keep_lower: str | None = None) -> Column:
     """Words capitalised, other letters lower case, accents kept; a word also starts after each character
     of ``after``: "jean-pierre" -> "Jean-Pierre", "ÉLODIE" -> "Élodie", ``after="-'"``: "l'église" -> "L'Église".
+
+    ``keep_lower``: a regex of words left in lower case when they follow a space ("de", "la" in street names).
     """
     separators = "([" + re.escape(after) + "])"
     text = F.regexp_replace(F.lower(_as_column(col)), separators, "$1" + _WORD_START)
-    return F.regexp_replace(F.initcap(text), _WORD_START, "")
+    if keep_lower:
+        text = F.regexp_replace(text, f"(?<= )(?={keep_lower})", _NOT_A_START)
+    return F.regexp_replace(F.initcap(text), f"{_WORD_START}|{_NOT_A_START}", "")
 
 
 def fold(col: Column | str) -> Column:
