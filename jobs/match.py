@@ -5,8 +5,13 @@
    (trained, logged and registered first when there is none or ``--retrain`` is given);
 3. clustering with merge protection (splits logged in ``gold.cluster_splits``);
 4. persistent ids (``gold.customer_id_registry``, merge/split events in ``gold.customer_id_events``);
-5. the crosswalk ``gold.customer_crosswalk`` (source, source record id, customer id, how it was matched);
-6. evaluation against the generator's ground truth when there is one (pairwise and B-cubed F1), logged to MLflow.
+5. the crosswalk ``gold.customer_crosswalk`` (source, source record id, customer id, how it was matched:
+   ``deterministic:<pivot>``, ``probabilistic``, ``singleton``, or ``anonymous`` for a record with nothing to
+   match on: no name, no address, no usable identifier, such as a cookie that never logged in);
+6. evaluation against the generator's ground truth when there is one (pairwise and B-cubed F1), logged to
+   MLflow: on all records (``pairwise_f1``...) and on the records that are not anonymous
+   (``identified_pairwise_f1``...), with ``recall_ceiling``: the best pairwise recall any method can reach on
+   all records while anonymous records stay alone.
 
     rcu match [--retrain]
     spark-submit --py-files rcu.zip jobs/match.py --lakehouse /data/lakehouse --conf-dir conf
@@ -29,7 +34,13 @@ from jobs import tracking
 from jobs.common import JobContext, Progress, add_common_arguments, build_context
 from spark_lib.matching import load_matching_config, predict_pairs, preflight, train_model
 from spark_lib.matching.clustering import cluster_records, load_clustering_config
-from spark_lib.matching.deterministic import deterministic_edges, generic_values, load_deterministic_config
+from spark_lib.matching.deterministic import (
+    anonymous_records,
+    deterministic_edges,
+    generic_values,
+    load_deterministic_config,
+    placeholder_values,
+)
 from spark_lib.matching.evaluation import evaluate_clusters
 from spark_lib.matching.ids import assign_customer_ids, load_ids_config
 
@@ -46,6 +57,7 @@ CROSSWALK = "gold.customer_crosswalk"
 @dataclass
 class MatchReport:
     records: int = 0
+    anonymous_records: int = 0
     customers: int = 0
     largest_cluster: int = 0
     deterministic_edges: int = 0
@@ -86,11 +98,17 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
 
     started = time.perf_counter()
     deterministic_config = load_deterministic_config(rules_file)
-    generic = _materialise(ctx, generic_values(records, deterministic_config), GENERIC_VALUES)
+    listed = generic_values(records, deterministic_config).unionByName(placeholder_values(records))
+    generic = _materialise(ctx, listed, GENERIC_VALUES)
     edges = _materialise(ctx, deterministic_edges(records, deterministic_config), DETERMINISTIC_EDGES)
+    anonymous = anonymous_records(records, generic, deterministic_config).localCheckpoint()
     report.generic_values, report.deterministic_edges = generic.count(), edges.count()
+    report.anonymous_records = anonymous.count()
     _timed(report, "deterministic", started)
-    progress(f"deterministic: {report.deterministic_edges:,} links, {report.generic_values:,} generic values excluded")
+    progress(
+        f"deterministic: {report.deterministic_edges:,} links, {report.generic_values:,} generic values excluded, "
+        f"{report.anonymous_records:,} anonymous records (nothing to match on)"
+    )
 
     started = time.perf_counter()
     model = None
@@ -119,6 +137,12 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
 
     started = time.perf_counter()
     assignments, splits = cluster_records(records, edges, pairs, load_clustering_config(rules_file))
+    assignments = (
+        assignments.join(anonymous.withColumn("anonymous", F.lit(True)), "record_key", "left")
+        .withColumn("match_rule", F.when(F.col("anonymous").isNotNull() & (F.col("match_rule") == "singleton"),
+                                         F.lit("anonymous")).otherwise(F.col("match_rule")))
+        .drop("anonymous")
+    )
     assignments = assignments.localCheckpoint()
     splits = splits.localCheckpoint()
     report.splits = splits.count()
@@ -149,8 +173,15 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
     truth = load_truth(ctx) if evaluate else None
     if truth is not None:
         started = time.perf_counter()
-        metrics = evaluate_clusters(lake.read(CROSSWALK).select("record_key", F.col("customer_id").alias("cluster_id")), truth)
-        report.metrics = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+        clusters = lake.read(CROSSWALK).select("record_key", F.col("customer_id").alias("cluster_id"), "match_rule")
+        every = evaluate_clusters(clusters, truth)
+        truth_keys = truth.select(F.concat_ws(":", "source", "source_record_id").alias("record_key"), "person_id")
+        identified = evaluate_clusters(
+            clusters.where(F.col("match_rule") != "anonymous"), truth_keys.join(anonymous, "record_key", "left_anti")
+        )
+        report.metrics = {k: v for k, v in every.items() if isinstance(v, (int, float))}
+        report.metrics.update({f"identified_{k}": v for k, v in identified.items() if isinstance(v, (int, float))})
+        report.metrics["recall_ceiling"] = (identified["true_pairs"] / every["true_pairs"]) if every["true_pairs"] else 1.0
         _timed(report, "evaluate", started)
     report.metrics.update({"largest_cluster": report.largest_cluster, "customers": report.customers})
     report.model_run_id = tracking.log_match_run(
@@ -163,7 +194,14 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
     if report.metrics.get("pairwise_f1") is not None:
         progress(
             "evaluation: pairwise P {pairwise_precision:.4f} R {pairwise_recall:.4f} F1 {pairwise_f1:.4f}; "
-            "B-cubed P {bcubed_precision:.4f} R {bcubed_recall:.4f} F1 {bcubed_f1:.4f}".format(**report.metrics)
+            "B-cubed P {bcubed_precision:.4f} R {bcubed_recall:.4f} F1 {bcubed_f1:.4f} (all records; best reachable "
+            "recall {recall_ceiling:.4f})".format(**report.metrics)
+        )
+        progress(
+            "evaluation without the {anonymous} anonymous records: pairwise P {identified_pairwise_precision:.4f} "
+            "R {identified_pairwise_recall:.4f} F1 {identified_pairwise_f1:.4f}; B-cubed F1 {identified_bcubed_f1:.4f}".format(
+                anonymous=report.anonymous_records, **report.metrics
+            )
         )
     return report
 

@@ -13,11 +13,13 @@ from spark_lib.matching.deterministic import (
     DataFrameMissingColumnError,
     DeterministicConfig,
     PivotRule,
+    anonymous_records,
     deterministic_edges,
     first_names_similar,
     first_names_similar_py,
     generic_values,
     load_deterministic_config,
+    placeholder_values,
 )
 
 COLUMNS = ("record_key", "source", "first_name_canonical", "email_std", "phone_mobile", "loyalty_card", "account_id",
@@ -229,6 +231,81 @@ def test_an_account_links_all_its_orders_and_an_order_phone_can_be_ignored(spark
     assert_df_equality(
         deterministic_edges(df, config),
         edges(spark, ("eshop_accounts:A1", "eshop_orders:O1", "account_id", "A1")),
+        ignore_nullable=True,
+    )
+
+
+LANDLINE_COLUMNS = ("record_key", "source", "first_name_canonical", "first_name_std", "last_name_std", "street_std",
+                    "phone_landline", "loyalty_card")
+
+
+def landline_records(spark, *rows: dict):
+    return spark.createDataFrame(
+        [tuple(row.get(c) for c in LANDLINE_COLUMNS) for row in rows], ", ".join(f"{c} string" for c in LANDLINE_COLUMNS)
+    )
+
+
+LANDLINE_CONFIG = DeterministicConfig(
+    pivots={
+        "loyalty_card": PivotRule(),
+        "phone_landline": PivotRule(max_records=5, unnamed_records="never"),
+    }
+)
+# The Martins' home line is known with both first names; two receipts carry only that line; a store's line
+# is typed on five receipts; one receipt also bears a card.
+HOUSEHOLD = [
+    {"record_key": "crm:1", "first_name_canonical": "anne", "first_name_std": "anne", "last_name_std": "martin",
+     "phone_landline": "+33145678901"},
+    {"record_key": "loyalty:1", "first_name_canonical": "anne", "first_name_std": "anne", "last_name_std": "martin",
+     "phone_landline": "+33145678901"},
+    {"record_key": "call:1", "first_name_canonical": "paul", "first_name_std": "paul", "last_name_std": "martin",
+     "phone_landline": "+33145678901"},
+    {"record_key": "pos:1", "phone_landline": "+33145678901"},
+    {"record_key": "pos:2", "phone_landline": "+33145678901"},
+    *({"record_key": f"pos:s{i}", "phone_landline": "+33555998277"} for i in range(5)),
+    {"record_key": "pos:card", "phone_landline": "+33555998277", "loyalty_card": "L7"},
+]
+
+
+def test_a_landline_links_one_first_name_and_never_a_nameless_record(spark):
+    df = landline_records(spark, *HOUSEHOLD)
+
+    assert_df_equality(
+        deterministic_edges(df, LANDLINE_CONFIG),
+        edges(spark, ("crm:1", "loyalty:1", "phone_landline", "+33145678901")),
+        ignore_nullable=True,
+    )
+    store = generic_values(df, LANDLINE_CONFIG).collect()
+    assert [(r.pivot, r.value, r.records, r.reason) for r in store] == [
+        ("phone_landline", "+33555998277", 6, "too_many_records")
+    ]
+
+
+def test_records_with_no_name_address_or_usable_identifier_are_anonymous(spark):
+    df = landline_records(
+        spark,
+        *HOUSEHOLD,
+        {"record_key": "web:cookie"},                                  # never logged in
+        {"record_key": "newsletter:9", "street_std": "rue de la paix"},  # an address is someone
+    )
+    listed = generic_values(df, LANDLINE_CONFIG)
+
+    anonymous = {r.record_key for r in anonymous_records(df, listed, LANDLINE_CONFIG).collect()}
+
+    # pos:1 and pos:2 bear the household's line, which cannot say who; the store's line says nothing at all;
+    # pos:card has its card.
+    assert anonymous == {"pos:1", "pos:2", "web:cookie", *(f"pos:s{i}" for i in range(5))}
+
+
+def test_placeholder_emails_nulled_by_standardisation_are_listed_with_their_counts(spark):
+    df = spark.createDataFrame(
+        [("a:1", "nc@nc.fr", ["email:placeholder"], "anne"), ("a:2", "nc@nc.fr", ["email:placeholder"], "paul"),
+         ("a:3", "anne@gmail.com", [], "anne")],
+        "record_key string, email string, quality_flags array<string>, first_name_canonical string",
+    )
+    assert_df_equality(
+        placeholder_values(df),
+        generic(spark, ("email_std", "nc@nc.fr", 2, 2, "placeholder")),
         ignore_nullable=True,
     )
 

@@ -45,7 +45,7 @@ def test_every_identity_record_gets_exactly_one_customer(pipeline):
     assert crosswalk.select("record_key").distinct().count() == first.records
     assert records.join(crosswalk, "record_key", "left_anti").count() == 0
     rules = {r.match_rule.split(":")[0] for r in crosswalk.select("match_rule").distinct().collect()}
-    assert rules <= {"deterministic", "probabilistic", "singleton"} and "deterministic" in rules
+    assert rules <= {"deterministic", "probabilistic", "singleton", "anonymous"} and "deterministic" in rules
 
 
 def test_matching_quality_is_measured_against_ground_truth(pipeline):

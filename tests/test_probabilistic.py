@@ -24,7 +24,7 @@ from spark_lib.matching import (
     train_model,
 )
 from spark_lib.matching.blocking import BlockingRuleSpec
-from spark_lib.matching.probabilistic import model_input, parse_probabilistic
+from spark_lib.matching.probabilistic import ContactRecords, model_input, parse_probabilistic
 from spark_lib.schemas import CUSTOMER_RECORDS
 
 # (first name, last name, birth date, street) of the town's people; everything else derives from the index.
@@ -338,3 +338,18 @@ def test_spark_backend_trains_a_model_that_decides_like_duckdb(spark, records, m
         pairs = predict_pairs(spark, records, model_json, config, threshold=0.0).collect()
         decisions[name] = {(r.record_key_l, r.record_key_r) for r in pairs if r.match_probability >= 0.5}
     assert len(decisions["spark"] ^ decisions["duckdb"]) <= 2
+
+
+def test_orders_placed_from_an_account_stay_out_of_the_model_and_guest_orders_enter_it(spark, config):
+    # A gift: Nathalie's order ships to Bernard. The account links the order to her; scoring its shipping name
+    # would link her household's records to his.
+    contact = ContactRecords(sources=("eshop_orders",), owner_columns=("account_id",))
+    config = dataclasses.replace(config, probabilistic=dataclasses.replace(config.probabilistic, contact_records=contact))
+    rows = [
+        record("eshop_orders:O1", "bernard", "dupont", None, account_id="A1", postcode="75011"),
+        record("eshop_orders:O2", "lea", "roux", None, postcode="13008"),          # guest check-out
+        record("crm_customers:C1", "bernard", "dupont", None, postcode="75011", account_id="A9"),
+    ]
+    kept = model_input(spark.createDataFrame(rows, CUSTOMER_RECORDS), config)
+
+    assert sorted(r.record_key for r in kept.collect()) == ["crm_customers:C1", "eshop_orders:O2"]

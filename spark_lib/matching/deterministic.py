@@ -83,6 +83,7 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 import os
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,7 +119,7 @@ GENERIC_VALUES_SCHEMA = StructType(
 )
 
 SHARED_VALUE_POLICIES = ("split", "exclude", "link_all")
-UNNAMED_POLICIES = ("majority", "none")
+UNNAMED_POLICIES = ("majority", "none", "never")
 
 
 class DataFrameMissingColumnError(ValueError):
@@ -162,6 +163,9 @@ class PivotRule:
     ignore_sources: tuple[str, ...] = ()
     #: Java regular expressions (``rlike``) of known placeholder values
     patterns: tuple[str, ...] = ()
+    #: overrides ``deterministic.unnamed_records`` for this pivot; ``never``: records without a first name
+    #: are never linked by it (a landline is a household's: without a name it cannot say who)
+    unnamed_records: str | None = None
 
 
 @dataclass(frozen=True)
@@ -203,6 +207,11 @@ class DeterministicConfig:
                 raise ConfigError(
                     f"deterministic.pivots.{pivot}.shared_value_policy: {rule.shared_value_policy!r} "
                     f"is not one of {', '.join(SHARED_VALUE_POLICIES)}"
+                )
+            if rule.unnamed_records is not None and rule.unnamed_records not in UNNAMED_POLICIES:
+                raise ConfigError(
+                    f"deterministic.pivots.{pivot}.unnamed_records: {rule.unnamed_records!r} "
+                    f"is not one of {', '.join(UNNAMED_POLICIES)}"
                 )
             if rule.max_records < 1 or rule.max_first_names < 1 or rule.max_other_values < 0:
                 raise ConfigError(f"deterministic.pivots.{pivot}: max_records and max_first_names must be >= 1")
@@ -253,6 +262,9 @@ def _convert(value: Any, annotation: Any, where: str, file: str) -> Any:
 
     if dataclasses.is_dataclass(annotation):
         return build_section(annotation, value, where, file)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:  # ``X | None``
+        inner = [a for a in args if a is not type(None)]
+        return None if value is None else _convert(value, inner[0], where, file)
     if origin in (Mapping, dict, collections.abc.Mapping):
         if not isinstance(value, Mapping):
             raise wrong("a mapping")
@@ -504,10 +516,15 @@ def _classify(long: DataFrame, config: DeterministicConfig) -> DataFrame:
         )
     )
     majority = F.when(F.col("largest")["n"] * 2 > F.col("named_records"), F.col("largest")["grp"])
-    if config.unnamed_records == "none":
-        majority = F.when(n_groups == 1, majority)
+    unnamed_policy = _per_pivot(config, lambda r: r.unnamed_records or config.unnamed_records)
+    majority = F.when(unnamed_policy == "majority", majority).when(unnamed_policy == "none", F.when(n_groups == 1, majority))
     link_all = _per_pivot(config, lambda r: r.shared_value_policy) == "link_all"
-    unnamed_group = F.when((n_groups == 0) | link_all, F.lit("")).otherwise(majority)
+    unnamed_group = (
+        F.when(link_all, F.lit(""))
+        .when(unnamed_policy == "never", F.lit(None).cast("string"))
+        .when(n_groups == 0, F.lit(""))
+        .otherwise(majority)
+    )
     name_group = lambda x: F.when(link_all, F.lit("")).otherwise(x["grp"])  # noqa: E731
     return staged.select(
         *keys,
@@ -581,3 +598,64 @@ def deterministic_edges(records_df: DataFrame, config: DeterministicConfig | Map
 def _with_schema(df: DataFrame, schema: StructType) -> DataFrame:
     """Cast and order ``df``'s columns as ``schema`` (nullability is documented by the schema constant)."""
     return df.select(*(F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields))
+
+
+#: Columns that make a record someone, even without an identifier: a name or a postal address.
+IDENTITY_COLUMNS = ("first_name_std", "last_name_std", "street_std")
+
+
+def anonymous_records(
+    records_df: DataFrame,
+    generic_df: DataFrame,
+    config: DeterministicConfig | Mapping | None = None,
+    identity_columns: typing.Sequence[str] = IDENTITY_COLUMNS,
+) -> DataFrame:
+    """Records that carry nothing to match on: no name, no address and no pivot value able to link them.
+
+    A pivot value cannot link a record when it is generic (``generic_df``), ignored for the record's source,
+    or belongs to a pivot whose ``unnamed_records`` is ``never`` (such records have no first name). A web
+    cookie that never logged in, a receipt bearing only the store's phone: no method can say whose they
+    are. Output: record_key.
+
+    Example::
+
+        anonymous_records(records, generic_values(records, config), config).count()
+    """
+    cfg = _as_config(config)
+    require_columns(generic_df, ["pivot", "value"], "generic_df")
+    require_columns(records_df, ["record_key", *identity_columns], "records_df")
+    linkable_pivots = [p for p, rule in cfg.pivots.items() if (rule.unnamed_records or cfg.unnamed_records) != "never"]
+    usable = (
+        _pivot_values(records_df, cfg)
+        .filter(F.col("pivot").isin(*linkable_pivots))
+        .join(generic_df.select("pivot", "value"), ["pivot", "value"], "left_anti")
+        .select("record_key")
+    )
+    named = F.lit(False)
+    for column in identity_columns:
+        named = named | (F.trim(F.col(column)) != F.lit(""))
+    return (
+        records_df.where(~F.coalesce(named, F.lit(False)))
+        .select("record_key")
+        .join(usable, "record_key", "left_anti")
+        .distinct()
+    )
+
+
+def placeholder_values(records_df: DataFrame, name_column: str = "first_name_canonical") -> DataFrame:
+    """Email addresses that standardisation recognised as placeholders and nulled ("nc@nc.fr", "noreply@..."),
+    as rows of :data:`GENERIC_VALUES_SCHEMA` (pivot ``email_std``, reason ``placeholder``).
+
+    They never reach matching (their ``email_std`` is null); listing them beside the generic values shows
+    what was excluded and how often, where a retailer can see which forms collect junk addresses.
+    """
+    require_columns(records_df, ["record_key", "email", "quality_flags", name_column], "records_df")
+    flagged = records_df.where(F.array_contains("quality_flags", "email:placeholder") & F.col("email").isNotNull())
+    values = flagged.groupBy(F.col("email").alias("value")).agg(
+        F.countDistinct("record_key").alias("records"), F.countDistinct(name_column).alias("distinct_first_names")
+    )
+    return _with_schema(
+        values.select(F.lit("email_std").alias("pivot"), "value", "records", "distinct_first_names",
+                      F.lit("placeholder").alias("reason")),
+        GENERIC_VALUES_SCHEMA,
+    )

@@ -135,6 +135,20 @@ class TrainingSettings:
 
 
 @dataclass(frozen=True)
+class ContactRecords:
+    """Records whose identity fields may name someone other than their owner (``probabilistic.contact_records``).
+
+    An e-shop order's shipping name, address and phone are its recipient's: a gift to a partner would link
+    the buyer's and the recipient's records through the model. Such records that carry one of
+    ``owner_columns`` (the account that placed the order) are left to the deterministic link on that
+    column and kept out of the model; without it (a guest check-out) they enter it like any record.
+    """
+
+    sources: tuple[str, ...] = ()
+    owner_columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ProbabilisticConfig:
     """The ``probabilistic:`` section of ``conf/matching.yaml``."""
 
@@ -147,6 +161,7 @@ class ProbabilisticConfig:
     #: how Splink materialises intermediate tables on Spark (persist suits local runs; parquet or
     #: delta_lake_table suit clusters, with a checkpoint dir)
     spark_break_lineage: str = "persist"
+    contact_records: ContactRecords = ContactRecords()
 
 
 @dataclass(frozen=True)
@@ -246,6 +261,7 @@ def parse_probabilistic(data: Any, file: str) -> ProbabilisticConfig:
             "comparisons": lambda v, w, f: _strict_fields(ComparisonSettings, v, w, f),
             "training": training,
             "min_identity": _min_identity,
+            "contact_records": lambda v, w, f: _strict_fields(ContactRecords, v, w, f),
         },
     )
     if parsed.spark_break_lineage not in BREAK_LINEAGE_METHODS:
@@ -547,11 +563,19 @@ def model_input(records: DataFrame, config: MatchingConfig) -> DataFrame:
     """The records Splink sees: model columns only, and only records with enough identity to be matched.
 
     Cookie-only or email-event-only records carry no name, birth date or phone; the deterministic step
-    links them on their identifiers, and here they would only inflate the pair counts.
+    links them on their identifiers, and here they would only inflate the pair counts. Records of
+    ``contact_records.sources`` that carry an owner column are left out too (see :class:`ContactRecords`).
     """
-    missing = [c for c in MODEL_COLUMNS if c not in records.columns]
+    contact = config.probabilistic.contact_records
+    needed = [*MODEL_COLUMNS, *((["source", *contact.owner_columns]) if contact.sources else [])]
+    missing = [c for c in needed if c not in records.columns]
     if missing:
         raise ValueError(f"model_input: records lack column(s) {', '.join(missing)} (see spark_lib.schemas.CUSTOMER_RECORDS)")
+    if contact.sources and contact.owner_columns:
+        owned = F.lit(False)
+        for column in contact.owner_columns:
+            owned = owned | F.col(column).isNotNull()
+        records = records.where(~(F.col("source").isin(*contact.sources) & owned))
     keep = None
     for group in config.probabilistic.min_identity:
         condition = None
