@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Sequence, TypeVar
 
 from pyspark.sql import SparkSession
 
@@ -33,6 +35,23 @@ class Progress:
     @property
     def seconds(self) -> float:
         return time.perf_counter() - self.started
+
+
+T = TypeVar("T")
+
+
+def run_concurrently(tasks: Sequence[Callable[[], T]], workers: int) -> list[T]:
+    """Run ``tasks`` on ``workers`` driver threads; results in the tasks' order, the first error re-raised.
+
+    Spark schedules jobs from several threads of one session side by side: while one table's Delta commit
+    or query planning runs on the driver, the other table's tasks keep the executors busy. Each task must
+    write its own tables (two concurrent writers of one Delta table would conflict).
+    """
+    if workers <= 1 or len(tasks) <= 1:
+        return [task() for task in tasks]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rcu-table") as pool:
+        futures = [pool.submit(task) for task in tasks]
+        return [future.result() for future in futures]
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from functools import reduce
 
 from pyspark.sql import DataFrame
 
-from jobs.common import JobContext, Progress, add_common_arguments, build_context
+from jobs.common import JobContext, Progress, add_common_arguments, build_context, run_concurrently
 from spark_lib import silver
 
 RECORDS_TABLE = "silver.customer_records"
@@ -48,25 +48,31 @@ def run(ctx: JobContext, progress: Progress | None = None) -> list[StandardiseRe
         if spec.interactions:
             events[spec.interactions.table].append(silver.interactions(bronze, spec))
 
-    reports = []
     targets = [(RECORDS_TABLE, records, ["record_key"])] + [
         (f"silver.{table}", frames, ["interaction_key"]) for table, frames in sorted(events.items())
     ]
-    for number, (table, frames, keys) in enumerate(targets, start=1):
-        if not frames:
-            continue
-        progress(f"table {number}/{len(targets)}: {table} from {len(frames)} source(s)")
-        # Compare everything but the ingestion lineage: a re-delivered identical row is not a change.
-        data = _union(frames)
-        compare = [c for c in data.columns if c not in ("ingested_at", "source_file")]
-        metrics = ctx.lake.merge(data, table, keys=keys, compare_columns=compare)
-        rows = ctx.lake.read(table).count()
-        report = StandardiseReport(
-            table, rows, metrics.get("num_target_rows_inserted", 0), metrics.get("num_target_rows_updated", 0)
-        )
-        progress(f"{table}: {rows:,} rows ({report.inserted:,} inserted, {report.updated:,} updated)")
-        reports.append(report)
-    return reports
+    targets = [t for t in targets if t[1]]
+
+    def task(number: int, table: str, frames: list[DataFrame], keys: list[str]):
+        def publish() -> StandardiseReport:
+            progress(f"table {number}/{len(targets)}: {table} from {len(frames)} source(s)")
+            # Compare everything but the ingestion lineage: a re-delivered identical row is not a change.
+            data = _union(frames)
+            compare = [c for c in data.columns if c not in ("ingested_at", "source_file")]
+            metrics = ctx.lake.merge(data, table, keys=keys, compare_columns=compare)
+            rows = ctx.lake.read(table).count()
+            report = StandardiseReport(
+                table, rows, metrics.get("num_target_rows_inserted", 0), metrics.get("num_target_rows_updated", 0)
+            )
+            progress(f"{table}: {rows:,} rows ({report.inserted:,} inserted, {report.updated:,} updated)")
+            return report
+
+        return publish
+
+    # Each task writes its own table: they can run side by side (see jobs.common.run_concurrently).
+    return run_concurrently(
+        [task(n, *target) for n, target in enumerate(targets, start=1)], ctx.pipeline.concurrent_tables
+    )
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:

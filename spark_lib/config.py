@@ -155,6 +155,9 @@ class PipelineConfig:
     seed: int = 42
     #: ISO country code used when a phone or address has none
     default_region: str = "FR"
+    #: tables a step writes at the same time (one Spark job each, from driver threads): Delta commits and
+    #: Python-side planning of one table overlap the other's tasks; 1 writes them one after the other
+    concurrent_tables: int = 2
     file: str = ""
 
     def resolve(self, path: str) -> str:
