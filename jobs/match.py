@@ -60,6 +60,9 @@ class MatchReport:
     anonymous_records: int = 0
     customers: int = 0
     largest_cluster: int = 0
+    #: records of the largest cluster beyond its deterministic core, the core counting as one record: what
+    #: merge protection bounds by clustering.max_cluster_size
+    largest_guarded_cluster: int = 0
     deterministic_edges: int = 0
     probabilistic_pairs: int = 0
     generic_values: int = 0
@@ -145,11 +148,19 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
     )
     assignments = assignments.localCheckpoint()
     splits = splits.localCheckpoint()
+    cores = assignments.groupBy("cluster_id", "core_id").count()
+    report.largest_guarded_cluster = (
+        cores.groupBy("cluster_id").agg((F.sum("count") - F.max("count") + 1).alias("guarded")).agg(F.max("guarded")).first()[0]
+        or 0
+    )
     report.splits = splits.count()
     if report.splits:
         lake.append(splits.withColumn("run_time", F.lit(run_time)), SPLITS)
     _timed(report, "cluster", started)
-    progress(f"clustering: {report.splits:,} oversized clusters split")
+    progress(
+        f"clustering: {report.splits:,} oversized clusters split; largest cluster beyond its deterministic core: "
+        f"{report.largest_guarded_cluster} records"
+    )
 
     started = time.perf_counter()
     previous = lake.read_or_none(REGISTRY)
@@ -183,7 +194,8 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
         report.metrics.update({f"identified_{k}": v for k, v in identified.items() if isinstance(v, (int, float))})
         report.metrics["recall_ceiling"] = (identified["true_pairs"] / every["true_pairs"]) if every["true_pairs"] else 1.0
         _timed(report, "evaluate", started)
-    report.metrics.update({"largest_cluster": report.largest_cluster, "customers": report.customers})
+    report.metrics.update({"largest_cluster": report.largest_cluster, "customers": report.customers,
+                           "largest_guarded_cluster": report.largest_guarded_cluster})
     report.model_run_id = tracking.log_match_run(
         model=model,
         config=matching_config,

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> dict:
             "matching quality vs ground truth, identified records ({anonymous:,} anonymous left out): pairwise "
             "precision {identified_pairwise_precision:.4f} recall {identified_pairwise_recall:.4f} F1 "
             "{identified_pairwise_f1:.4f}; B-cubed F1 {identified_bcubed_f1:.4f}; largest cluster "
-            "{largest_cluster}".format(anonymous=summary["match"].anonymous_records, **metrics),
+            "{largest_cluster} records, {largest_guarded_cluster} beyond its deterministic core".format(anonymous=summary["match"].anonymous_records, **metrics),
             file=sys.stderr,
         )
     return summary

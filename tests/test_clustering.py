@@ -53,18 +53,20 @@ def clustered(spark):
 def test_every_record_gets_its_cluster_and_how_it_was_attached(spark, clustered):
     assignments, _ = clustered
     p, s = "probabilistic", "singleton"
-    expected = [(f"chain:{x}", "chain:a" if x <= "m" else "chain:n", p, 0.995) for x in LETTERS]
-    expected += [(f"big:{i:02d}", "big:00" if i < 20 else "big:20", p, 0.99999) for i in range(30)]
-    expected += [("y:1", "y:1", s, None), ("y:2", "y:2", s, None)]
-    expected += [("x:1", "x:1", p, 0.97), ("x:3", "x:1", p, 0.97), ("x:2", "x:2", s, None)]
+    # (record_key, cluster_id, match_rule, match_probability, core_id): a record without a deterministic link
+    # is its own core
+    expected = [(f"chain:{x}", "chain:a" if x <= "m" else "chain:n", p, 0.995, f"chain:{x}") for x in LETTERS]
+    expected += [(f"big:{i:02d}", "big:00" if i < 20 else "big:20", p, 0.99999, f"big:{i:02d}") for i in range(30)]
+    expected += [("y:1", "y:1", s, None, "y:1"), ("y:2", "y:2", s, None, "y:2")]
+    expected += [("x:1", "x:1", p, 0.97, "x:1"), ("x:3", "x:1", p, 0.97, "x:3"), ("x:2", "x:2", s, None, "x:2")]
     expected += [
-        ("d:1", "d:1", "deterministic:account_id", 1.0),  # account_id ranks before email_std
-        ("d:2", "d:1", "deterministic:email_std", 1.0),
-        ("d:3", "d:1", "deterministic:account_id", 1.0),
-        ("s:1", "d:1", p, 0.93),
+        ("d:1", "d:1", "deterministic:account_id", 1.0, "d:1"),  # account_id ranks before email_std
+        ("d:2", "d:1", "deterministic:email_std", 1.0, "d:1"),
+        ("d:3", "d:1", "deterministic:account_id", 1.0, "d:1"),
+        ("s:1", "d:1", p, 0.93, "s:1"),
     ]
-    expected += [(f"core:{i:02d}", "core:00", "deterministic:account_id", 1.0) for i in range(25)]
-    expected += [("core:zz", "core:00", p, 0.92), ("alone:1", "alone:1", s, None)]
+    expected += [(f"core:{i:02d}", "core:00", "deterministic:account_id", 1.0, "core:00") for i in range(25)]
+    expected += [("core:zz", "core:00", p, 0.92, "core:zz"), ("alone:1", "alone:1", s, None, "alone:1")]
 
     assert_df_equality(
         assignments,

@@ -93,6 +93,7 @@ ASSIGNMENTS_SCHEMA = StructType(
         StructField("cluster_id", StringType(), False),        # the cluster's smallest record_key (this run only)
         StructField("match_rule", StringType(), False),        # deterministic:<pivot> | probabilistic | singleton
         StructField("match_probability", DoubleType(), True),  # best edge to its cluster; 1.0 deterministic
+        StructField("core_id", StringType(), False),           # its deterministic core's smallest record_key
     ]
 )
 
@@ -440,7 +441,8 @@ def cluster_records(
     - ``det_edges``: record_key_l, record_key_r, rule (from :func:`deterministic_edges`).
     - ``prob_edges``: record_key_l, record_key_r, match_probability (Splink's predictions), or None.
 
-    Output: assignments (:data:`ASSIGNMENTS_SCHEMA`: record_key, cluster_id, match_rule, match_probability),
+    Output: assignments (:data:`ASSIGNMENTS_SCHEMA`: record_key, cluster_id, match_rule, match_probability,
+    core_id),
     one row per record of ``records_df``; splits (:data:`SPLITS_SCHEMA`). Edges to records absent from
     ``records_df`` are ignored. Runs Spark jobs (the iterations are checkpointed); the returned DataFrames
     are lazy views over checkpointed data.
@@ -571,7 +573,7 @@ def cluster_records(
         )
 
     # Final cluster of each node: its unit's part (the part's smallest node).
-    cluster = _materialize(units.join(parts.select("unit", "part"), "unit").select("nid", "part"), mode)
+    cluster = _materialize(units.join(parts.select("unit", "part"), "unit").select("nid", "unit", "part"), mode)
     sizes = cluster.groupBy("part").agg(F.count("*").alias("n"))
 
     priority = {rule: i for i, rule in enumerate(cfg.rule_priority)}
@@ -593,6 +595,7 @@ def cluster_records(
         cluster.join(sizes, "part")
         .join(keys, "nid")
         .join(keys.select(F.col("nid").alias("part"), F.col("record_key").alias("cluster_id")), "part")
+        .join(keys.select(F.col("nid").alias("unit"), F.col("record_key").alias("core_id")), "unit")
         .join(best_rule, "nid", "left")
         .join(best_p, "nid", "left")
     )
@@ -607,6 +610,7 @@ def cluster_records(
         .otherwise(F.col("p"))
     )
     assignments = out.select(
-        "record_key", "cluster_id", match_rule.alias("match_rule"), probability.cast("double").alias("match_probability")
+        "record_key", "cluster_id", match_rule.alias("match_rule"), probability.cast("double").alias("match_probability"),
+        "core_id",
     )
     return assignments, splits
