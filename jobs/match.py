@@ -173,7 +173,9 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
     if report.id_events:
         lake.append(events, ID_EVENTS)
     crosswalk = build_crosswalk(records, assignments, registry, run_time)
-    lake.merge(crosswalk, CROSSWALK, keys=["record_key"], compare_columns=["customer_id", "match_rule", "match_probability"])
+    # Unchanged rows are not rewritten; rows of records gone from silver (erased) leave the crosswalk.
+    lake.merge(crosswalk, CROSSWALK, keys=["record_key"], compare_columns=["customer_id", "match_rule", "match_probability"],
+               delete_missing_condition="true")
     _timed(report, "ids", started)
 
     sizes = lake.read(CROSSWALK).groupBy("customer_id").count()
