@@ -6,7 +6,7 @@ JARS   := .jars
 PERSONS ?= 10000
 SIZES   ?= 10000,100000
 
-.PHONY: setup jars test test-fast demo bench-generate clean
+.PHONY: setup jars test test-fast demo bench bench-generate clean
 
 ## setup: create .venv, install the pinned packages and fetch the Delta jars from Maven Central into .jars/
 setup: $(BIN)/rcu jars
@@ -36,6 +36,10 @@ test-fast:
 ## demo: generate $(PERSONS) persons and run every step into ./lakehouse
 demo:
 	$(BIN)/rcu run-all --persons $(PERSONS)
+
+## bench: every pipeline stage at $(SIZES) persons (wall time, peak memory, compared pairs, F1) against Splink's documented set-ups
+bench:
+	$(BIN)/python benchmarks/bench_pipeline.py --sizes $(SIZES)
 
 ## bench-generate: time and peak memory of generating 1M persons' raw files
 bench-generate:

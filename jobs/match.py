@@ -33,6 +33,7 @@ from pyspark.sql import functions as F
 from jobs import tracking
 from jobs.common import JobContext, Progress, add_common_arguments, build_context
 from spark_lib.matching import load_matching_config, predict_pairs, preflight, train_model
+from spark_lib.matching.probabilistic import model_input
 from spark_lib.matching.clustering import cluster_records, load_clustering_config
 from spark_lib.matching.deterministic import (
     anonymous_records,
@@ -66,6 +67,9 @@ class MatchReport:
     deterministic_edges: int = 0
     probabilistic_pairs: int = 0
     generic_values: int = 0
+    #: records the probabilistic model scores, and the pairs each blocking rule compares (pre-flight)
+    model_input_records: int = 0
+    comparisons: dict = field(default_factory=dict)
     splits: int = 0
     id_events: dict = field(default_factory=dict)
     model_run_id: str | None = None
@@ -75,7 +79,7 @@ class MatchReport:
 
 
 def _timed(report: MatchReport, name: str, started: float) -> None:
-    report.seconds[name] = round(time.perf_counter() - started, 1)
+    report.seconds[name] = round(time.perf_counter() - started, 2)
 
 
 def _materialise(ctx: JobContext, df: DataFrame, table: str) -> DataFrame:
@@ -126,14 +130,17 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
         model = train_model(spark, records, matching_config, deterministic_pairs=edges)
         model_json = model.model_json
         report.retrained = True
+        report.comparisons, report.model_input_records = model.comparison_counts, model.input_records
         _timed(report, "train", started)
         progress(f"model: trained on {model.training_records:,} records ({model.backend})")
     else:
-        counts = preflight(spark, records, matching_config)
-        progress(f"pre-flight: {sum(counts.values()):,} comparisons over {len(counts)} blocking rules")
+        report.comparisons = preflight(spark, records, matching_config)
+        report.model_input_records = model_input(records, matching_config).count()
+        progress(f"pre-flight: {sum(report.comparisons.values()):,} comparisons over {len(report.comparisons)} blocking rules")
 
     started = time.perf_counter()
-    pairs = _materialise(ctx, predict_pairs(spark, records, model_json, matching_config), MATCH_PAIRS)
+    # The limits were checked above (training or pre-flight): no second count of every rule's pairs.
+    pairs = _materialise(ctx, predict_pairs(spark, records, model_json, matching_config, check_limits=False), MATCH_PAIRS)
     report.probabilistic_pairs = pairs.count()
     _timed(report, "predict", started)
     progress(f"probabilistic: {report.probabilistic_pairs:,} scored pairs above the threshold")
@@ -198,6 +205,7 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
         _timed(report, "evaluate", started)
     report.metrics.update({"largest_cluster": report.largest_cluster, "customers": report.customers,
                            "largest_guarded_cluster": report.largest_guarded_cluster})
+    started = time.perf_counter()
     report.model_run_id = tracking.log_match_run(
         model=model,
         config=matching_config,
@@ -205,6 +213,7 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
         timings=report.seconds,
         tracking_uri=ctx.pipeline.mlflow_tracking_uri,
     )
+    _timed(report, "log", started)
     if report.metrics.get("pairwise_f1") is not None:
         progress(
             "evaluation: pairwise P {pairwise_precision:.4f} R {pairwise_recall:.4f} F1 {pairwise_f1:.4f}; "
