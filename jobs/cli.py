@@ -4,6 +4,7 @@
     rcu ingest                       raw files -> bronze Delta tables (+ quarantine)
     rcu standardise                  bronze -> silver customer records and interactions
     rcu match [--retrain]            records -> customers: gold.customer_crosswalk, id registry, F1 vs truth
+    rcu explain --customer C… | --record KEY | --pair K1 K2    a customer's records and links; a pair's weights
     rcu run-all --persons 10000      every step, in order, in one Spark session
 
 ``rcu <step> --help`` explains each step's options.
@@ -21,6 +22,7 @@ STEPS: dict[str, tuple[str, str]] = {
     "ingest": ("jobs.ingest", "land new raw files in bronze Delta tables; malformed rows go to bronze.quarantine"),
     "standardise": ("jobs.standardise", "conform bronze into silver.customer_records and silver interaction tables"),
     "match": ("jobs.match", "link records into customers (deterministic + Splink), persistent ids, crosswalk, evaluation"),
+    "explain": ("jobs.explain", "why a customer is what it is: its records and links; a pair's comparisons and weights (Splink waterfall)"),
     "run-all": ("jobs.run_all", "run every step in order (generate when asked, ingest, standardise, ...)"),
 }
 
