@@ -6,10 +6,15 @@ JARS   := .jars
 PERSONS ?= 10000
 SIZES   ?= 10000,100000
 
-.PHONY: setup jars test test-fast demo bench bench-generate clean
+.PHONY: setup jars browser test test-fast demo bench bench-generate clean
 
 ## setup: create .venv, install the pinned packages and fetch the Delta jars from Maven Central into .jars/
-setup: $(BIN)/rcu jars
+setup: $(BIN)/rcu jars browser
+
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+## browser: Debian's Chromium for the dashboard test (Playwright drives it; no browser is downloaded)
+browser:
+	@command -v chromium >/dev/null || ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium)
 
 $(BIN)/rcu: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -4,6 +4,9 @@
     rcu ingest                       raw files -> bronze Delta tables (+ quarantine)
     rcu standardise                  bronze -> silver customer records and interactions
     rcu match [--retrain]            records -> customers: gold.customer_crosswalk, id registry, F1 vs truth
+    rcu gold                         golden records, provenance, customer 360, segments
+    rcu activate                     trigger audiences and KPI snapshots
+    rcu dashboard                    HTML report (reports/dashboard.html beside the lakehouse)
     rcu explain --customer C… | --record KEY | --pair K1 K2    a customer's records and links; a pair's weights
     rcu run-all --persons 10000      every step, in order, in one Spark session
 
@@ -22,6 +25,9 @@ STEPS: dict[str, tuple[str, str]] = {
     "ingest": ("jobs.ingest", "land new raw files in bronze Delta tables; malformed rows go to bronze.quarantine"),
     "standardise": ("jobs.standardise", "conform bronze into silver.customer_records and silver interaction tables"),
     "match": ("jobs.match", "link records into customers (deterministic + Splink), persistent ids, crosswalk, evaluation"),
+    "gold": ("jobs.gold", "golden customers with provenance (MERGE, change feed), customer 360, RFM and temperature segments"),
+    "activate": ("jobs.activate", "trigger audiences from conf/audiences.yaml (consented channels only) and KPI snapshots"),
+    "dashboard": ("jobs.dashboard", "a self-contained HTML report of the gold tables"),
     "explain": ("jobs.explain", "why a customer is what it is: its records and links; a pair's comparisons and weights (Splink waterfall)"),
     "run-all": ("jobs.run_all", "run every step in order (generate when asked, ingest, standardise, ...)"),
 }

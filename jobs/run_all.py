@@ -1,6 +1,9 @@
 """Run-all: every pipeline step in order, in one Spark session, with a summary at the end.
 
-    rcu run-all --persons 10000            generate, then ingest, standardise, ...
+generate (with --persons) -> ingest (bronze) -> standardise (silver) -> match (crosswalk, ids) -> gold
+(golden records, 360, segments) -> activate (audiences, KPIs) -> dashboard (HTML report).
+
+    rcu run-all --persons 10000            generate, then every step
     rcu run-all                            the steps after generation, on the raw files already there
 """
 
@@ -10,7 +13,7 @@ import argparse
 import sys
 import time
 
-from jobs import generate, ingest, match, standardise
+from jobs import activate, dashboard, generate, gold, ingest, match, standardise
 from jobs.common import Progress, add_common_arguments, build_context
 
 
@@ -27,7 +30,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     started = time.perf_counter()
-    steps = (["generate"] if args.persons else []) + ["ingest", "standardise", "match"]
+    steps = (["generate"] if args.persons else []) + ["ingest", "standardise", "match", "gold", "activate", "dashboard"]
     total = len(steps)
     ctx = build_context(args, "rcu-run-all")
     summary: dict = {}
@@ -49,9 +52,18 @@ def main(argv: list[str] | None = None) -> dict:
             summary[step] = standardise.run(ctx, progress=progress)
         elif step == "match":
             summary[step] = match.run(ctx, retrain=args.retrain, progress=progress)
+        elif step == "gold":
+            summary[step] = gold.run(ctx, progress=progress)
+        elif step == "activate":
+            summary[step] = activate.run(ctx, progress=progress)
+        elif step == "dashboard":
+            summary[step] = dashboard.run(ctx, progress=progress)
         progress(f"done in {progress.seconds:,.1f} s")
     elapsed = time.perf_counter() - started
-    print(f"rcu run-all: {total} steps in {elapsed:,.1f} s; lakehouse at {ctx.lake.root}", file=sys.stderr)
+    print(f"rcu run-all: {total} steps in {elapsed:,.1f} s ({elapsed / 60:,.1f} min); lakehouse at {ctx.lake.root}",
+          file=sys.stderr)
+    if "dashboard" in summary:
+        print(f"dashboard: {summary['dashboard'].path}", file=sys.stderr)
     metrics = summary["match"].metrics if "match" in summary else {}
     if "pairwise_f1" in metrics:
         print(

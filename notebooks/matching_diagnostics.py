@@ -1,0 +1,93 @@
+# Databricks notebook source
+# MAGIC %md
+# MAGIC # Diagnose the matching model
+# MAGIC
+# MAGIC The Splink model registered in MLflow as `rcu-matching@champion`: its m and u probabilities and match
+# MAGIC weights per comparison level (Splink's charts), how the crosswalk's records were matched, the size of
+# MAGIC the customers' clusters, and the pairs the model was least sure of, each explained comparison by comparison.
+# MAGIC
+# MAGIC Parameters: `lakehouse`, `tracking_uri` (empty: `conf/pipeline.yaml`'s), `alias` (default `champion`),
+# MAGIC `pairs` (how many borderline pairs to list).
+
+# COMMAND ----------
+
+import pandas as pd
+
+from jobs import tracking
+from spark_lib import explore
+from spark_lib.config import load_pipeline
+from spark_lib.matching import explain_pair, load_matching_config
+from spark_lib.matching.probabilistic import m_u_table
+from spark_lib.session import get_spark
+from spark_lib.storage import Lakehouse
+
+spark = get_spark(app_name="rcu-notebook-matching")
+try:
+    dbutils  # Databricks, or notebooks/_runner.py
+except NameError:  # a plain Python session: local widgets (their defaults) and display
+    from notebooks._runner import local_globals
+
+    globals().update(local_globals(spark))
+
+dbutils.widgets.text("lakehouse", "lakehouse", "Lakehouse folder")
+dbutils.widgets.text("tracking_uri", "", "MLflow tracking URI (empty: conf/pipeline.yaml)")
+dbutils.widgets.text("alias", tracking.CHAMPION, "Registered model alias")
+dbutils.widgets.text("pairs", "10", "Borderline pairs to list")
+LAKEHOUSE = dbutils.widgets.get("lakehouse")
+TRACKING_URI = dbutils.widgets.get("tracking_uri") or load_pipeline().mlflow_tracking_uri
+ALIAS = dbutils.widgets.get("alias")
+PAIRS = int(dbutils.widgets.get("pairs"))
+
+lake = Lakehouse(spark, LAKEHOUSE)
+config = load_matching_config()
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ## The model: m, u and match weight per comparison level
+
+# COMMAND ----------
+
+model_json = tracking.load_champion_model(alias=ALIAS, tracking_uri=TRACKING_URI)
+print(f"{tracking.DEFAULT_MODEL_NAME}@{ALIAS}: prior {model_json['probability_two_random_records_match']:.2e}, "
+      f"{len(model_json['comparisons'])} comparisons")
+display(pd.DataFrame(m_u_table(model_json)))
+
+# COMMAND ----------
+
+for name, html in explore.model_charts_html(model_json, config).items():
+    print(name)
+    displayHTML(html)
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ## How the crosswalk's records were matched, and the clusters they make
+
+# COMMAND ----------
+
+crosswalk = lake.read("gold.customer_crosswalk")
+display(explore.match_rule_breakdown(crosswalk))
+display(explore.cluster_size_distribution(crosswalk))
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ## The pairs the model was least sure of, and why the first one scored what it scored
+
+# COMMAND ----------
+
+pairs = lake.read_or_none("silver.match_pairs")
+if pairs is None:
+    print("silver.match_pairs is missing: run `rcu match`")
+else:
+    borderline = explore.borderline_pairs(pairs, PAIRS)
+    display(borderline)
+    first = borderline.first()
+    if first is not None:
+        explanation = explain_pair(spark, lake.read("silver.customer_records"), model_json,
+                                   first.record_key_l, first.record_key_r, config)
+        print(f"{first.record_key_l} / {first.record_key_r}: match weight {explanation.match_weight:.2f}, "
+              f"probability {explanation.match_probability:.4f}")
+        display(pd.DataFrame(explanation.steps))
+        displayHTML(explanation.chart.to_html())
