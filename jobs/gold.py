@@ -34,6 +34,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from jobs.common import JobContext, Progress, add_common_arguments, build_context
 from spark_lib.gold import (
@@ -195,7 +196,9 @@ def _run(ctx: JobContext, run_date: dt.date | None, progress: Progress, config: 
     report = GoldReport()
     run_time = dt.datetime.now(dt.timezone.utc).replace(microsecond=0, tzinfo=None)
 
-    records, crosswalk = lake.read(RECORDS), lake.read(CROSSWALK)
+    # Anonymous records (a cookie that never logged in: nothing says whose it is) are no one's golden record:
+    # they stay in the crosswalk, out of gold.customer, its 360 and segments.
+    records, crosswalk = lake.read(RECORDS), lake.read(CROSSWALK).where(F.col("match_rule") != "anonymous")
     # The events are read once (the run date and the 360 both scan them); a few columns, ~200k rows at 10k persons.
     events = interaction_events(ctx).localCheckpoint()
     if run_date is None:

@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 
 from spark_lib.config import DEFAULT_CONF_DIR
 
-from jobs import generate, ingest, match, standardise
+from jobs import activate, dashboard, generate, gold, ingest, match, standardise
 from jobs.common import Progress, build_context
 
 pytestmark = pytest.mark.e2e
@@ -160,3 +160,49 @@ def test_a_source_brought_by_configuration_alone_is_matched_with_its_persons(pip
     # Rarely with anybody else's records (the whole run's pairwise precision is about 0.99): at most 2 of 80.
     assert len([r.member for r in rows if r.strangers]) <= 2
     assert sorted(r.member for r in rows if r.member in reachable and not r.own) == []   # every reachable one joined
+
+
+@pytest.fixture(scope="module")
+def published(pipeline):
+    """gold, activate and dashboard on the matched lakehouse (after the second match run above)."""
+    ctx, *_ = pipeline
+    quiet = Progress("e2e", quiet=True)
+    return ctx, gold.run(ctx, progress=quiet), activate.run(ctx, progress=quiet), dashboard.run(ctx, progress=quiet)
+
+
+def test_every_golden_value_has_its_provenance_and_anonymous_records_are_no_customer(published):
+    ctx, report, *_ = published
+    customer = ctx.lake.read("gold.customer")
+    provenance = ctx.lake.read("gold.customer_provenance")
+    attributes = [r.attribute for r in provenance.select("attribute").distinct().collect()]
+    assert {"first_name", "last_name", "email", "phone_mobile", "street", "consent_email"} <= set(attributes)
+    non_null = None
+    for attribute in attributes:
+        part = customer.where(F.col(attribute).isNotNull()).select("customer_id", F.lit(attribute).alias("attribute"))
+        non_null = part if non_null is None else non_null.unionByName(part)
+    documented = provenance.select("customer_id", "attribute")
+    assert non_null.exceptAll(documented).count() == 0      # every non-null value has a provenance row
+    assert documented.exceptAll(non_null).count() == 0      # and exactly one, of a value that exists
+
+    crosswalk = ctx.lake.read("gold.customer_crosswalk")
+    known = crosswalk.where(F.col("match_rule") != "anonymous").select("customer_id").distinct()
+    assert customer.count() == report.customers == known.count()
+    assert customer.join(known, "customer_id", "left_anti").count() == 0
+
+
+def test_audiences_kpis_and_dashboard_are_published(published):
+    ctx, _, activated, board = published
+    members = ctx.lake.read("gold.audience_members")
+    consented = ctx.lake.read("gold.customer").select(
+        "customer_id", "consent_email", "consent_sms", "consent_postal"
+    )
+    channels = members.join(consented, "customer_id").select(
+        "channel", "consent_email", "consent_sms", "consent_postal"
+    ).collect()
+    # Only consented channels are ever used.
+    assert all(
+        {"email": r.consent_email, "sms": r.consent_sms, "postal": r.consent_postal}[r.channel] for r in channels
+    )
+    kpis = {r.kpi for r in ctx.lake.read("gold.kpi_snapshots").select("kpi").distinct().collect()}
+    assert {"duplicate_rate", "reconciliation_rate"} <= kpis
+    assert board.charts > 0 and Path(board.path).stat().st_size > 0 and not board.missing_tables
