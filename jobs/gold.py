@@ -118,10 +118,11 @@ def publish_customers(ctx: JobContext, customers: DataFrame) -> dict[str, int]:
 
     Matched customers are updated only when their ``content_hash`` differs, new ones inserted, ids no longer
     produced deleted. The MERGE's source holds only those rows (:func:`customer_changes`): Delta rewrites
-    every file holding a *matched* row, so matching unchanged customers would copy them all. When nothing
-    changed, Delta commits no version at all. The first publish writes the table with Change Data Feed on;
-    when the columns changed (an attribute added to ``conf/gold.yaml``), every row changes anyway and the
-    table is rewritten with the new schema (every customer counted as inserted).
+    every file holding a *matched* row, so matching unchanged customers would copy them all (16,956 rows
+    copied per run on the 10k-person lakehouse). When nothing changed there is nothing to merge and no new
+    version. The first publish writes the table with Change Data Feed on; when the columns changed (an
+    attribute added to ``conf/gold.yaml``), every row changes anyway and the table is rewritten with the new
+    schema (every customer counted as inserted).
     """
     lake = ctx.lake
     existed = lake.exists(CUSTOMER)
@@ -130,20 +131,19 @@ def publish_customers(ctx: JobContext, customers: DataFrame) -> dict[str, int]:
     _enable_change_data_feed(ctx, CUSTOMER)
     # The changes are computed from the table they are merged into: materialise them first.
     changes = customer_changes(customers, lake.read(CUSTOMER)).localCheckpoint()
+    if changes.isEmpty():
+        # nothing to write: no MERGE, no new version, an empty change feed
+        return {"num_target_rows_inserted": 0, "num_target_rows_updated": 0, "num_target_rows_deleted": 0}
     values = {c: f"s.`{c}`" for c in customers.columns}
-    table = lake.delta_table(CUSTOMER)
-    version = table.history(1).select("version").first()["version"]
     (
-        table.alias("t")
+        lake.delta_table(CUSTOMER)
+        .alias("t")
         .merge(changes.alias("s"), "t.customer_id = s.customer_id")
         .whenMatchedDelete(condition="s._delete")
         .whenMatchedUpdate(condition="NOT (t.content_hash <=> s.content_hash)", set=values)
         .whenNotMatchedInsert(condition="NOT s._delete", values=values)
         .execute()
     )
-    if table.history(1).select("version").first()["version"] == version:
-        # nothing changed: Delta committed no version, and the last metrics are an older run's
-        return {"num_target_rows_inserted": 0, "num_target_rows_updated": 0, "num_target_rows_deleted": 0}
     return lake.last_operation_metrics(CUSTOMER)
 
 
