@@ -198,7 +198,7 @@ def _run(ctx: JobContext, run_date: dt.date | None, progress: Progress, config: 
 
     # Anonymous records (a cookie that never logged in: nothing says whose it is) are no one's golden record:
     # they stay in the crosswalk, out of gold.customer, its 360 and segments.
-    records, crosswalk = lake.read(RECORDS), lake.read(CROSSWALK).where(F.col("match_rule") != "anonymous")
+    records, crosswalk = lake.read(RECORDS), lake.read(CROSSWALK).where(~F.col("match_rule").eqNullSafe("anonymous"))
     # The events are read once (the run date and the 360 both scan them); a few columns, ~200k rows at 10k persons.
     events = interaction_events(ctx).localCheckpoint()
     if run_date is None:
