@@ -233,7 +233,8 @@ def _choice(value: str, allowed: tuple[str, ...], where: str, file: str) -> None
         raise ConfigError(f"{file}: {where}: {value!r} is not one of {', '.join(allowed)}")
 
 
-def _read_yaml(path: Path) -> Any:
+def read_yaml(path: Path) -> Any:
+    """The YAML file at ``path`` ({} when empty); a missing file or bad YAML is a ConfigError naming the file."""
     if not path.exists():
         raise ConfigError(f"{path}: file not found")
     with path.open(encoding="utf-8") as handle:
@@ -285,7 +286,7 @@ def parse_source(name: str, data: Any, file: str) -> SourceSpec:
 def load_sources(path: str | os.PathLike | None = None) -> SourcesConfig:
     """Load ``conf/sources.yaml`` (or another file with the same layout)."""
     file = Path(path or DEFAULT_CONF_DIR / "sources.yaml")
-    data = _read_yaml(file)
+    data = read_yaml(file)
     if not isinstance(data, dict) or set(data) != {"sources"}:
         keys = ", ".join(sorted(data)) if isinstance(data, dict) else type(data).__name__
         raise ConfigError(f"{file}: expected one top-level key 'sources', got {keys}")
@@ -299,7 +300,7 @@ def load_sources(path: str | os.PathLike | None = None) -> SourcesConfig:
 def load_pipeline(path: str | os.PathLike | None = None) -> PipelineConfig:
     """Load ``conf/pipeline.yaml``; ``RCU_LAKEHOUSE_DIR``/``RCU_RAW_DIR`` override its folders."""
     file = Path(path or DEFAULT_CONF_DIR / "pipeline.yaml")
-    config = _build(PipelineConfig, _read_yaml(file), "pipeline", str(file), overrides={"file": str(file)})
+    config = _build(PipelineConfig, read_yaml(file), "pipeline", str(file), overrides={"file": str(file)})
     overrides = {
         "lakehouse_dir": os.environ.get("RCU_LAKEHOUSE_DIR"),
         "raw_dir": os.environ.get("RCU_RAW_DIR"),

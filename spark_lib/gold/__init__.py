@@ -29,9 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-import yaml
 
-from spark_lib.config import DEFAULT_CONF_DIR, ConfigError
+from spark_lib.config import DEFAULT_CONF_DIR, ConfigError, read_yaml
 from spark_lib.gold.customer import (
     content_hash,
     customer_changes,
@@ -179,13 +178,7 @@ def load_gold_config(path: str | os.PathLike | None = None) -> GoldConfig:
         [rule.name for rule in config.survivorship]   # ['civility', 'first_name', ..., 'address']
     """
     file = Path(path or DEFAULT_GOLD_FILE)
-    if not file.exists():
-        raise ConfigError(f"{file}: file not found")
-    with file.open(encoding="utf-8") as handle:
-        try:
-            data = yaml.safe_load(handle) or {}
-        except yaml.YAMLError as error:
-            raise ConfigError(f"{file}: not valid YAML: {error}") from error
+    data = read_yaml(file)
     config = _build(GoldConfig, data, "", str(file))
     try:
         check_attributes(config.survivorship)

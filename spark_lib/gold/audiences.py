@@ -34,7 +34,7 @@ from typing import Any, Iterable, Mapping
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from spark_lib.config import DEFAULT_CONF_DIR, INTERACTION_TABLES, ConfigError, _read_yaml
+from spark_lib.config import DEFAULT_CONF_DIR, INTERACTION_TABLES, ConfigError, read_yaml
 
 #: Contact channels, the consent column that allows each, and what reaches the customer on it.
 CHANNELS: tuple[str, ...] = ("email", "sms", "postal")
@@ -262,7 +262,7 @@ def load_audiences(
         load_audiences(interaction_tables=interaction_tables_of(load_sources()))
     """
     file = Path(path or DEFAULT_CONF_DIR / "audiences.yaml")
-    data = _mapping(_read_yaml(file), "top level", str(file), ("events", "audiences"), ("events", "audiences"))
+    data = _mapping(read_yaml(file), "top level", str(file), ("events", "audiences"), ("events", "audiences"))
     tables = tuple(sorted(interaction_tables if interaction_tables is not None else INTERACTION_TABLES))
     if not isinstance(data["events"], dict) or not data["events"]:
         raise ConfigError(f"{file}: events: expected a non-empty mapping of event kind to its table entries")

@@ -89,12 +89,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
-from spark_lib.config import DEFAULT_CONF_DIR, ConfigError
+from spark_lib.config import DEFAULT_CONF_DIR, ConfigError, read_yaml
 
 DEFAULT_RULES_FILE = DEFAULT_CONF_DIR / "matching_rules.yaml"
 RULES_SECTIONS = ("deterministic", "clustering", "ids")
@@ -295,13 +294,7 @@ def _convert(value: Any, annotation: Any, where: str, file: str) -> Any:
 def read_rules_section(section: str, path: str | os.PathLike | None = None) -> Any:
     """The raw mapping of one section of ``conf/matching_rules.yaml`` (top-level keys are checked)."""
     file = Path(path or DEFAULT_RULES_FILE)
-    if not file.exists():
-        raise ConfigError(f"{file}: file not found")
-    with file.open(encoding="utf-8") as handle:
-        try:
-            data = yaml.safe_load(handle) or {}
-        except yaml.YAMLError as error:
-            raise ConfigError(f"{file}: not valid YAML: {error}") from error
+    data = read_yaml(file)
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: expected a mapping of sections ({', '.join(RULES_SECTIONS)})")
     unknown = sorted(set(data) - set(RULES_SECTIONS))

@@ -54,7 +54,7 @@ from typing import Any, Callable, Iterator, Mapping
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from spark_lib.config import DEFAULT_CONF_DIR, ConfigError, _read_yaml
+from spark_lib.config import DEFAULT_CONF_DIR, ConfigError, read_yaml
 from spark_lib.matching.blocking import (
     BlockingConfig,
     BlockingRuleSpec,
@@ -286,7 +286,7 @@ def load_matching_config(path: str | Path | None = None) -> MatchingConfig:
     Other top-level sections (``deterministic:``, ``clustering:``) belong to other modules and are left to them.
     """
     file = Path(path or DEFAULT_CONF_DIR / "matching.yaml")
-    data = _read_yaml(file)
+    data = read_yaml(file)
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: expected a mapping at the top level")
     for key in ("probabilistic", "blocking"):
