@@ -171,22 +171,25 @@ class StageRecorder:
     def __init__(self, sampler: MemorySampler, on_change=None):
         self.sampler = sampler
         self.stages: dict[str, dict[str, Any]] = {}
-        self._open: tuple[str, float, int] | None = None
+        self._open: tuple[str, float, int, float] | None = None
         self._on_change = on_change
 
     def begin(self, name: str) -> None:
         self.end()
-        self._open = (name, time.perf_counter(), self.sampler.reset())
+        self._open = (name, time.perf_counter(), self.sampler.reset(), time.time())
 
     def end(self, error: BaseException | None = None) -> None:
         if self._open is None:
             return
-        name, started, start_rss = self._open
+        name, started, start_rss, started_epoch = self._open
         self._open = None
         peak = self.sampler.peak_usage()
         record = {
             "status": "ok" if error is None else "error",
             "seconds": round(time.perf_counter() - started, 2),
+            # wall-clock bounds, to place Spark's event log in the stages (benchmarks/spark_profile.py)
+            "started_epoch": round(started_epoch, 3),
+            "ended_epoch": round(time.time(), 3),
             "start_rss_bytes": start_rss,
             "peak_rss_bytes": peak.pop("total"),
             "peak_rss_by_process": peak,
@@ -428,7 +431,7 @@ def _run_pipeline(args, persons, work, tracking_uri, settings, recorder, result)
         spark = get_spark(
             app_name=f"rcu-bench-{persons}",
             shuffle_partitions=settings["shuffle_partitions"],
-            extra_conf={"spark.driver.memory": settings["driver_memory"]},
+            extra_conf={"spark.driver.memory": settings["driver_memory"], **_event_log_conf(args, work)},
         )
         spark.range(1).count()  # the first job pays for the JVM's class loading, not the first stage
     ctx = build_context(namespace, "rcu-bench", spark=spark)
@@ -462,6 +465,30 @@ def _run_pipeline(args, persons, work, tracking_uri, settings, recorder, result)
         except Exception:  # noqa: BLE001 - the error is in the stage record; matching results stand
             traceback.print_exc()
     return spark, ctx
+
+
+def _event_log_conf(args: argparse.Namespace, work: Path) -> dict[str, str]:
+    """Spark settings that write the event log of the size's session under ``<work>/spark-events``."""
+    if not args.event_log:
+        return {}
+    folder = work / "spark-events"
+    folder.mkdir(parents=True, exist_ok=True)
+    return {"spark.eventLog.enabled": "true", "spark.eventLog.dir": folder.resolve().as_uri(),
+            "spark.eventLog.compress": "false"}
+
+
+def write_profile(run: dict[str, Any], work: Path, out_dir: Path) -> Path | None:
+    """``<out>/profile_<persons>.md``: the size's Spark event log summed per stage and call site."""
+    import spark_profile
+
+    events = work / "spark-events"
+    if not events.is_dir():
+        return None
+    stages = spark_profile.spark_stages(spark_profile.read_events(spark_profile.find_event_log(events)))
+    report = spark_profile.profile(stages, spark_profile.pipeline_windows(run), str(ROOT))
+    path = out_dir / f"profile_{run['persons']}.md"
+    path.write_text(spark_profile.render(report, title=f"Spark profile: {run['persons']:,} persons"), encoding="utf-8")
+    return path
 
 
 def _record_match(result, recorder, report, tracking_uri, spark, ctx) -> None:
@@ -831,6 +858,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--shuffle-partitions", type=int, default=None, help="override the shuffle partitions per size")
     parser.add_argument("--sample-interval", type=float, default=0.1, help="seconds between memory samples")
     parser.add_argument("--quiet", action="store_true", help="no progress lines from the jobs")
+    parser.add_argument("--event-log", action="store_true",
+                        help="write Spark's event log and summarise it per stage and call site in profile_<persons>.md")
     # Internal: one size in a worker process (started by the main process).
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
@@ -848,7 +877,8 @@ def _worker_command(args: argparse.Namespace, persons: int, work: Path, result_f
                         ("--shuffle-partitions", args.shuffle_partitions)):
         if value is not None:
             command += [flag, str(value)]
-    command += [flag for flag, on in (("--no-baselines", args.no_baselines), ("--quiet", args.quiet)) if on]
+    command += [flag for flag, on in (("--no-baselines", args.no_baselines), ("--quiet", args.quiet),
+                                      ("--event-log", args.event_log)) if on]
     return command
 
 
@@ -902,6 +932,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results["load_average"]["end"] = load_average()
         results["wall_seconds"] = round(time.perf_counter() - began, 1)
         paths = write_results(results, args.out, args.sizes)
+        if args.event_log:
+            try:
+                print(f"[bench] Spark profile in {write_profile(run, work, args.out)}", file=sys.stderr, flush=True)
+            except Exception:  # noqa: BLE001 - the timings stand without their profile
+                traceback.print_exc()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
             result_file.unlink(missing_ok=True)

@@ -37,6 +37,7 @@ from spark_lib.matching.probabilistic import model_input
 from spark_lib.matching.clustering import cluster_records, load_clustering_config
 from spark_lib.matching.deterministic import (
     anonymous_records,
+    classify_values,
     deterministic_edges,
     generic_values,
     load_deterministic_config,
@@ -94,7 +95,21 @@ def load_truth(ctx: JobContext) -> DataFrame | None:
     return ctx.spark.read.parquet(str(path)) if path.exists() else None
 
 
+def _step(ctx: JobContext, name: str) -> None:
+    """Name the Spark jobs of the step that starts (Spark UI, event log, benchmarks/spark_profile.py)."""
+    ctx.spark.sparkContext.setJobDescription(f"match: {name}")
+
+
 def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None, evaluate: bool = True) -> MatchReport:
+    context = ctx.spark.sparkContext
+    previous = context.getLocalProperty("spark.job.description")
+    try:
+        return _run(ctx, retrain, progress, evaluate)
+    finally:
+        context.setLocalProperty("spark.job.description", previous)
+
+
+def _run(ctx: JobContext, retrain: bool, progress: Progress | None, evaluate: bool) -> MatchReport:
     progress = progress or Progress("match")
     spark, lake, conf = ctx.spark, ctx.lake, ctx.conf_dir
     rules_file = conf / "matching_rules.yaml"
@@ -104,10 +119,13 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
     records = lake.read(RECORDS)
 
     started = time.perf_counter()
+    _step(ctx, "deterministic")
     deterministic_config = load_deterministic_config(rules_file)
-    listed = generic_values(records, deterministic_config).unionByName(placeholder_values(records))
+    # Every pivot value's verdict, computed once: the generic ones are listed, the others make the edges.
+    classified = classify_values(records, deterministic_config).localCheckpoint()
+    listed = generic_values(records, classified=classified).unionByName(placeholder_values(records))
     generic = _materialise(ctx, listed, GENERIC_VALUES)
-    edges = _materialise(ctx, deterministic_edges(records, deterministic_config), DETERMINISTIC_EDGES)
+    edges = _materialise(ctx, deterministic_edges(records, deterministic_config, classified), DETERMINISTIC_EDGES)
     anonymous = anonymous_records(records, generic, deterministic_config).localCheckpoint()
     report.generic_values, report.deterministic_edges = generic.count(), edges.count()
     report.anonymous_records = anonymous.count()
@@ -118,6 +136,7 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
     )
 
     started = time.perf_counter()
+    _step(ctx, "train")
     model = None
     model_json = None
     if not retrain:
@@ -139,6 +158,7 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
         progress(f"pre-flight: {sum(report.comparisons.values()):,} comparisons over {len(report.comparisons)} blocking rules")
 
     started = time.perf_counter()
+    _step(ctx, "predict")
     # The limits were checked above (training or pre-flight): no second count of every rule's pairs.
     pairs = _materialise(ctx, predict_pairs(spark, records, model_json, matching_config, check_limits=False), MATCH_PAIRS)
     report.probabilistic_pairs = pairs.count()
@@ -146,6 +166,7 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
     progress(f"probabilistic: {report.probabilistic_pairs:,} scored pairs above the threshold")
 
     started = time.perf_counter()
+    _step(ctx, "cluster")
     assignments, splits = cluster_records(records, edges, pairs, load_clustering_config(rules_file))
     assignments = (
         assignments.join(anonymous.withColumn("anonymous", F.lit(True)), "record_key", "left")
@@ -170,6 +191,7 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
     )
 
     started = time.perf_counter()
+    _step(ctx, "ids")
     previous = lake.read_or_none(REGISTRY)
     registry, events = assign_customer_ids(assignments, previous, run_time.replace(tzinfo=None), load_ids_config(rules_file))
     # The new registry is computed from the old one: materialise it before replacing the table.
@@ -193,6 +215,7 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
     truth = load_truth(ctx) if evaluate else None
     if truth is not None:
         started = time.perf_counter()
+        _step(ctx, "evaluate")
         clusters = lake.read(CROSSWALK).select("record_key", F.col("customer_id").alias("cluster_id"), "match_rule")
         every = evaluate_clusters(clusters, truth)
         truth_keys = truth.select(F.concat_ws(":", "source", "source_record_id").alias("record_key"), "person_id")
@@ -206,6 +229,7 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
     report.metrics.update({"largest_cluster": report.largest_cluster, "customers": report.customers,
                            "largest_guarded_cluster": report.largest_guarded_cluster})
     started = time.perf_counter()
+    _step(ctx, "log")
     report.model_run_id = tracking.log_match_run(
         model=model,
         config=matching_config,

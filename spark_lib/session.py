@@ -13,10 +13,12 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import sys
 from pathlib import Path
+from typing import Iterator
 
 from pyspark.sql import SparkSession
 
@@ -112,3 +114,24 @@ def get_spark(
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("RCU_SPARK_LOG_LEVEL", "ERROR"))
     return spark
+
+
+@contextlib.contextmanager
+def job_description(spark: SparkSession, text: str) -> Iterator[None]:
+    """Name the Spark jobs started inside the block (Spark UI, event log, ``benchmarks/spark_profile.py``).
+
+    Nested blocks join their names: ``match: deterministic > overwrite silver.deterministic_edges``. The
+    name is a local property of the calling thread, restored on exit.
+
+    Example::
+
+        with job_description(spark, "match: predict"):
+            pairs.count()
+    """
+    context = spark.sparkContext
+    previous = context.getLocalProperty("spark.job.description")
+    context.setJobDescription(f"{previous} > {text}" if previous else text)
+    try:
+        yield
+    finally:
+        context.setLocalProperty("spark.job.description", previous)  # None removes it

@@ -21,6 +21,8 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from spark_lib.session import job_description
+
 _TABLE_NAME = re.compile(r"^(bronze|silver|gold|ops)\.[a-z_][a-z0-9_]*$")
 
 
@@ -61,29 +63,36 @@ class Lakehouse:
             raise TableNotFoundError(f"{table} does not exist at {self.path(table)}")
         return DeltaTable.forPath(self.spark, self.path(table))
 
+    def _described(self, action: str, table: str):
+        """Name the Spark jobs of a write after the table (Spark UI, event log, benchmarks/spark_profile.py)."""
+        return job_description(self.spark, f"{action} {table}")
+
     def overwrite(self, df: DataFrame, table: str, partition_by: Sequence[str] = ()) -> None:
         """Replace the table's content (and schema) atomically; readers see the old or the new version."""
         writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
         if partition_by:
             writer = writer.partitionBy(*partition_by)
-        writer.save(self.path(table))
+        with self._described("overwrite", table):
+            writer.save(self.path(table))
 
     def append(self, df: DataFrame, table: str) -> None:
         """Append rows; new columns in ``df`` are added to the table's schema."""
-        df.write.format("delta").mode("append").option("mergeSchema", "true").save(self.path(table))
+        with self._described("append", table):
+            df.write.format("delta").mode("append").option("mergeSchema", "true").save(self.path(table))
 
     def replace_where(self, df: DataFrame, table: str, condition: str) -> None:
         """Atomically replace the rows matching ``condition`` with ``df`` (idempotent re-loads)."""
         if not self.exists(table):
             self.append(df, table)
             return
-        (
-            df.write.format("delta")
-            .mode("overwrite")
-            .option("replaceWhere", condition)
-            .option("mergeSchema", "true")
-            .save(self.path(table))
-        )
+        with self._described("replace rows of", table):
+            (
+                df.write.format("delta")
+                .mode("overwrite")
+                .option("replaceWhere", condition)
+                .option("mergeSchema", "true")
+                .save(self.path(table))
+            )
 
     def merge(
         self,
@@ -117,7 +126,8 @@ class Lakehouse:
         )
         if delete_missing_condition:
             builder = builder.whenNotMatchedBySourceDelete(condition=delete_missing_condition)
-        builder.execute()
+        with self._described("merge into", table):
+            builder.execute()
         return self.last_operation_metrics(table)
 
     def last_operation_metrics(self, table: str) -> dict[str, int]:

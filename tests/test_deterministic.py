@@ -11,6 +11,7 @@ from spark_lib.matching.deterministic import (
     EDGES_SCHEMA,
     GENERIC_VALUES_SCHEMA,
     DataFrameMissingColumnError,
+    classify_values,
     DeterministicConfig,
     PivotRule,
     anonymous_records,
@@ -93,6 +94,17 @@ PLACEHOLDERS = [
 def linked(spark):
     df = records(spark, *STORE_PHONE, *OWN_PHONE, *MANY_NAMES, *FAMILY, *COOKIE, *CARD, *PLACEHOLDERS)
     return deterministic_edges(df, CONFIG).cache(), generic_values(df, CONFIG).cache()
+
+
+def test_one_classification_serves_the_edges_and_the_generic_list(spark, linked):
+    """The match job classifies the values once and hands the result to both: same output as alone."""
+    df = records(spark, *STORE_PHONE, *OWN_PHONE, *MANY_NAMES, *FAMILY, *COOKIE, *CARD, *PLACEHOLDERS)
+    classified = classify_values(df, CONFIG).cache()
+    edges, generic = linked
+
+    assert_df_equality(deterministic_edges(df, CONFIG, classified), edges, ignore_row_order=True)
+    assert_df_equality(generic_values(df, classified=classified), generic, ignore_row_order=True)
+    assert generic.count() > 0 and edges.count() > 0
 
 
 def of(df, scenario: list[dict]):

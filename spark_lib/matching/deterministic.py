@@ -536,25 +536,41 @@ def _classify(long: DataFrame, config: DeterministicConfig) -> DataFrame:
 # --------------------------------------------------------------------------------------------------
 
 
-def generic_values(records_df: DataFrame, config: DeterministicConfig | Mapping | None = None) -> DataFrame:
+def classify_values(records_df: DataFrame, config: DeterministicConfig | Mapping | None = None) -> DataFrame:
+    """Every pivot value with its verdict: pivot, value, records, distinct_first_names, reason (null: usable
+    as a link), name_map (first name -> its name group) and unnamed_group.
+
+    :func:`generic_values` and :func:`deterministic_edges` both start from it: a job that needs both computes
+    it once and hands it to them (``classified=``), materialised.
+    """
+    cfg = _as_config(config)
+    return _classify(_pivot_values(records_df, cfg), cfg)
+
+
+def generic_values(
+    records_df: DataFrame, config: DeterministicConfig | Mapping | None = None, classified: DataFrame | None = None
+) -> DataFrame:
     """The pivot values never used as links, with their counts and the reason (see the module docstring).
 
     Output: pivot, value, records, distinct_first_names (first names that count as different people),
-    reason (:data:`GENERIC_VALUES_SCHEMA`).
+    reason (:data:`GENERIC_VALUES_SCHEMA`). ``classified``: :func:`classify_values` of the same records and
+    config, when the caller already has it.
 
     Example::
 
         generic_values(records, config).orderBy(F.desc("records")).show()
     """
-    cfg = _as_config(config)
-    values = _classify(_pivot_values(records_df, cfg), cfg)
+    values = classified if classified is not None else classify_values(records_df, config)
     return _with_schema(values.filter(F.col("reason").isNotNull()), GENERIC_VALUES_SCHEMA)
 
 
-def deterministic_edges(records_df: DataFrame, config: DeterministicConfig | Mapping | None = None) -> DataFrame:
+def deterministic_edges(
+    records_df: DataFrame, config: DeterministicConfig | Mapping | None = None, classified: DataFrame | None = None
+) -> DataFrame:
     """Edges between records sharing a non-generic pivot value: one star per (pivot, value, name group).
 
     Output: record_key_l < record_key_r, rule (the pivot column), value (:data:`EDGES_SCHEMA`).
+    ``classified``: :func:`classify_values` of the same records and config, when the caller already has it.
 
     Example::
 
@@ -563,7 +579,8 @@ def deterministic_edges(records_df: DataFrame, config: DeterministicConfig | Map
     cfg = _as_config(config)
     long = _pivot_values(records_df, cfg)
     keys = ["pivot", "value"]
-    usable = _classify(long, cfg).filter(F.col("reason").isNull()).select(*keys, "name_map", "unnamed_group")
+    values = classified if classified is not None else _classify(long, cfg)
+    usable = values.filter(F.col("reason").isNull()).select(*keys, "name_map", "unnamed_group")
     group = F.when(F.col("first_name").isNotNull(), F.element_at("name_map", F.col("first_name"))).otherwise(
         F.col("unnamed_group")
     )
