@@ -34,7 +34,7 @@ from jobs import tracking
 from jobs.common import JobContext, Progress, add_common_arguments, build_context
 from spark_lib.matching import load_matching_config, predict_pairs, preflight, train_model
 from spark_lib.matching.probabilistic import model_input
-from spark_lib.matching.clustering import cluster_records, load_clustering_config
+from spark_lib.matching.clustering import cluster_records, deterministic_cores, load_clustering_config
 from spark_lib.matching.deterministic import (
     anonymous_records,
     classify_values,
@@ -127,6 +127,9 @@ def _run(ctx: JobContext, retrain: bool, progress: Progress | None, evaluate: bo
     generic = _materialise(ctx, listed, GENERIC_VALUES)
     edges = _materialise(ctx, deterministic_edges(records, deterministic_config, classified), DETERMINISTIC_EDGES)
     anonymous = anonymous_records(records, generic, deterministic_config).localCheckpoint()
+    # The deterministic cores (connected components of the links) serve the model's prior and clustering.
+    clustering_config = load_clustering_config(rules_file)
+    cores = deterministic_cores(records, edges, clustering_config)
     report.generic_values, report.deterministic_edges = generic.count(), edges.count()
     report.anonymous_records = anonymous.count()
     _timed(report, "deterministic", started)
@@ -146,7 +149,7 @@ def _run(ctx: JobContext, retrain: bool, progress: Progress | None, evaluate: bo
         except LookupError:
             progress("model: no registered champion yet, training one")
     if model_json is None:
-        model = train_model(spark, records, matching_config, deterministic_pairs=edges)
+        model = train_model(spark, records, matching_config, deterministic_cores=cores.by_record())
         model_json = model.model_json
         report.retrained = True
         report.comparisons, report.model_input_records = model.comparison_counts, model.input_records
@@ -167,7 +170,7 @@ def _run(ctx: JobContext, retrain: bool, progress: Progress | None, evaluate: bo
 
     started = time.perf_counter()
     _step(ctx, "cluster")
-    assignments, splits = cluster_records(records, edges, pairs, load_clustering_config(rules_file))
+    assignments, splits = cluster_records(records, edges, pairs, clustering_config, cores=cores)
     assignments = (
         assignments.join(anonymous.withColumn("anonymous", F.lit(True)), "record_key", "left")
         .withColumn("match_rule", F.when(F.col("anonymous").isNotNull() & (F.col("match_rule") == "singleton"),
@@ -176,9 +179,9 @@ def _run(ctx: JobContext, retrain: bool, progress: Progress | None, evaluate: bo
     )
     assignments = assignments.localCheckpoint()
     splits = splits.localCheckpoint()
-    cores = assignments.groupBy("cluster_id", "core_id").count()
+    core_sizes = assignments.groupBy("cluster_id", "core_id").count()
     report.largest_guarded_cluster = (
-        cores.groupBy("cluster_id").agg((F.sum("count") - F.max("count") + 1).alias("guarded")).agg(F.max("guarded")).first()[0]
+        core_sizes.groupBy("cluster_id").agg((F.sum("count") - F.max("count") + 1).alias("guarded")).agg(F.max("guarded")).first()[0]
         or 0
     )
     report.splits = splits.count()

@@ -24,7 +24,14 @@ from spark_lib.matching import (
     train_model,
 )
 from spark_lib.matching.blocking import BlockingRuleSpec
-from spark_lib.matching.probabilistic import ContactRecords, model_input, parse_probabilistic
+from spark_lib.matching.clustering import ClusteringConfig, deterministic_cores
+from spark_lib.matching.probabilistic import (
+    ContactRecords,
+    count_core_pairs,
+    count_linked_pairs,
+    model_input,
+    parse_probabilistic,
+)
 from spark_lib.schemas import CUSTOMER_RECORDS
 
 # (first name, last name, birth date, street) of the town's people; everything else derives from the index.
@@ -266,6 +273,23 @@ def test_deterministic_links_set_the_prior(spark, records, config):
     recall = config.probabilistic.training.deterministic_recall
     assert model.probability_two_random_records_match == pytest.approx(5 / recall / (n * (n - 1) / 2))
     assert model.prior_source == "deterministic_links"
+
+
+def test_deterministic_cores_count_every_linked_pair_of_the_model_records(spark, records, config):
+    """The match job's prior: pairs of model records sharing a core, however long the chain of links."""
+    chain = [("crm:C010", "loyalty:L010"), ("loyalty:L010", "web:K001"), ("web:K001", "crm:C011"),
+             ("crm:C011", "loyalty:L011"), ("loyalty:L011", "crm:C012")]  # the cookie web:K001 is not a model record
+    star = [("crm:C003", "loyalty:L003"), ("crm:C003", "eshop:A003")]
+    links = spark.createDataFrame([(a, b, "email_std") for a, b in chain + star], "record_key_l string, record_key_r string, rule string")
+    model_records = model_input(records, config)
+    present = {r.record_key for r in model_records.select("record_key").collect()}
+    k = len({key for pair in chain for key in pair} & present)
+
+    cores = deterministic_cores(records, links, ClusteringConfig()).by_record()
+
+    assert count_core_pairs(model_records, cores) == k * (k - 1) // 2 + 3
+    # following three hops from each record's smallest neighbour misses part of the chain's pairs
+    assert count_linked_pairs(model_records, links) < count_core_pairs(model_records, cores)
 
 
 @pytest.fixture()

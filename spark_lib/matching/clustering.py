@@ -77,6 +77,7 @@ from pyspark.sql.types import (
 )
 
 from spark_lib.config import ConfigError
+from spark_lib.session import job_description
 from spark_lib.matching.deterministic import (
     DEFAULT_RULES_FILE,
     FirstNameSimilarity,
@@ -168,12 +169,13 @@ def _as_config(config: ClusteringConfig | Mapping | None) -> ClusteringConfig:
 # --------------------------------------------------------------------------------------------------
 
 
-def _materialize(df: DataFrame, mode: str) -> DataFrame:
-    """Cut ``df``'s lineage so that iterative plans stay small."""
-    if mode == "local":
-        return df.localCheckpoint(eager=True)
-    if mode == "reliable":
-        return df.checkpoint(eager=True)
+def _materialize(df: DataFrame, mode: str, what: str) -> DataFrame:
+    """Cut ``df``'s lineage so that iterative plans stay small; its Spark jobs are named ``what``."""
+    with job_description(df.sparkSession, what):
+        if mode == "local":
+            return df.localCheckpoint(eager=True)
+        if mode == "reliable":
+            return df.checkpoint(eager=True)
     return df
 
 
@@ -201,7 +203,7 @@ def connected_components(
     )
     by_node = Window.partitionBy("n")
     by_hi = Window.partitionBy("hi")
-    for _ in range(max_iterations):
+    for round_ in range(1, max_iterations + 1):
         both = e.select(F.col("hi").alias("n"), F.col("lo").alias("m")).unionByName(
             e.select(F.col("lo").alias("n"), F.col("hi").alias("m"))
         )
@@ -219,7 +221,7 @@ def connected_components(
             .filter(F.col("hi") != F.col("lo"))
             .distinct()
         )
-        e = _materialize(small, checkpoint)
+        e = _materialize(small, checkpoint, f"connected components: round {round_}")
         # Stars: no node has both a smaller and a larger neighbour, nor two smaller neighbours.
         check = e.select(F.col("hi").alias("n"), F.lit(1).alias("smaller"), F.lit(0).alias("larger")).unionByName(
             e.select(F.col("lo").alias("n"), F.lit(0).alias("smaller"), F.lit(1).alias("larger"))
@@ -227,7 +229,9 @@ def connected_components(
         not_star = check.groupBy("n").agg(F.sum("smaller").alias("s"), F.max("larger").alias("l")).filter(
             (F.col("s") > 1) | ((F.col("s") > 0) & (F.col("l") > 0))
         )
-        if not_star.isEmpty():
+        with job_description(e.sparkSession, f"connected components: round {round_} converged?"):
+            converged = not_star.isEmpty()
+        if converged:
             return e.select(F.col("hi").alias("node"), F.col("lo").alias("component")).unionByName(
                 e.select(F.col("lo").alias("node"), F.col("lo").alias("component")).distinct()
             )
@@ -236,9 +240,10 @@ def connected_components(
     )
 
 
-def _labels(nodes: DataFrame, edges: DataFrame, node: str, label: str, cfg: ClusteringConfig) -> DataFrame:
+def _labels(nodes: DataFrame, edges: DataFrame, node: str, label: str, cfg: ClusteringConfig, what: str) -> DataFrame:
     """``nodes`` (column ``node``) with ``label``: its component's smallest node (itself when isolated)."""
-    comp = connected_components(edges, cfg.max_iterations, cfg.checkpoint)
+    with job_description(edges.sparkSession, what):
+        comp = connected_components(edges, cfg.max_iterations, cfg.checkpoint)
     return (
         nodes.select(node)
         .join(comp, nodes[node] == comp["node"], "left")
@@ -429,17 +434,93 @@ def _protector(cfg: ClusteringConfig):
 # --------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class DeterministicCores:
+    """Records numbered in record_key order and their deterministic cores (step 2 of :func:`cluster_records`).
+
+    The match job computes them once, in its deterministic step: the model's prior counts the record pairs
+    they hold (:meth:`by_record`), and :func:`cluster_records` starts from them.
+    """
+
+    #: nid (long, in record_key order), record_key, bd, fn (the cannot-link columns, null when off)
+    nodes: DataFrame
+    #: a < b (nids), rule: the deterministic edges between numbered records
+    edges: DataFrame
+    #: nid, unit: the smallest nid of the record's core
+    units: DataFrame
+
+    def by_record(self) -> DataFrame:
+        """record_key, core_id (the core's smallest record_key), one row per record."""
+        keys = self.nodes.select("nid", "record_key")
+        return self.units.join(keys, "nid").join(
+            keys.select(F.col("nid").alias("unit"), F.col("record_key").alias("core_id")), "unit"
+        ).select("record_key", "core_id")
+
+
+def deterministic_cores(
+    records_df: DataFrame, det_edges: DataFrame, config: ClusteringConfig | Mapping | None = None
+) -> DeterministicCores:
+    """Connected components of the deterministic edges over ``records_df`` (step 2 of the module docstring).
+
+    Example::
+
+        cores = deterministic_cores(records, deterministic_edges(records, det_cfg), cfg)
+        cores.by_record().groupBy("core_id").count()
+    """
+    cfg = _as_config(config)
+    bd, fn = cfg.birth_date_column, cfg.first_names.column
+    require_columns(records_df, ["record_key", *((bd, fn) if cfg.cannot_link else ())], "records_df")
+    require_columns(det_edges, ["record_key_l", "record_key_r", "rule"], "det_edges")
+    mode = cfg.checkpoint
+    # Node ids in record_key order: the smallest id of a component is its smallest record_key.
+    nodes = _materialize(
+        records_df.select(
+            "record_key",
+            (F.col(bd).cast("string") if cfg.cannot_link else F.lit(None).cast("string")).alias("bd"),
+            (F.col(fn) if cfg.cannot_link else F.lit(None).cast("string")).alias("fn"),
+        )
+        .dropDuplicates(["record_key"])
+        .orderBy("record_key")
+        .withColumn("nid", F.monotonically_increasing_id()),
+        mode,
+        "number the records",
+    )
+    det = _numbered(nodes, det_edges.select("record_key_l", "record_key_r", "rule"), "rule").distinct()
+    units = _materialize(
+        _labels(nodes.select(F.col("nid").alias("node")), det.select(F.col("a").alias("src"), F.col("b").alias("dst")),
+                "node", "unit", cfg, "deterministic cores").withColumnRenamed("node", "nid"),
+        mode,
+        "deterministic cores",
+    )
+    return DeterministicCores(nodes=nodes, edges=det, units=units)
+
+
+def _numbered(nodes: DataFrame, edges: DataFrame, *extra) -> DataFrame:
+    """``edges`` (record_key_l, record_key_r, ...) as a < b over the nodes' numbers; edges to unknown records drop."""
+    keys = nodes.select("nid", "record_key")
+    left = keys.select(F.col("record_key").alias("record_key_l"), F.col("nid").alias("a"))
+    right = keys.select(F.col("record_key").alias("record_key_r"), F.col("nid").alias("b"))
+    return (
+        edges.join(left, "record_key_l")
+        .join(right, "record_key_r")
+        .select(F.least("a", "b").alias("a"), F.greatest("a", "b").alias("b"), *extra)
+        .filter(F.col("a") != F.col("b"))
+    )
+
+
 def cluster_records(
     records_df: DataFrame,
     det_edges: DataFrame,
     prob_edges: DataFrame | None,
     config: ClusteringConfig | Mapping | None = None,
+    cores: DeterministicCores | None = None,
 ) -> tuple[DataFrame, DataFrame]:
     """Cluster the records (see the module docstring): returns ``(assignments, splits)``.
 
     - ``records_df``: silver customer records (record_key; birth date and first-name columns for cannot-link).
     - ``det_edges``: record_key_l, record_key_r, rule (from :func:`deterministic_edges`).
     - ``prob_edges``: record_key_l, record_key_r, match_probability (Splink's predictions), or None.
+    - ``cores``: :func:`deterministic_cores` of the same records and edges, when the caller already has them.
 
     Output: assignments (:data:`ASSIGNMENTS_SCHEMA`: record_key, cluster_id, match_rule, match_probability,
     core_id),
@@ -452,42 +533,18 @@ def cluster_records(
         assignments, splits = cluster_records(records, deterministic_edges(records, det_cfg), predictions, cfg)
     """
     cfg = _as_config(config)
-    bd, fn = cfg.birth_date_column, cfg.first_names.column
-    require_columns(records_df, ["record_key", *((bd, fn) if cfg.cannot_link else ())], "records_df")
-    require_columns(det_edges, ["record_key_l", "record_key_r", "rule"], "det_edges")
     spark = records_df.sparkSession
     if prob_edges is None:
         prob_edges = spark.createDataFrame([], "record_key_l string, record_key_r string, match_probability double")
     require_columns(prob_edges, ["record_key_l", "record_key_r", "match_probability"], "prob_edges")
     mode = cfg.checkpoint
-
-    # Node ids in record_key order: the smallest id of a component is its smallest record_key.
-    nodes = _materialize(
-        records_df.select(
-            "record_key",
-            (F.col(bd).cast("string") if cfg.cannot_link else F.lit(None).cast("string")).alias("bd"),
-            (F.col(fn) if cfg.cannot_link else F.lit(None).cast("string")).alias("fn"),
-        )
-        .dropDuplicates(["record_key"])
-        .orderBy("record_key")
-        .withColumn("nid", F.monotonically_increasing_id()),
-        mode,
-    )
+    # 2. deterministic cores (units), first: every later step works on the numbered records
+    cores = cores or deterministic_cores(records_df, det_edges, cfg)
+    nodes, det, units = cores.nodes, cores.edges, cores.units
     keys = nodes.select("nid", "record_key")
 
-    def ids(edges: DataFrame, *extra: str) -> DataFrame:
-        left = keys.select(F.col("record_key").alias("record_key_l"), F.col("nid").alias("a"))
-        right = keys.select(F.col("record_key").alias("record_key_r"), F.col("nid").alias("b"))
-        return (
-            edges.join(left, "record_key_l")
-            .join(right, "record_key_r")
-            .select(F.least("a", "b").alias("a"), F.greatest("a", "b").alias("b"), *extra)
-            .filter(F.col("a") != F.col("b"))
-        )
-
-    det = ids(det_edges.select("record_key_l", "record_key_r", "rule"), "rule").distinct()
-    prob = ids(
-        prob_edges.filter(F.col("match_probability") >= F.lit(cfg.threshold)), F.col("match_probability").alias("p")
+    prob = _numbered(
+        nodes, prob_edges.filter(F.col("match_probability") >= F.lit(cfg.threshold)), F.col("match_probability").alias("p")
     )
     if cfg.cannot_link:  # 1. (the same test as drop_cannot_link_edges, on the numbered nodes)
         na = nodes.select(F.col("nid").alias("a"), F.col("bd").alias("bd_a"), F.col("fn").alias("fn_a"))
@@ -497,12 +554,6 @@ def cluster_records(
         )
     prob = prob.groupBy("a", "b").agg(F.max("p").alias("p"))
 
-    # 2. deterministic cores (units)
-    units = _materialize(
-        _labels(nodes.select(F.col("nid").alias("node")), det.select(F.col("a").alias("src"), F.col("b").alias("dst")),
-                "node", "unit", cfg).withColumnRenamed("node", "nid"),
-        mode,
-    )
     unit_sizes = units.groupBy("unit").agg(F.count("*").alias("size"))
     # probabilistic edges between units, the strongest per pair
     ua = units.select(F.col("nid").alias("a"), F.col("unit").alias("ua"))
@@ -515,15 +566,16 @@ def cluster_records(
         .groupBy("ua", "ub")
         .agg(F.max("p").alias("p")),
         mode,
+        "links between cores",
     )
 
     # 3. clusters of units at the threshold
     parts = _labels(
         unit_sizes.select(F.col("unit").alias("node")),
         uedges.select(F.col("ua").alias("src"), F.col("ub").alias("dst")),
-        "node", "part", cfg,
+        "node", "part", cfg, "clusters",
     ).withColumnRenamed("node", "unit").join(unit_sizes, "unit")
-    parts = _materialize(parts, mode)  # unit, part, size
+    parts = _materialize(parts, mode, "clusters")  # unit, part, size
 
     # 4-5. merge protection and cannot-link, per cluster that needs it (oversized, or holding two records
     # that cannot link); every other cluster is kept as it is.
@@ -550,7 +602,7 @@ def cluster_records(
             .select(F.col("x.part").alias("part"))
         )
         flagged = flagged.unionByName(conflicts)
-    flagged = _materialize(flagged.distinct(), mode)
+    flagged = _materialize(flagged.distinct(), mode, "merge protection: clusters to re-form")
     splits = spark.createDataFrame([], SPLITS_SCHEMA)
     if not flagged.isEmpty():
         todo = parts.join(flagged, "part", "left_semi")
@@ -564,6 +616,7 @@ def cluster_records(
         out = _materialize(
             records.groupBy("part").cogroup(redges.groupBy("part")).applyInPandas(_protector(cfg), _PROTECT_SCHEMA),
             mode,
+            "merge protection: re-form",
         )
         reformed = out.filter(F.col("unit").isNotNull()).select("unit", F.col("new_part").alias("part"))
         parts = parts.select("unit", "part").join(flagged, "part", "left_anti").unionByName(reformed)
@@ -573,7 +626,8 @@ def cluster_records(
         )
 
     # Final cluster of each node: its unit's part (the part's smallest node).
-    cluster = _materialize(units.join(parts.select("unit", "part"), "unit").select("nid", "unit", "part"), mode)
+    cluster = _materialize(units.join(parts.select("unit", "part"), "unit").select("nid", "unit", "part"), mode,
+                           "final clusters")
     sizes = cluster.groupBy("part").agg(F.count("*").alias("n"))
 
     priority = {rule: i for i, rule in enumerate(cfg.rule_priority)}

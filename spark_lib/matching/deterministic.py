@@ -437,26 +437,36 @@ def _classify(long: DataFrame, config: DeterministicConfig) -> DataFrame:
     usable values ``name_map`` (first name -> its name group) and ``unnamed_group`` (the group records
     without a first name join; null: none).
 
-    Two aggregations and array functions: no self-join, so the plan stays small (a value's names are few).
+    Two aggregations and array functions: no self-join, so the plan stays small (a value's names are few);
+    the distinct counts of other pivots' values run only on values with enough records to exceed the limit.
     """
     keys = ["pivot", "value"]
     pivots = list(config.pivots)
-    per_name = long.groupBy(*keys, "first_name").agg(
-        F.countDistinct("record_key").alias("n"),
-        *(F.collect_set(f"o_{q}").alias(f"s_{q}") for q in pivots),
-    )
+    # record_key is unique in silver.customer_records, and a record carries one value per pivot: rows count records.
+    per_name = long.groupBy(*keys, "first_name").agg(F.count(F.lit(1)).alias("n"))
     per_value = per_name.groupBy(*keys).agg(
         F.sum("n").alias("records"),
         # sort_array on structs sorts by their first field: the names in order
         F.sort_array(
             F.collect_list(F.when(F.col("first_name").isNotNull(), F.struct(F.col("first_name").alias("name"), "n")))
         ).alias("named"),
-        *(F.size(F.array_distinct(F.flatten(F.collect_list(f"s_{q}")))).alias(f"c_{q}") for q in pivots),
     )
-    # The most distinct values of any one other pivot on the value's records.
+    # The most distinct values of any one other pivot on the value's records. A value can only exceed its
+    # pivot's max_other_values with more records than that: the distinct counts (a costly aggregation) run on
+    # those few values alone, not on every value of every record.
+    max_other = _per_pivot(config, lambda r: r.max_other_values)
+    suspects = per_value.where((max_other > 0) & (F.col("records") > max_other)).select(*keys)
+    other_counts = long.join(suspects, keys, "left_semi").groupBy(*keys).agg(
+        *(F.count_distinct(f"o_{q}").alias(f"c_{q}") for q in pivots)
+    )
     other_values = F.lit(0)
     for q in pivots:
         other_values = F.greatest(other_values, F.when(F.col("pivot") != q, F.col(f"c_{q}")).otherwise(0))
+    per_value = (
+        per_value.join(other_counts.select(*keys, other_values.alias("others")), keys, "left")
+        .withColumn("other_values", F.coalesce(F.col("others"), F.lit(0)))
+        .drop("others")
+    )
 
     rule = config.first_names
     names = F.transform(F.col("named"), lambda x: x["name"])
@@ -479,8 +489,7 @@ def _classify(long: DataFrame, config: DeterministicConfig) -> DataFrame:
     ).otherwise(
         F.transform(F.col("named"), lambda x: F.struct(x["name"].alias("name"), x["n"].alias("n"), x["name"].alias("grp")))
     )
-    staged = per_value.select(*keys, "records", other_values.alias("other_values"), big.alias("big"),
-                              tagged.alias("tagged"))
+    staged = per_value.select(*keys, "records", "other_values", big.alias("big"), tagged.alias("tagged"))
     groups = F.array_distinct(F.transform(F.col("tagged"), lambda x: x["grp"]))
     group_sizes = F.transform(
         groups,
@@ -497,7 +506,6 @@ def _classify(long: DataFrame, config: DeterministicConfig) -> DataFrame:
         F.aggregate(F.col("tagged"), F.lit(0).cast("long"), lambda acc, x: acc + x["n"]).alias("named_records"),
     )
     n_groups = F.col("name_groups")
-    max_other = _per_pivot(config, lambda r: r.max_other_values)
     reason = (
         F.when(_pattern_match(config), F.lit("pattern"))
         .when(F.col("big"), F.lit("too_many_records"))

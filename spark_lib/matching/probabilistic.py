@@ -674,6 +674,22 @@ def count_linked_pairs(records: DataFrame, links: DataFrame, hops: int = 3) -> i
     return int(total or 0)
 
 
+def count_core_pairs(records: DataFrame, cores: DataFrame) -> int:
+    """Record pairs of ``records`` that share a deterministic core (``cores``: record_key, core_id).
+
+    Exact where :func:`count_linked_pairs` follows a few hops: the cores are the connected components of
+    every deterministic link, which the match job computes once for clustering anyway. A core holding ``k``
+    of the records holds ``k * (k - 1) / 2`` of their pairs. One Spark job.
+    """
+    for column in ("record_key", "core_id"):
+        if column not in cores.columns:
+            raise ValueError(f"deterministic_cores: missing column {column!r} (expected record_key, core_id)")
+    sizes = records.select(UNIQUE_ID).join(cores.select(F.col("record_key").alias(UNIQUE_ID), "core_id"), UNIQUE_ID)
+    sizes = sizes.groupBy("core_id").agg(F.count(F.lit(1)).alias("k"))
+    total = sizes.agg(F.sum(F.col("k") * (F.col("k") - 1) / 2).cast("long").alias("pairs")).collect()[0]["pairs"]
+    return int(total or 0)
+
+
 def prior_from_links(links: int, n_records: int, recall: float) -> float:
     """``probability_two_random_records_match`` from a count of linked pairs and their assumed recall."""
     total_pairs = n_records * (n_records - 1) / 2
@@ -689,12 +705,15 @@ def train_model(
     records_df: DataFrame,
     config: MatchingConfig,
     deterministic_pairs: DataFrame | None = None,
+    deterministic_cores: DataFrame | None = None,
 ) -> TrainedModel:
     """Estimate the model's parameters on ``records_df`` (``silver.customer_records`` rows).
 
     ``deterministic_pairs`` (columns ``record_key_l``, ``record_key_r``), when given, sets the prior: the
     record pairs they group together (:func:`count_linked_pairs`), divided by
-    ``training.deterministic_recall``, over all pairs of the model input. Raises
+    ``training.deterministic_recall``, over all pairs of the model input. ``deterministic_cores`` (columns
+    ``record_key``, ``core_id``: the connected components of those links), when given instead, gives the
+    same count exactly and faster (:func:`count_core_pairs`). Raises
     :class:`~spark_lib.matching.blocking.ComparisonLimitExceededError` before any training if a
     prediction blocking rule exceeds its limit.
 
@@ -732,8 +751,11 @@ def train_model(
         linker = Linker(db_api.register(table), build_settings(config), log_level=logging.WARNING)
 
     with _stage(timings, "prior"):
-        if deterministic_pairs is not None:
-            links = count_linked_pairs(records, deterministic_pairs)
+        if deterministic_cores is not None or deterministic_pairs is not None:
+            if deterministic_cores is not None:
+                links = count_core_pairs(records, deterministic_cores)
+            else:
+                links = count_linked_pairs(records, deterministic_pairs)
             prior = prior_from_links(links, counts.records, training.deterministic_recall)
             # Splink's own estimator sets this same attribute; the prior is not a trainable parameter.
             linker._settings_obj._probability_two_random_records_match = prior
