@@ -10,14 +10,16 @@ Steps of :func:`cluster_records`
    enforced transitively (step 5): a cluster that holds two such records is re-formed.
 2. **Deterministic cores (units).** Connected components over the deterministic edges alone. Those edges
    only exist for non-generic pivot values split by first name (see ``deterministic.py``): a core is
-   *explained by strong identifiers* and is never split.
+   *explained by strong identifiers* and is never split. :func:`deterministic_cores` computes them alone:
+   the match job does so once, for the model's prior and for this function.
 3. **Clusters.** Connected components of the cores over the probabilistic edges with
    ``match_probability >= threshold``.
 4. **Merge protection.** A cluster may be larger than ``max_cluster_size`` only through its largest core:
    its *guarded size* is ``records - largest_core + 1`` (the core counts as one record). A cluster whose
    guarded size exceeds the limit (a chain A-B-C-...-Z of weak links) is re-clustered with only its
-   probabilistic edges at or above each of ``split_thresholds`` in turn (0.99, 0.999, ...); a part that is
-   small enough is kept, a part still too big goes on to the next threshold.
+   probabilistic edges at or above each of ``split_thresholds`` in turn (0.9999, 0.99999 in
+   conf/matching_rules.yaml); a part that is small enough is kept, a part still too big goes on to the next
+   threshold.
 5. **Size-capped, constraint-respecting re-forming.** A part still too big after the last threshold, or a
    cluster holding two records that cannot link, is re-formed by adding its edges strongest first (Kruskal,
    a maximum spanning forest) and skipping any edge that would make the guarded size exceed
