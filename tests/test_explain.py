@@ -55,7 +55,7 @@ PAIRS = [
     # record_key_l, record_key_r, match_probability, match_weight, blocking_rule, gamma_first_name, gamma_last_name
     ("crm:F001", "loyalty:F001", 0.9999, 13.3, "last_name_birth_date", 3, 2),
     ("eshop_accounts:F001", "loyalty:F001", 0.62, 0.7, "names", 3, 2),      # below the clustering threshold
-    ("crm:F001", "crm:M001", 0.95, 4.2, "names", 0, 0),                     # another customer's record
+    ("crm:F001", "crm:M001", 0.9995, 11.0, "names", 0, 0),                  # another customer's record, above the threshold
     ("crm:M001", "crm:M002", 0.55, 0.3, "names", 5, 5),                     # not his records at all
 ]
 SPLITS = [
