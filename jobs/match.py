@@ -45,6 +45,7 @@ from spark_lib.matching.deterministic import (
 )
 from spark_lib.matching.evaluation import evaluate_clusters
 from spark_lib.matching.ids import assign_customer_ids, load_ids_config
+from spark_lib.session import job_description
 
 RECORDS = "silver.customer_records"
 GENERIC_VALUES = "silver.generic_values"
@@ -101,12 +102,9 @@ def _step(ctx: JobContext, name: str) -> None:
 
 
 def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None, evaluate: bool = True) -> MatchReport:
-    context = ctx.spark.sparkContext
-    previous = context.getLocalProperty("spark.job.description")
-    try:
+    # Each step renames the jobs (_step); the caller's job description comes back when the job ends.
+    with job_description(ctx.spark, "match"):
         return _run(ctx, retrain, progress, evaluate)
-    finally:
-        context.setLocalProperty("spark.job.description", previous)
 
 
 def _run(ctx: JobContext, retrain: bool, progress: Progress | None, evaluate: bool) -> MatchReport:
