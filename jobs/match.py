@@ -138,6 +138,8 @@ def _run(ctx: JobContext, retrain: bool, progress: Progress | None, evaluate: bo
 
     started = time.perf_counter()
     _step(ctx, "train")
+    # The records the model scores: training, the pre-flight and Splink's scoring read them many times.
+    inputs = model_input(records, matching_config).persist()
     model = None
     model_json = None
     if not retrain:
@@ -147,21 +149,23 @@ def _run(ctx: JobContext, retrain: bool, progress: Progress | None, evaluate: bo
         except LookupError:
             progress("model: no registered champion yet, training one")
     if model_json is None:
-        model = train_model(spark, records, matching_config, deterministic_cores=cores.by_record())
+        model = train_model(spark, records, matching_config, deterministic_cores=cores.by_record(), inputs=inputs)
         model_json = model.model_json
         report.retrained = True
         report.comparisons, report.model_input_records = model.comparison_counts, model.input_records
         _timed(report, "train", started)
         progress(f"model: trained on {model.training_records:,} records ({model.backend})")
     else:
-        report.comparisons = preflight(spark, records, matching_config)
-        report.model_input_records = model_input(records, matching_config).count()
+        report.comparisons = preflight(spark, records, matching_config, inputs=inputs)
+        report.model_input_records = inputs.count()
         progress(f"pre-flight: {sum(report.comparisons.values()):,} comparisons over {len(report.comparisons)} blocking rules")
 
     started = time.perf_counter()
     _step(ctx, "predict")
     # The limits were checked above (training or pre-flight): no second count of every rule's pairs.
-    pairs = _materialise(ctx, predict_pairs(spark, records, model_json, matching_config, check_limits=False), MATCH_PAIRS)
+    scored = predict_pairs(spark, records, model_json, matching_config, check_limits=False, inputs=inputs)
+    pairs = _materialise(ctx, scored, MATCH_PAIRS)
+    inputs.unpersist()
     report.probabilistic_pairs = pairs.count()
     _timed(report, "predict", started)
     progress(f"probabilistic: {report.probabilistic_pairs:,} scored pairs above the threshold")

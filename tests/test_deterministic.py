@@ -247,6 +247,34 @@ def test_an_account_links_all_its_orders_and_an_order_phone_can_be_ignored(spark
     )
 
 
+def test_a_nameless_record_whose_identifiers_name_different_people_follows_its_most_trusted_pivot(spark):
+    # The Dupont family email is mostly Marie's. A receipt bears Paul's loyalty card and that email: by the
+    # majority rule the email would join it to Marie while the card joins it to Paul, merging them. The card
+    # (a higher-priority pivot) wins. A receipt bearing Marie's card and the email agrees with both: both link.
+    email = "famille.dupont@free.fr"
+    df = records(
+        spark,
+        {"record_key": "loyalty:p1", "first_name_canonical": "paul", "loyalty_card": "L9", "email_std": email},
+        {"record_key": "crm:m1", "first_name_canonical": "marie", "loyalty_card": "M1", "email_std": email},
+        {"record_key": "eshop:m2", "first_name_canonical": "marie", "email_std": email},
+        {"record_key": "pos:r1", "loyalty_card": "L9", "email_std": email},
+        {"record_key": "pos:r2", "loyalty_card": "M1", "email_std": email},
+    )
+
+    assert_df_equality(
+        deterministic_edges(df, CONFIG),
+        edges(
+            spark,
+            ("crm:m1", "eshop:m2", "email_std", email),
+            ("crm:m1", "pos:r2", "email_std", email),
+            ("crm:m1", "pos:r2", "loyalty_card", "M1"),
+            ("loyalty:p1", "pos:r1", "loyalty_card", "L9"),
+        ),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+
+
 LANDLINE_COLUMNS = ("record_key", "source", "first_name_canonical", "first_name_std", "last_name_std", "street_std",
                     "phone_landline", "loyalty_card")
 

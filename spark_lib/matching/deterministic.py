@@ -42,7 +42,12 @@ A family email shared by Marie and Paul must not link Marie to Paul. Per pivot (
 
 ``split`` keeps every link ``exclude`` keeps and adds the links within each first-name group, and it
 creates no edge between different first names; its only extra risk is an unnamed record joining the wrong
-name group. A third policy, ``link_all``, links every record bearing the value whatever the names: it is
+name group. That risk is bounded where it costs most: an unnamed record whose values point to different
+people (a receipt bearing Paul's loyalty card and the family email Marie mostly uses) would merge them, so it
+keeps only the values whose main holder (the name group holding a strict majority of the value's named
+records) agrees with that of its highest-priority pivot. On the 100k-person benchmark lakehouse this took
+identified-record pairwise precision from 0.9919 to 0.9942 for a recall of 0.9561 -> 0.9560 (deterministic
+and probabilistic edges clustered together). A third policy, ``link_all``, links every record bearing the value whatever the names: it is
 meant for ids issued by a system, whose holder owns every record that bears them (an e-shop account and the
 orders placed from it, even an order shipped to someone else as a gift). ``ignore_sources`` drops one
 source's values of a pivot: an order's phone is its shipping contact's, so a gift order would otherwise
@@ -419,23 +424,20 @@ def _pivot_values(records_df: DataFrame, config: DeterministicConfig) -> DataFra
             usable = usable & ~F.coalesce(F.col("source").isin(*ignored), F.lit(False))
         return F.when(usable, value)
 
-    others = [clean(q).alias(f"o_{q}") for q in config.pivots]
-    base = records_df.select("record_key", name.alias("first_name"), *others)
-    parts = [
-        base.select(F.lit(p).alias("pivot"), F.col(f"o_{p}").alias("value"), "record_key", "first_name",
-                    *(f"o_{q}" for q in config.pivots))
-        for p in config.pivots
-    ]
-    long = parts[0]
-    for part in parts[1:]:
-        long = long.unionByName(part)
-    return long.filter(F.col("value").isNotNull())
+    others = [f"o_{q}" for q in config.pivots]
+    base = records_df.select("record_key", name.alias("first_name"), *(clean(q).alias(f"o_{q}") for q in config.pivots))
+    # One scan of the records: each row unfolds into its present pivot values (a union of one select per
+    # pivot would read the table once per pivot).
+    values = F.array(*(F.struct(F.lit(p).alias("pivot"), F.col(f"o_{p}").alias("value")) for p in config.pivots))
+    present = F.filter(values, lambda v: v["value"].isNotNull())
+    return base.select(F.inline(present), "record_key", "first_name", *others)
 
 
 def _classify(long: DataFrame, config: DeterministicConfig) -> DataFrame:
     """One row per (pivot, value): records, distinct_first_names, reason (null: usable as a link), and for
-    usable values ``name_map`` (first name -> its name group) and ``unnamed_group`` (the group records
-    without a first name join; null: none).
+    usable values ``name_map`` (first name -> its name group), ``unnamed_group`` (the group records
+    without a first name join; null: none) and ``majority_name`` (the name group holding a strict majority of
+    the value's named records, whatever the pivot's policy; null: none).
 
     Two aggregations and array functions: no self-join, so the plan stays small (a value's names are few);
     the distinct counts of other pivots' values run only on values with enough records to exceed the limit.
@@ -536,6 +538,7 @@ def _classify(long: DataFrame, config: DeterministicConfig) -> DataFrame:
             "name_map"
         ),
         unnamed_group.alias("unnamed_group"),
+        F.when(F.col("largest")["n"] * 2 > F.col("named_records"), F.col("largest")["grp"]).alias("majority_name"),
     )
 
 
@@ -546,7 +549,7 @@ def _classify(long: DataFrame, config: DeterministicConfig) -> DataFrame:
 
 def classify_values(records_df: DataFrame, config: DeterministicConfig | Mapping | None = None) -> DataFrame:
     """Every pivot value with its verdict: pivot, value, records, distinct_first_names, reason (null: usable
-    as a link), name_map (first name -> its name group) and unnamed_group.
+    as a link), name_map (first name -> its name group), unnamed_group and majority_name.
 
     :func:`generic_values` and :func:`deterministic_edges` both start from it: a job that needs both computes
     it once and hands it to them (``classified=``), materialised.
@@ -588,15 +591,27 @@ def deterministic_edges(
     long = _pivot_values(records_df, cfg)
     keys = ["pivot", "value"]
     values = classified if classified is not None else _classify(long, cfg)
-    usable = values.filter(F.col("reason").isNull()).select(*keys, "name_map", "unnamed_group")
-    group = F.when(F.col("first_name").isNotNull(), F.element_at("name_map", F.col("first_name"))).otherwise(
-        F.col("unnamed_group")
-    )
+    usable = values.filter(F.col("reason").isNull()).select(*keys, "name_map", "unnamed_group", "majority_name")
+    named = F.col("first_name").isNotNull()
+    group = F.when(named, F.element_at("name_map", F.col("first_name"))).otherwise(F.col("unnamed_group"))
     members = (
         long.select(*keys, "record_key", "first_name")
         .join(usable, keys)
-        .select(*keys, "record_key", group.alias("grp"))
+        .select(*keys, "record_key", named.alias("named"), group.alias("grp"),
+                F.when(~named, F.col("majority_name")).alias("hint"))
         .filter(F.col("grp").isNotNull())
+    )
+    # A record without a first name takes, through each value, the name of the value's main holder (its hint).
+    # When its values name different people (a receipt bearing Paul's loyalty card and the family email that
+    # Marie mostly uses), it would bridge them: it keeps only the values that agree with its most trusted
+    # pivot's hint (pivots in priority order).
+    rank = F.lit(len(cfg.pivots))
+    for i, pivot in reversed(list(enumerate(cfg.pivots))):
+        rank = F.when(F.col("pivot") == pivot, F.lit(i)).otherwise(rank)
+    trusted = F.min(F.when(F.col("hint").isNotNull(), F.struct(rank.alias("rank"), F.col("hint").alias("hint"))))
+    trusted_hint = trusted.over(Window.partitionBy("record_key"))["hint"]
+    members = members.select("*", trusted_hint.alias("trusted_hint")).filter(
+        F.col("named") | F.col("hint").isNull() | first_names_similar(F.col("hint"), F.col("trusted_hint"), cfg.first_names)
     )
     centre = F.min("record_key").over(Window.partitionBy(*keys, "grp"))
     edges = (

@@ -706,6 +706,7 @@ def train_model(
     config: MatchingConfig,
     deterministic_pairs: DataFrame | None = None,
     deterministic_cores: DataFrame | None = None,
+    inputs: DataFrame | None = None,
 ) -> TrainedModel:
     """Estimate the model's parameters on ``records_df`` (``silver.customer_records`` rows).
 
@@ -713,7 +714,8 @@ def train_model(
     record pairs they group together (:func:`count_linked_pairs`), divided by
     ``training.deterministic_recall``, over all pairs of the model input. ``deterministic_cores`` (columns
     ``record_key``, ``core_id``: the connected components of those links), when given instead, gives the
-    same count exactly and faster (:func:`count_core_pairs`). Raises
+    same count exactly and faster (:func:`count_core_pairs`). ``inputs``: :func:`model_input` of
+    ``records_df``, when the caller already has it (persisted: training and scoring read it several times). Raises
     :class:`~spark_lib.matching.blocking.ComparisonLimitExceededError` before any training if a
     prediction blocking rule exceeds its limit.
 
@@ -730,7 +732,7 @@ def train_model(
     timings: dict[str, float] = {}
 
     with _stage(timings, "preflight"):
-        records = model_input(records_df, config)
+        records = inputs if inputs is not None else model_input(records_df, config)
         counts = count_comparisons(records, config.blocking.rules)
         check_comparison_limits(counts, config.blocking)
     if counts.records < 2:
@@ -905,15 +907,19 @@ def _table_name(what: str) -> str:
     return f"rcu_match_{what}_{uuid.uuid4().hex[:8]}"
 
 
-def preflight(spark: SparkSession, records_df: DataFrame, config: MatchingConfig) -> dict[str, int]:
+def preflight(
+    spark: SparkSession, records_df: DataFrame, config: MatchingConfig, inputs: DataFrame | None = None
+) -> dict[str, int]:
     """Pairs each prediction blocking rule would generate on ``records_df``; raises above the limits.
+
+    ``inputs``: :func:`model_input` of ``records_df``, when the caller already has it.
 
     Example::
 
         preflight(spark, records, config)   # {'email': 1204, 'mobile': 388, ...}
         # ComparisonLimitExceededError: blocking rule 'postcode' (postcode) would generate 51,230,112 ...
     """
-    counts = count_comparisons(model_input(records_df, config), config.blocking.rules)
+    counts = count_comparisons(inputs if inputs is not None else model_input(records_df, config), config.blocking.rules)
     check_comparison_limits(counts, config.blocking)
     return counts.as_dict()
 
@@ -926,12 +932,15 @@ def predict_pairs(
     threshold: float | None = None,
     *,
     check_limits: bool = True,
+    inputs: DataFrame | None = None,
 ) -> DataFrame:
     """Score the blocked pairs of ``records_df`` with the model; a Spark DataFrame of pairs at or above ``threshold``.
 
     Columns: ``record_key_l < record_key_r``, ``match_probability``, ``match_weight``, ``blocking_rule``
     (the first rule that found the pair) and one ``gamma_<comparison>`` per comparison (the level index;
     -1 is the null level). ``threshold`` defaults to ``probabilistic.threshold_match_probability``.
+    ``inputs``: :func:`model_input` of ``records_df``, when the caller already has it (persisted: Splink reads
+    its input once per term-frequency table and per blocking rule).
 
     Example::
 
@@ -943,7 +952,7 @@ def predict_pairs(
         threshold = config.probabilistic.threshold_match_probability
     if not 0 <= threshold <= 1:
         raise ValueError(f"predict_pairs: threshold must be a probability in [0, 1], got {threshold}")
-    records = model_input(records_df, config)
+    records = inputs if inputs is not None else model_input(records_df, config)
     if check_limits:
         check_comparison_limits(count_comparisons(records, config.blocking.rules), config.blocking)
     # Splink keeps the gamma columns only with the matching columns; the final select drops the latter.
