@@ -41,6 +41,7 @@ from spark_lib.matching.deterministic import (
     deterministic_edges,
     generic_values,
     load_deterministic_config,
+    pivot_values,
     placeholder_values,
 )
 from spark_lib.matching.evaluation import evaluate_clusters
@@ -119,12 +120,15 @@ def _run(ctx: JobContext, retrain: bool, progress: Progress | None, evaluate: bo
     started = time.perf_counter()
     _step(ctx, "deterministic")
     deterministic_config = load_deterministic_config(rules_file)
-    # Every pivot value's verdict, computed once: the generic ones are listed, the others make the edges.
-    classified = classify_values(records, deterministic_config).localCheckpoint()
+    # The records unfold into their pivot values once; every value's verdict is computed once: the generic
+    # ones are listed, the others make the edges.
+    values = pivot_values(records, deterministic_config).localCheckpoint()
+    classified = classify_values(records, deterministic_config, values=values).localCheckpoint()
     listed = generic_values(records, classified=classified).unionByName(placeholder_values(records))
     generic = _materialise(ctx, listed, GENERIC_VALUES)
-    edges = _materialise(ctx, deterministic_edges(records, deterministic_config, classified), DETERMINISTIC_EDGES)
-    anonymous = anonymous_records(records, generic, deterministic_config).localCheckpoint()
+    edges = _materialise(ctx, deterministic_edges(records, deterministic_config, classified, values=values),
+                         DETERMINISTIC_EDGES)
+    anonymous = anonymous_records(records, generic, deterministic_config, values=values).localCheckpoint()
     # The deterministic cores (connected components of the links) serve the model's prior and clustering.
     clustering_config = load_clustering_config(rules_file)
     cores = deterministic_cores(records, edges, clustering_config)

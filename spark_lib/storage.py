@@ -113,7 +113,9 @@ class Lakehouse:
             raise ValueError("'keys' in merge cannot be empty")
         if not self.exists(table):
             self.overwrite(df, table)
-            return {"num_target_rows_inserted": df.count(), "num_target_rows_updated": 0, "num_target_rows_deleted": 0}
+            # The rows written, from the commit's metrics: counting df would compute it a second time.
+            written = self.last_operation_metrics(table).get("num_output_rows", 0)
+            return {"num_target_rows_inserted": written, "num_target_rows_updated": 0, "num_target_rows_deleted": 0}
         compare = [c for c in (compare_columns or df.columns) if c not in keys]
         on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
         changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in compare) or "false"

@@ -408,9 +408,15 @@ def _pattern_match(config: DeterministicConfig) -> Column:
 _FUZZY_NAMES_CAP = 200
 
 
-def _pivot_values(records_df: DataFrame, config: DeterministicConfig) -> DataFrame:
+def pivot_values(records_df: DataFrame, config: DeterministicConfig | Mapping | None = None) -> DataFrame:
     """One row per (pivot, value, record): pivot, value, record_key, first_name, and ``o_<pivot>``: the
-    record's value of every pivot (to count the other identifiers a value travels with)."""
+    record's value of every pivot (to count the other identifiers a value travels with).
+
+    :func:`classify_values`, :func:`deterministic_edges` and :func:`anonymous_records` all start from these
+    rows: a job that calls them all unfolds the records once and hands the rows over, materialised
+    (``values=``).
+    """
+    config = _as_config(config)
     name_col = config.first_names.column
     needs_source = any(rule.ignore_sources for rule in config.pivots.values())
     require_columns(records_df, ["record_key", name_col, *config.pivots, *(["source"] if needs_source else [])],
@@ -549,15 +555,26 @@ def _classify(long: DataFrame, config: DeterministicConfig) -> DataFrame:
 # --------------------------------------------------------------------------------------------------
 
 
-def classify_values(records_df: DataFrame, config: DeterministicConfig | Mapping | None = None) -> DataFrame:
+def _values_of(records_df: DataFrame, cfg: DeterministicConfig, values: DataFrame | None) -> DataFrame:
+    """The caller's :func:`pivot_values` when it has them, else those of ``records_df``."""
+    if values is None:
+        return pivot_values(records_df, cfg)
+    require_columns(values, ["pivot", "value", "record_key", "first_name", *(f"o_{p}" for p in cfg.pivots)], "values")
+    return values
+
+
+def classify_values(
+    records_df: DataFrame, config: DeterministicConfig | Mapping | None = None, values: DataFrame | None = None
+) -> DataFrame:
     """Every pivot value with its verdict: pivot, value, records, distinct_first_names, reason (null: usable
     as a link), name_map (first name -> its name group), unnamed_group and majority_name.
 
     :func:`generic_values` and :func:`deterministic_edges` both start from it: a job that needs both computes
-    it once and hands it to them (``classified=``), materialised.
+    it once and hands it to them (``classified=``), materialised. ``values``: :func:`pivot_values` of the
+    same records and config, when the caller already has them.
     """
     cfg = _as_config(config)
-    return _classify(_pivot_values(records_df, cfg), cfg)
+    return _classify(_values_of(records_df, cfg, values), cfg)
 
 
 def generic_values(
@@ -578,22 +595,27 @@ def generic_values(
 
 
 def deterministic_edges(
-    records_df: DataFrame, config: DeterministicConfig | Mapping | None = None, classified: DataFrame | None = None
+    records_df: DataFrame,
+    config: DeterministicConfig | Mapping | None = None,
+    classified: DataFrame | None = None,
+    values: DataFrame | None = None,
 ) -> DataFrame:
     """Edges between records sharing a non-generic pivot value: one star per (pivot, value, name group).
 
     Output: record_key_l < record_key_r, rule (the pivot column), value (:data:`EDGES_SCHEMA`).
-    ``classified``: :func:`classify_values` of the same records and config, when the caller already has it.
+    ``classified``: :func:`classify_values` of the same records and config, and ``values``: their
+    :func:`pivot_values`, when the caller already has them. ``record_key`` must be unique in ``records_df``
+    (it is in silver.customer_records).
 
     Example::
 
         edges = deterministic_edges(spark.read.format("delta").load(path), load_deterministic_config())
     """
     cfg = _as_config(config)
-    long = _pivot_values(records_df, cfg)
+    long = _values_of(records_df, cfg, values)
     keys = ["pivot", "value"]
-    values = classified if classified is not None else _classify(long, cfg)
-    usable = values.filter(F.col("reason").isNull()).select(*keys, "name_map", "unnamed_group", "majority_name")
+    verdicts = classified if classified is not None else _classify(long, cfg)
+    usable = verdicts.filter(F.col("reason").isNull()).select(*keys, "name_map", "unnamed_group", "majority_name")
     named = F.col("first_name").isNotNull()
     group = F.when(named, F.element_at("name_map", F.col("first_name"))).otherwise(F.col("unnamed_group"))
     members = (
@@ -606,13 +628,19 @@ def deterministic_edges(
     # A record without a first name takes, through each value, the name of the value's main holder (its hint).
     # When its values name different people (a receipt bearing Paul's loyalty card and the family email that
     # Marie mostly uses), it would bridge them: it keeps only the values that agree with its most trusted
-    # pivot's hint (pivots in priority order).
+    # pivot's hint (pivots in priority order). Only those records go through the window.
     rank = F.array_position(F.array(*(F.lit(p) for p in cfg.pivots)), F.col("pivot"))
     trusted = F.min(F.when(F.col("hint").isNotNull(), F.struct(rank.alias("rank"), F.col("hint").alias("hint"))))
     trusted_hint = trusted.over(Window.partitionBy("record_key"))["hint"]
-    members = members.select("*", trusted_hint.alias("trusted_hint")).filter(
-        F.col("named") | F.col("hint").isNull() | first_names_similar(F.col("hint"), F.col("trusted_hint"), cfg.first_names)
+    unnamed = (
+        members.filter(~F.col("named"))
+        .select("*", trusted_hint.alias("trusted_hint"))
+        .filter(F.col("hint").isNull() | first_names_similar(F.col("hint"), F.col("trusted_hint"), cfg.first_names))
+        .drop("trusted_hint")
     )
+    members = members.filter(F.col("named")).unionByName(unnamed)
+    # A record holds one value per pivot and belongs to one group of it: one edge per (record, pivot), no
+    # duplicates to drop.
     centre = F.min("record_key").over(Window.partitionBy(*keys, "grp"))
     edges = (
         members.select("*", centre.alias("centre"))
@@ -623,7 +651,6 @@ def deterministic_edges(
             F.col("pivot").alias("rule"),
             F.col("value"),
         )
-        .dropDuplicates(["record_key_l", "record_key_r", "rule"])
     )
     return _with_schema(edges, EDGES_SCHEMA)
 
@@ -642,13 +669,15 @@ def anonymous_records(
     generic_df: DataFrame,
     config: DeterministicConfig | Mapping | None = None,
     identity_columns: typing.Sequence[str] = IDENTITY_COLUMNS,
+    values: DataFrame | None = None,
 ) -> DataFrame:
     """Records that carry nothing to match on: no name, no address and no pivot value able to link them.
 
     A pivot value cannot link a record when it is generic (``generic_df``), ignored for the record's source,
     or belongs to a pivot whose ``unnamed_records`` is ``never`` (such records have no first name). A web
     cookie that never logged in, a receipt bearing only the store's phone: no method can say whose they
-    are. Output: record_key.
+    are. Output: record_key. ``values``: :func:`pivot_values` of the same records and config, when the
+    caller already has them.
 
     Example::
 
@@ -659,7 +688,7 @@ def anonymous_records(
     require_columns(records_df, ["record_key", *identity_columns], "records_df")
     linkable_pivots = [p for p, rule in cfg.pivots.items() if (rule.unnamed_records or cfg.unnamed_records) != "never"]
     usable = (
-        _pivot_values(records_df, cfg)
+        _values_of(records_df, cfg, values)
         .filter(F.col("pivot").isin(*linkable_pivots))
         .join(generic_df.select("pivot", "value"), ["pivot", "value"], "left_anti")
         .select("record_key")

@@ -115,7 +115,8 @@ def assign_customer_ids(
     - ``run_time``: the run's timestamp (naive values are taken as UTC, the session time zone).
 
     Returns ``(registry, events)``: the new registry (one row per record of ``assignments_df``) and the
-    merge/split/new events (:data:`EVENTS_SCHEMA`). Lazy: nothing runs until they are written.
+    merge/split/new events (:data:`EVENTS_SCHEMA`). Lazy: nothing runs until they are written; their common
+    part is kept by the first one written, for the other.
 
     Example::
 
@@ -170,7 +171,8 @@ def assign_customer_ids(
         F.col("survivor").isNull().alias("is_new"),
     )
 
-    assigned = joined.join(cluster_ids, "cluster_id")
+    # The registry and the events both read it: checkpointed by the first of them to run, reused by the other.
+    assigned = joined.join(cluster_ids, "cluster_id").localCheckpoint(eager=False)
     registry = assigned.select(
         "record_key",
         "customer_id",
