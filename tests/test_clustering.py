@@ -22,9 +22,9 @@ LETTERS = [chr(ord("a") + i) for i in range(26)]
 D = dt.date
 
 
-@pytest.fixture(scope="module")
-def clustered(spark):
-    """One clustering run over several independent scenarios (one run keeps the suite fast)."""
+@pytest.fixture(scope="module", params=[20_000_000, 0], ids=["components-on-the-driver", "distributed-components"])
+def clustered(spark, request):
+    """One clustering run over several independent scenarios (one run per way of finding components)."""
     recs = [(f"chain:{x}", None, None) for x in LETTERS]                        # A-B-...-Z, weak link at m-n
     recs += [(f"big:{i:02d}", None, None) for i in range(30)]                   # 30 records, all strong links
     recs += [("y:1", "marie", D(1980, 1, 2)), ("y:2", "paul", D(1978, 5, 6))]   # direct cannot-link
@@ -45,7 +45,9 @@ def clustered(spark):
     prob += [("d:2", "s:1", 0.93), ("core:03", "core:zz", 0.92), ("alone:1", "s:1", 0.5)]
     prob = spark.createDataFrame(prob, "record_key_l string, record_key_r string, match_probability double")
 
-    config = ClusteringConfig(threshold=0.9, max_cluster_size=20, split_thresholds=(0.99, 0.999))
+    config = ClusteringConfig(
+        threshold=0.9, max_cluster_size=20, split_thresholds=(0.99, 0.999), driver_components_max_edges=request.param
+    )
     assignments, splits = cluster_records(records, det, prob, config)
     return assignments.cache(), splits.cache()
 
@@ -95,7 +97,12 @@ def test_deterministic_core_larger_than_the_limit_is_kept_whole(clustered):
     assert max(n for cid, n in sizes.items() if cid != "core:00") <= 20
 
 
-def test_connected_components_match_a_union_find(spark):
+@pytest.mark.parametrize(
+    "driver_max_edges",
+    [0, 10, 10_000],
+    ids=["distributed", "too-big-for-the-driver-falls-back", "on-the-driver"],
+)
+def test_connected_components_match_a_union_find(spark, driver_max_edges):
     rng = random.Random(7)
     edges = [(rng.randrange(120), rng.randrange(120)) for _ in range(90)] + [(i, i + 1) for i in range(200, 240)]
     parent = {}
@@ -114,8 +121,9 @@ def test_connected_components_match_a_union_find(spark):
     nodes = {x for a, b in edges if a != b for x in (a, b)}
     expected = {x: min(y for y in nodes if find(y) == find(x)) for x in nodes}
 
-    result = connected_components(spark.createDataFrame(edges, "src long, dst long"))
+    result = connected_components(spark.createDataFrame(edges, "src long, dst long"), driver_max_edges=driver_max_edges)
     assert dict((r.node, r.component) for r in result.collect()) == expected
+    assert result.schema.simpleString() == "struct<node:bigint,component:bigint>"
 
 
 def test_rules_file_loads_and_thresholds_must_increase(tmp_path):

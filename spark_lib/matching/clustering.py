@@ -44,6 +44,13 @@ component's smallest node). Nodes are numbered in ``record_key`` order (a global
 ``monotonically_increasing_id``), so the smallest node is the smallest record_key and ``cluster_id`` is the
 cluster's smallest record_key.
 
+A graph of at most ``driver_components_max_edges`` edges (20 million by default: 320 MB of node pairs) is
+instead collected once and solved on the driver by SciPy's ``connected_components``, with the same labels:
+each distributed round is several Spark jobs, and their fixed costs dominate below that size. On the
+100,000-person benchmark lakehouse (505,292 deterministic edges over 649,925 records) the match job's
+deterministic step took 45.7 s instead of 52.9 s with identical clusters (``rcu match --retrain`` on the
+same silver records, one run after the other).
+
 Why not Splink's ``cluster_pairwise_predictions_at_threshold``: on a synthetic graph of 300,000 nodes and
 233,000 edges (97,000 components; local[*] on a shared 2-core machine, one process, same answers) this
 implementation took 27.6 s on long node ids (43.9 s directly on string keys) against 47.2 s for Splink with
@@ -66,7 +73,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Mapping
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
@@ -130,6 +139,8 @@ class ClusteringConfig:
     rule_priority: tuple[str, ...] = ("customer_ref", "account_id", "loyalty_card", "email_std", "phone_mobile")
     max_iterations: int = 60
     checkpoint: str = "local"
+    #: a graph of at most this many edges has its connected components found on the driver (0: never)
+    driver_components_max_edges: int = 20_000_000
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.threshold <= 1.0:
@@ -146,6 +157,8 @@ class ClusteringConfig:
             raise ConfigError("clustering.max_cluster_size: must be at least 1")
         if self.max_iterations < 1:
             raise ConfigError("clustering.max_iterations: must be at least 1")
+        if self.driver_components_max_edges < 0:
+            raise ConfigError("clustering.driver_components_max_edges: must be 0 (never) or more")
         if self.checkpoint not in CHECKPOINT_MODES:
             raise ConfigError(
                 f"clustering.checkpoint: {self.checkpoint!r} is not one of {', '.join(CHECKPOINT_MODES)}"
@@ -182,13 +195,17 @@ def _materialize(df: DataFrame, mode: str, what: str) -> DataFrame:
 
 
 def connected_components(
-    edges: DataFrame, max_iterations: int = 60, checkpoint: str = "local"
+    edges: DataFrame, max_iterations: int = 60, checkpoint: str = "local", driver_max_edges: int = 0
 ) -> DataFrame:
-    """Label every node of ``edges`` (columns ``src``, ``dst``) with the smallest node of its component.
+    """Label every node of ``edges`` (columns ``src``, ``dst``, longs) with the smallest node of its component.
 
     Output: node, component. Nodes without an edge are absent (they are their own component).
-    Large-star / small-star rounds until the edges are stars; raises
-    :class:`ConnectedComponentsDidNotConvergeError` after ``max_iterations`` rounds.
+
+    A graph of at most ``driver_max_edges`` edges is collected and solved on the driver in one pass
+    (:func:`_components_on_driver`): a few seconds for tens of millions of edges, where every distributed
+    round costs several Spark jobs. Larger graphs (or ``driver_max_edges=0``) run large-star / small-star
+    rounds until the edges are stars; that raises :class:`ConnectedComponentsDidNotConvergeError` after
+    ``max_iterations`` rounds. Both give the same labels.
 
     Example::
 
@@ -198,6 +215,11 @@ def connected_components(
     require_columns(edges, ["src", "dst"], "edges")
     if checkpoint not in CHECKPOINT_MODES:
         raise ValueError(f"checkpoint {checkpoint!r} is not one of {', '.join(CHECKPOINT_MODES)}")
+    if driver_max_edges > 0:
+        # One row past the limit tells a graph too big for the driver without counting it first.
+        table = edges.select(F.col("src").cast("long"), F.col("dst").cast("long")).limit(driver_max_edges + 1).toArrow()
+        if table.num_rows <= driver_max_edges:
+            return _components_on_driver(edges.sparkSession, table)
     e = (
         edges.select(F.greatest("src", "dst").alias("hi"), F.least("src", "dst").alias("lo"))
         .filter(F.col("hi") != F.col("lo"))
@@ -242,10 +264,28 @@ def connected_components(
     )
 
 
+def _components_on_driver(spark, table: pa.Table) -> DataFrame:
+    """:func:`connected_components` of the edges ``table`` (src, dst), solved in memory by SciPy."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components as scipy_components
+
+    src = table.column("src").to_numpy(zero_copy_only=False)
+    dst = table.column("dst").to_numpy(zero_copy_only=False)
+    keep = src != dst
+    src, dst = src[keep], dst[keep]
+    # Nodes sorted ascending: the first node of each component in this order is its smallest.
+    nodes, index = np.unique(np.concatenate([src, dst]), return_inverse=True)
+    graph = coo_matrix((np.ones(len(src), dtype=np.int8), (index[: len(src)], index[len(src):])), shape=(len(nodes),) * 2)
+    _, labels = scipy_components(graph, directed=False)
+    _, first = np.unique(labels, return_index=True)
+    components = pa.table({"node": pa.array(nodes, pa.int64()), "component": pa.array(nodes[first][labels], pa.int64())})
+    return spark.createDataFrame(components)
+
+
 def _labels(nodes: DataFrame, edges: DataFrame, node: str, label: str, cfg: ClusteringConfig, what: str) -> DataFrame:
     """``nodes`` (column ``node``) with ``label``: its component's smallest node (itself when isolated)."""
     with job_description(edges.sparkSession, what):
-        comp = connected_components(edges, cfg.max_iterations, cfg.checkpoint)
+        comp = connected_components(edges, cfg.max_iterations, cfg.checkpoint, cfg.driver_components_max_edges)
     return (
         nodes.select(node)
         .join(comp, nodes[node] == comp["node"], "left")

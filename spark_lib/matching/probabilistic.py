@@ -586,6 +586,11 @@ def model_input(records: DataFrame, config: MatchingConfig) -> DataFrame:
     return records.select(*MODEL_COLUMNS).where(keep)
 
 
+def _model_records(records_df: DataFrame, config: MatchingConfig, inputs: DataFrame | None) -> DataFrame:
+    """The caller's :func:`model_input` of ``records_df`` when it has one (persisted), else a fresh one."""
+    return inputs if inputs is not None else model_input(records_df, config)
+
+
 # --------------------------------------------------------------------------------------------------
 # Training
 # --------------------------------------------------------------------------------------------------
@@ -732,7 +737,7 @@ def train_model(
     timings: dict[str, float] = {}
 
     with _stage(timings, "preflight"):
-        records = inputs if inputs is not None else model_input(records_df, config)
+        records = _model_records(records_df, config, inputs)
         counts = count_comparisons(records, config.blocking.rules)
         check_comparison_limits(counts, config.blocking)
     if counts.records < 2:
@@ -919,7 +924,7 @@ def preflight(
         preflight(spark, records, config)   # {'email': 1204, 'mobile': 388, ...}
         # ComparisonLimitExceededError: blocking rule 'postcode' (postcode) would generate 51,230,112 ...
     """
-    counts = count_comparisons(inputs if inputs is not None else model_input(records_df, config), config.blocking.rules)
+    counts = count_comparisons(_model_records(records_df, config, inputs), config.blocking.rules)
     check_comparison_limits(counts, config.blocking)
     return counts.as_dict()
 
@@ -952,7 +957,7 @@ def predict_pairs(
         threshold = config.probabilistic.threshold_match_probability
     if not 0 <= threshold <= 1:
         raise ValueError(f"predict_pairs: threshold must be a probability in [0, 1], got {threshold}")
-    records = inputs if inputs is not None else model_input(records_df, config)
+    records = _model_records(records_df, config, inputs)
     if check_limits:
         check_comparison_limits(count_comparisons(records, config.blocking.rules), config.blocking)
     # Splink keeps the gamma columns only with the matching columns; the final select drops the latter.
