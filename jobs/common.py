@@ -40,6 +40,11 @@ class Progress:
 T = TypeVar("T")
 
 
+def record_seconds(seconds: dict[str, float], name: str, started: float) -> None:
+    """Store in ``seconds[name]`` the seconds elapsed since ``started`` (a ``time.perf_counter()`` reading)."""
+    seconds[name] = round(time.perf_counter() - started, 2)
+
+
 def run_concurrently(tasks: Sequence[Callable[[], T]], workers: int) -> list[T]:
     """Run ``tasks`` on ``workers`` driver threads; results in the tasks' order, the first error re-raised.
 

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.common import JobContext, Progress, add_common_arguments, build_context
+from jobs.common import JobContext, Progress, add_common_arguments, build_context, record_seconds
 from spark_lib.gold import (
     GoldConfig,
     assign_segments,
@@ -173,9 +173,6 @@ def _methods_hotspot_compiles(spark: SparkSession):
         spark.conf.set(key, previous)
 
 
-def _timed(report: GoldReport, name: str, started: float) -> None:
-    report.seconds[name] = round(time.perf_counter() - started, 1)
-
 
 def run(
     ctx: JobContext,
@@ -204,14 +201,14 @@ def _run(ctx: JobContext, run_date: dt.date | None, progress: Progress, config: 
     if run_date is None:
         run_date = default_run_date(events).first()["run_date"] or run_time.date()
     report.run_date = run_date.isoformat()
-    _timed(report, "read", started_all)
+    record_seconds(report.seconds, "read", started_all)
     progress(f"inputs read; run date {run_date}")
 
     started = time.perf_counter()
     # Both gold.customer and its provenance are read off the survivors: compute them once.
     survivors = survive(with_customer_id(records, crosswalk), config.survivorship).localCheckpoint()
     report.customers = survivors.count()
-    _timed(report, "survivorship", started)
+    record_seconds(report.seconds, "survivorship", started)
     progress(f"survivorship: {report.customers:,} customers")
 
     started = time.perf_counter()
@@ -221,7 +218,7 @@ def _run(ctx: JobContext, run_date: dt.date | None, progress: Progress, config: 
     report.deleted = metrics.get("num_target_rows_deleted", 0)
     lake.overwrite(customer_provenance(survivors, config.survivorship), PROVENANCE)
     report.provenance_rows = lake.last_operation_metrics(PROVENANCE).get("num_output_rows", 0)
-    _timed(report, "customer", started)
+    record_seconds(report.seconds, "customer", started)
     progress(
         f"{CUSTOMER}: {report.inserted:,} inserted, {report.updated:,} updated, {report.deleted:,} deleted; "
         f"{PROVENANCE}: {report.provenance_rows:,} rows"
@@ -233,7 +230,7 @@ def _run(ctx: JobContext, run_date: dt.date | None, progress: Progress, config: 
     ).localCheckpoint()  # written, then read again by the segments
     lake.overwrite(c360, CUSTOMER_360)
     report.customer_360_rows = c360.count()
-    _timed(report, "customer_360", started)
+    record_seconds(report.seconds, "customer_360", started)
     progress(f"{CUSTOMER_360}: {report.customer_360_rows:,} customers as of {run_date}")
 
     started = time.perf_counter()
@@ -244,9 +241,9 @@ def _run(ctx: JobContext, run_date: dt.date | None, progress: Progress, config: 
         report.rfm_segments[row["rfm_segment"]] = report.rfm_segments.get(row["rfm_segment"], 0) + row["count"]
         report.temperatures[row["temperature"]] = report.temperatures.get(row["temperature"], 0) + row["count"]
     report.segment_rows = sum(r["count"] for r in counts)
-    _timed(report, "segments", started)
+    record_seconds(report.seconds, "segments", started)
     progress(f"{SEGMENTS}: snapshot {run_date}: {report.segment_rows:,} customers; temperatures {report.temperatures}")
-    _timed(report, "total", started_all)
+    record_seconds(report.seconds, "total", started_all)
     return report
 
 

@@ -31,7 +31,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jobs import tracking
-from jobs.common import JobContext, Progress, add_common_arguments, build_context
+from jobs.common import JobContext, Progress, add_common_arguments, build_context, record_seconds
 from spark_lib.matching import load_matching_config, predict_pairs, preflight, train_model
 from spark_lib.matching.probabilistic import model_input
 from spark_lib.matching.clustering import cluster_records, deterministic_cores, load_clustering_config
@@ -80,9 +80,6 @@ class MatchReport:
     metrics: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
 
-
-def _timed(report: MatchReport, name: str, started: float) -> None:
-    report.seconds[name] = round(time.perf_counter() - started, 2)
 
 
 def _materialise(ctx: JobContext, df: DataFrame, table: str) -> DataFrame:
@@ -134,7 +131,7 @@ def _run(ctx: JobContext, retrain: bool, progress: Progress | None, evaluate: bo
     cores = deterministic_cores(records, edges, clustering_config)
     report.generic_values, report.deterministic_edges = generic.count(), edges.count()
     report.anonymous_records = anonymous.count()
-    _timed(report, "deterministic", started)
+    record_seconds(report.seconds, "deterministic", started)
     progress(
         f"deterministic: {report.deterministic_edges:,} links, {report.generic_values:,} generic values excluded, "
         f"{report.anonymous_records:,} anonymous records (nothing to match on)"
@@ -157,7 +154,7 @@ def _run(ctx: JobContext, retrain: bool, progress: Progress | None, evaluate: bo
         model_json = model.model_json
         report.retrained = True
         report.comparisons, report.model_input_records = model.comparison_counts, model.input_records
-        _timed(report, "train", started)
+        record_seconds(report.seconds, "train", started)
         progress(f"model: trained on {model.training_records:,} records ({model.backend})")
     else:
         report.comparisons = preflight(spark, records, matching_config, inputs=inputs)
@@ -171,7 +168,7 @@ def _run(ctx: JobContext, retrain: bool, progress: Progress | None, evaluate: bo
     pairs = _materialise(ctx, scored, MATCH_PAIRS)
     inputs.unpersist()
     report.probabilistic_pairs = pairs.count()
-    _timed(report, "predict", started)
+    record_seconds(report.seconds, "predict", started)
     progress(f"probabilistic: {report.probabilistic_pairs:,} scored pairs above the threshold")
 
     started = time.perf_counter()
@@ -193,7 +190,7 @@ def _run(ctx: JobContext, retrain: bool, progress: Progress | None, evaluate: bo
     report.splits = splits.count()
     if report.splits:
         lake.append(splits.withColumn("run_time", F.lit(run_time)), SPLITS)
-    _timed(report, "cluster", started)
+    record_seconds(report.seconds, "cluster", started)
     progress(
         f"clustering: {report.splits:,} oversized clusters split; largest cluster beyond its deterministic core: "
         f"{report.largest_guarded_cluster} records"
@@ -214,7 +211,7 @@ def _run(ctx: JobContext, retrain: bool, progress: Progress | None, evaluate: bo
     # Unchanged rows are not rewritten; rows of records gone from silver (erased) leave the crosswalk.
     lake.merge(crosswalk, CROSSWALK, keys=["record_key"], compare_columns=["customer_id", "match_rule", "match_probability"],
                delete_missing_condition="true")
-    _timed(report, "ids", started)
+    record_seconds(report.seconds, "ids", started)
 
     sizes = lake.read(CROSSWALK).groupBy("customer_id").count()
     summary = sizes.agg(F.count("*").alias("customers"), F.sum("count").alias("records"), F.max("count").alias("largest")).first()
@@ -234,7 +231,7 @@ def _run(ctx: JobContext, retrain: bool, progress: Progress | None, evaluate: bo
         report.metrics = {k: v for k, v in every.items() if isinstance(v, (int, float))}
         report.metrics.update({f"identified_{k}": v for k, v in identified.items() if isinstance(v, (int, float))})
         report.metrics["recall_ceiling"] = (identified["true_pairs"] / every["true_pairs"]) if every["true_pairs"] else 1.0
-        _timed(report, "evaluate", started)
+        record_seconds(report.seconds, "evaluate", started)
     report.metrics.update({"largest_cluster": report.largest_cluster, "customers": report.customers,
                            "largest_guarded_cluster": report.largest_guarded_cluster})
     started = time.perf_counter()
@@ -246,7 +243,7 @@ def _run(ctx: JobContext, retrain: bool, progress: Progress | None, evaluate: bo
         timings=report.seconds,
         tracking_uri=ctx.pipeline.mlflow_tracking_uri,
     )
-    _timed(report, "log", started)
+    record_seconds(report.seconds, "log", started)
     if report.metrics.get("pairwise_f1") is not None:
         progress(
             "evaluation: pairwise P {pairwise_precision:.4f} R {pairwise_recall:.4f} F1 {pairwise_f1:.4f}; "

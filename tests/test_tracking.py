@@ -9,27 +9,13 @@ from mlflow import MlflowClient
 
 from jobs.tracking import DEFAULT_MODEL_NAME, load_champion_model, log_training_run, set_model_alias
 from spark_lib.matching import predict_pairs
-from tests.test_probabilistic import trained_town
+# The town's records, its fast config and the model trained on them, trained once for both modules.
+from tests.test_probabilistic import config, model, records  # noqa: F401 - pytest fixtures
 
 
 @pytest.fixture(scope="module")
 def tracking_uri():
     return os.environ["MLFLOW_TRACKING_URI"]  # a temporary sqlite database, set by conftest
-
-
-@pytest.fixture(scope="module")
-def config(spark):
-    return trained_town(spark)[1]
-
-
-@pytest.fixture(scope="module")
-def records(spark):
-    return trained_town(spark)[0]
-
-
-@pytest.fixture(scope="module")
-def model(spark):
-    return trained_town(spark)[2]
 
 
 @pytest.fixture(scope="module")

@@ -667,10 +667,22 @@ def cluster_records(
             F.col("record_key").alias("component_id"), "size_before", "sizes_after", "threshold", "reason"
         )
 
-    # Final cluster of each node: its unit's part (the part's smallest node).
-    cluster = _materialize(units.join(parts.select("unit", "part"), "unit").select("nid", "unit", "part"), mode,
-                           "final clusters")
-    sizes = cluster.groupBy("part").agg(F.count("*").alias("n"))
+    # Final cluster of each node: its unit's part (the part's smallest node). Nodes are numbered in record_key
+    # order, so the smallest record_key of a part (of a unit) is its id: windows over one shuffle by part
+    # (units lie within parts) instead of joins back to the keys.
+    by_part, by_unit = Window.partitionBy("part"), Window.partitionBy("part", "unit")
+    cluster = _materialize(
+        units.join(parts.select("unit", "part"), "unit").join(keys, "nid").select(
+            "nid",
+            "part",
+            "record_key",
+            F.count(F.lit(1)).over(by_part).alias("n"),
+            F.min("record_key").over(by_part).alias("cluster_id"),
+            F.min("record_key").over(by_unit).alias("core_id"),
+        ),
+        mode,
+        "final clusters",
+    )
 
     priority = {rule: i for i, rule in enumerate(cfg.rule_priority)}
     rank = F.lit(len(priority))
@@ -687,14 +699,7 @@ def cluster_records(
         .groupBy("nid")
         .agg(F.max("p").alias("p"))
     )
-    out = (
-        cluster.join(sizes, "part")
-        .join(keys, "nid")
-        .join(keys.select(F.col("nid").alias("part"), F.col("record_key").alias("cluster_id")), "part")
-        .join(keys.select(F.col("nid").alias("unit"), F.col("record_key").alias("core_id")), "unit")
-        .join(best_rule, "nid", "left")
-        .join(best_p, "nid", "left")
-    )
+    out = cluster.join(best_rule, "nid", "left").join(best_p, "nid", "left")
     match_rule = (
         F.when(F.col("n") == 1, F.lit("singleton"))
         .when(F.col("rule").isNotNull(), F.concat(F.lit("deterministic:"), F.col("rule")))
