@@ -173,7 +173,6 @@ def _methods_hotspot_compiles(spark: SparkSession):
         spark.conf.set(key, previous)
 
 
-
 def run(
     ctx: JobContext,
     run_date: dt.date | None = None,

@@ -81,7 +81,6 @@ class MatchReport:
     seconds: dict = field(default_factory=dict)
 
 
-
 def _materialise(ctx: JobContext, df: DataFrame, table: str) -> DataFrame:
     """Write ``df`` as ``table`` (replacing it) and return the table, so later steps read it once."""
     ctx.lake.overwrite(df, table)
