@@ -15,7 +15,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Collection, Mapping
 
 import yaml
 
@@ -190,30 +190,55 @@ def _type_ok(value: Any, annotation: Any) -> bool:
     return True
 
 
-def _build(cls: type, data: Any, where: str, file: str, overrides: dict[str, Any] | None = None):
-    """Fill dataclass ``cls`` from ``data``, refusing unknown keys, missing keys and wrong types."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{file}: {where}: expected a mapping, got {type(data).__name__}")
+def strict_fields(
+    cls: type,
+    data: Any,
+    where: str,
+    convert: Callable[[str, Any, Any, str], Any],
+    file: str = "",
+    preset: Mapping[str, Any] | None = None,
+    internal: Collection[str] = (),
+) -> dict[str, Any]:
+    """The keyword arguments of dataclass ``cls`` read strictly from the mapping ``data``.
+
+    An unknown key, a missing required key, or a value ``convert`` refuses raises :class:`ConfigError` naming
+    the file and the key path. ``where`` is the key path of ``data`` in the file (``''`` at the top level);
+    ``convert(name, value, annotation, key_path)`` returns a field's value or raises. ``preset`` fields are
+    set by the caller, and ``internal`` ones are never read from the file (a source's name, the file it came
+    from). Every config module of the project builds its dataclasses with it, each with its own ``convert``.
+
+    Example::
+
+        PipelineConfig(**strict_fields(PipelineConfig, data, "pipeline", convert, file="conf/pipeline.yaml"))
+    """
+    prefix = f"{file}: " if file else ""
+    at = where or "top level"
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{prefix}{at}: expected a mapping, got {type(data).__name__} {data!r}")
+    values: dict[str, Any] = dict(preset or {})
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in ("file", "name")}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in values and f.name not in internal}
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ConfigError(
-            f"{file}: {where}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(fields))})"
-        )
-    values: dict[str, Any] = dict(overrides or {})
+        raise ConfigError(f"{prefix}{at}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(fields))})")
     for name, f in fields.items():
         if name not in data:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ConfigError(f"{file}: {where}: missing required key {name!r}")
+                raise ConfigError(f"{prefix}{at}: missing required key {name!r}")
             continue
-        value = data[name]
-        if not _type_ok(value, hints[name]) and not dataclasses.is_dataclass(_strip_optional(hints[name])):
-            raise ConfigError(
-                f"{file}: {where}.{name}: expected {_type_name(hints[name])}, got {type(value).__name__} {value!r}"
-            )
-        values[name] = value
-    return cls(**values)
+        values[name] = convert(name, data[name], hints[name], f"{where}.{name}" if where else name)
+    return values
+
+
+def _build(cls: type, data: Any, where: str, file: str, overrides: dict[str, Any] | None = None):
+    """Fill dataclass ``cls`` from ``data``, refusing unknown keys, missing keys and wrong types."""
+
+    def convert(name: str, value: Any, annotation: Any, key: str) -> Any:
+        if not _type_ok(value, annotation) and not dataclasses.is_dataclass(_strip_optional(annotation)):
+            raise ConfigError(f"{file}: {key}: expected {_type_name(annotation)}, got {type(value).__name__} {value!r}")
+        return value
+
+    return cls(**strict_fields(cls, data, where, convert, file, preset=overrides, internal=("file", "name")))
 
 
 def _strip_optional(annotation: Any) -> Any:

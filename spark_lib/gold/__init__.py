@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 
-from spark_lib.config import DEFAULT_CONF_DIR, ConfigError, read_yaml
+from spark_lib.config import DEFAULT_CONF_DIR, ConfigError, read_yaml, strict_fields
 from spark_lib.gold.customer import (
     content_hash,
     customer_changes,
@@ -112,27 +112,15 @@ def _join(where: str, key: str) -> str:
 
 def _build(cls: type, data: Any, where: str, file: str, name: str | None = None) -> Any:
     """Fill frozen dataclass ``cls`` from a mapping; ``where`` is the dotted key path ('' at the top)."""
-    at = where or "top level"
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in ("name", "file")}
     if name is not None and not isinstance(data, dict):
         # ``web: [web_visit]``: the value of the one other required field
-        required = [f for f in fields.values() if f.default is dataclasses.MISSING
-                    and f.default_factory is dataclasses.MISSING]
+        required = [f for f in dataclasses.fields(cls) if f.name not in ("name", "file")
+                    and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
         if len(required) == 1:
             data = {required[0].name: data}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{file}: {at}: expected a mapping, got {type(data).__name__} {data!r}")
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ConfigError(f"{file}: {at}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(fields))})")
-    values: dict[str, Any] = {} if name is None else {"name": name}
-    for key, f in fields.items():
-        if key not in data:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ConfigError(f"{file}: {at}: missing required key {key!r}")
-            continue
-        values[key] = _convert(data[key], hints[key], _join(where, key), file)
+    convert = lambda key, value, annotation, path: _convert(value, annotation, path, file)  # noqa: E731
+    values = strict_fields(cls, data, where, convert, file, preset=None if name is None else {"name": name},
+                           internal=("name", "file"))
     try:
         return cls(**values)
     except ConfigError as error:

@@ -100,7 +100,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
-from spark_lib.config import DEFAULT_CONF_DIR, ConfigError, read_yaml
+from spark_lib.config import DEFAULT_CONF_DIR, ConfigError, read_yaml, strict_fields
 
 DEFAULT_RULES_FILE = DEFAULT_CONF_DIR / "matching_rules.yaml"
 RULES_SECTIONS = ("deterministic", "clustering", "ids")
@@ -236,22 +236,8 @@ def build_section(cls: type, data: Any, where: str, file: str = "") -> Any:
     list), nested dataclasses and ``Mapping[str, <dataclass>]``.
     """
     prefix = f"{file}: " if file else ""
-    if data is None:
-        data = {}
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{prefix}{where}: expected a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ConfigError(f"{prefix}{where}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(fields))})")
-    values = {}
-    for name, f in fields.items():
-        if name not in data:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ConfigError(f"{prefix}{where}: missing required key {name!r}")
-            continue
-        values[name] = _convert(data[name], hints[name], f"{where}.{name}", file)
+    convert = lambda name, value, annotation, key: _convert(value, annotation, key, file)  # noqa: E731
+    values = strict_fields(cls, {} if data is None else data, where, convert, file)
     try:
         return cls(**values)
     except ConfigError as error:

@@ -54,7 +54,7 @@ from typing import Any, Callable, Iterator, Mapping
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from spark_lib.config import DEFAULT_CONF_DIR, ConfigError, read_yaml
+from spark_lib.config import DEFAULT_CONF_DIR, ConfigError, read_yaml, strict_fields
 from spark_lib.matching.blocking import (
     BlockingConfig,
     BlockingRuleSpec,
@@ -174,28 +174,18 @@ class MatchingConfig:
 
 
 def _strict_fields(cls: type, data: Any, where: str, file: str, nested: Mapping[str, Callable] | None = None):
-    """Fill dataclass ``cls`` from a mapping: unknown or missing keys and wrong types name the key and file."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{file}: {where}: expected a mapping, got {type(data).__name__}")
+    """Fill dataclass ``cls`` from a mapping: unknown or missing keys and wrong types name the key and file.
+
+    ``nested``: a parser per field whose value is not a plain one (``parser(value, key_path, file)``).
+    """
     nested = nested or {}
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "file"}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ConfigError(f"{file}: {where}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(fields))})")
-    values: dict[str, Any] = {}
-    for name, f in fields.items():
-        key = f"{where}.{name}"
-        if name not in data:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ConfigError(f"{file}: {where}: missing required key {name!r}")
-            continue
-        value = data[name]
+
+    def convert(name: str, value: Any, annotation: Any, key: str) -> Any:
         if name in nested:
-            values[name] = nested[name](value, key, file)
-            continue
-        values[name] = _coerce(value, hints[name], key, file)
-    return cls(**values)
+            return nested[name](value, key, file)
+        return _coerce(value, annotation, key, file)
+
+    return cls(**strict_fields(cls, data, where, convert, file, internal=("file",)))
 
 
 def _coerce(value: Any, annotation: Any, where: str, file: str) -> Any:
