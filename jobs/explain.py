@@ -358,7 +358,8 @@ def explain_records_pair(
     Always: ``record_key_l``, ``record_key_r``; ``records`` (per record: record_key, customer_id and
     match_rule from the crosswalk, or None before matching); ``same_customer``; ``direct_links`` (the
     deterministic edges between the two); ``stored_pair`` (the silver.match_pairs row of the last match
-    run, None when the pair was not blocked or scored below the prediction threshold); ``scored``.
+    run, None when the pair was not blocked, scored below the prediction threshold, or not scored because the
+    deterministic step already put both records in one core); ``scored``.
 
     When the model scores both records (``scored`` true): ``prior`` (probability and match weight),
     ``steps`` (the prior, then per comparison and term-frequency adjustment: comparison, level, gamma,

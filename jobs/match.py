@@ -128,6 +128,7 @@ def _run(ctx: JobContext, retrain: bool, progress: Progress | None, evaluate: bo
     # The deterministic cores (connected components of the links) serve the model's prior and clustering.
     clustering_config = load_clustering_config(rules_file)
     cores = deterministic_cores(records, edges, clustering_config)
+    core_of = cores.by_record().localCheckpoint()  # record_key, core_id
     report.generic_values, report.deterministic_edges = generic.count(), edges.count()
     report.anonymous_records = anonymous.count()
     record_seconds(report.seconds, "deterministic", started)
@@ -149,7 +150,7 @@ def _run(ctx: JobContext, retrain: bool, progress: Progress | None, evaluate: bo
         except LookupError:
             progress("model: no registered champion yet, training one")
     if model_json is None:
-        model = train_model(spark, records, matching_config, deterministic_cores=cores.by_record(), inputs=inputs)
+        model = train_model(spark, records, matching_config, deterministic_cores=core_of, inputs=inputs)
         model_json = model.model_json
         report.retrained = True
         report.comparisons, report.model_input_records = model.comparison_counts, model.input_records
@@ -162,13 +163,14 @@ def _run(ctx: JobContext, retrain: bool, progress: Progress | None, evaluate: bo
 
     started = time.perf_counter()
     _step(ctx, "predict")
-    # The limits were checked above (training or pre-flight): no second count of every rule's pairs.
-    scored = predict_pairs(spark, records, model_json, matching_config, check_limits=False, inputs=inputs)
+    # The limits were checked above (training or pre-flight): no second count of every rule's pairs. Pairs
+    # within a deterministic core are linked whatever their score: they are not scored.
+    scored = predict_pairs(spark, records, model_json, matching_config, check_limits=False, inputs=inputs, linked=core_of)
     pairs = _materialise(ctx, scored, MATCH_PAIRS)
     inputs.unpersist()
     report.probabilistic_pairs = pairs.count()
     record_seconds(report.seconds, "predict", started)
-    progress(f"probabilistic: {report.probabilistic_pairs:,} scored pairs above the threshold")
+    progress(f"probabilistic: {report.probabilistic_pairs:,} scored pairs above the threshold, between different cores")
 
     started = time.perf_counter()
     _step(ctx, "cluster")

@@ -242,6 +242,22 @@ def test_scored_pairs_carry_keys_in_order_rule_and_levels(spark, records, model,
     assert {r.blocking_rule for r in rows} <= set(config.blocking.names)
 
 
+def test_pairs_already_linked_by_a_pivot_are_not_scored(spark, records, model, config):
+    # Each crm record shares its mobile with the loyalty card typed at the till: one deterministic core.
+    cores = [(f"crm:C{i:03d}", f"crm:C{i:03d}") for i in range(len(PEOPLE))]
+    cores += [(f"loyalty:L{i:03d}", f"crm:C{i:03d}") for i in range(len(PEOPLE))]
+    linked = spark.createDataFrame(cores, "record_key string, core_id string")
+
+    everything = predict_pairs(spark, records, model.model_json, config, threshold=0.5)
+    unlinked = predict_pairs(spark, records, model.model_json, config, threshold=0.5, linked=linked)
+
+    keys = lambda df: {(r.record_key_l, r.record_key_r) for r in df.select("record_key_l", "record_key_r").collect()}  # noqa: E731
+    within_cores = {(f"crm:C{i:03d}", f"loyalty:L{i:03d}") for i in range(len(PEOPLE))}
+    assert within_cores & keys(everything)                  # scored without the cores ...
+    assert keys(unlinked) == keys(everything) - within_cores  # ... and only they are left out with them
+    assert unlinked.columns == everything.columns
+
+
 def test_model_is_trained_from_the_data(model):
     levels = {c["output_column_name"]: c["comparison_levels"] for c in model.model_json["comparisons"]}
     exact_first_name = levels["first_name"][1]

@@ -43,11 +43,21 @@ class BlockingRuleSpec:
     name: str
     expressions: tuple[str, ...]
 
-    def splink_rule(self):
-        """The rule as a Splink ``block_on`` creator (dialect-free; Splink renders it per backend)."""
+    def splink_rule(self, unless_equal: str | None = None, sql_dialect: str = "spark"):
+        """The rule as a Splink ``block_on`` creator (dialect-free; Splink renders it per backend).
+
+        ``unless_equal``: a column; pairs whose two records hold the same value of it are not generated
+        (records already linked another way). The rule is then SQL rendered for ``sql_dialect``.
+        """
         from splink import block_on
 
-        return block_on(*self.expressions)
+        rule = block_on(*self.expressions)
+        if unless_equal is None:
+            return rule
+        from splink.blocking_rule_library import CustomRule
+
+        sql = rule.get_blocking_rule(sql_dialect).blocking_rule_sql
+        return CustomRule(f"({sql}) AND l.{unless_equal} <> r.{unless_equal}", sql_dialect)
 
 
 @dataclass(frozen=True)

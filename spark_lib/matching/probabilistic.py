@@ -63,6 +63,7 @@ from spark_lib.matching.blocking import (
     parse_blocking,
     parse_rules,
 )
+from spark_lib.matching.deterministic import require_columns
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,8 @@ MODEL_COLUMNS: tuple[str, ...] = (
     "city_std",
 )
 UNIQUE_ID = "record_key"
+#: the deterministic core of a record in :func:`predict_pairs`' input, when it leaves linked pairs out
+CORE_COLUMN = "rcu_core_id"
 #: first and last name typed the wrong way round ("fesy manon" / "manon fesy")
 NAMES_SWAPPED = "(first_name_std_l = last_name_std_r AND last_name_std_l = first_name_std_r)"
 BACKENDS = ("duckdb", "spark")
@@ -880,6 +883,7 @@ def _spark_linker(
     model_json: Mapping[str, Any],
     config: MatchingConfig,
     db_api=None,
+    blocking_rules: list | None = None,
     **overrides,
 ):
     from splink import Linker, SettingsCreator
@@ -890,7 +894,7 @@ def _spark_linker(
         model_json = settings_for_dialect(model_json, config, "spark")
     settings = SettingsCreator.from_path_or_dict(dict(model_json))
     # Blocking is operational, not a model parameter: it always comes from the config the pre-flight checked.
-    settings.blocking_rules_to_generate_predictions = [r.splink_rule() for r in config.blocking.rules]
+    settings.blocking_rules_to_generate_predictions = blocking_rules or [r.splink_rule() for r in config.blocking.rules]
     for key, value in overrides.items():
         setattr(settings, key, value)
     db_api = db_api or _spark_api(spark, config)
@@ -928,6 +932,7 @@ def predict_pairs(
     *,
     check_limits: bool = True,
     inputs: DataFrame | None = None,
+    linked: DataFrame | None = None,
 ) -> DataFrame:
     """Score the blocked pairs of ``records_df`` with the model; a Spark DataFrame of pairs at or above ``threshold``.
 
@@ -935,7 +940,10 @@ def predict_pairs(
     (the first rule that found the pair) and one ``gamma_<comparison>`` per comparison (the level index;
     -1 is the null level). ``threshold`` defaults to ``probabilistic.threshold_match_probability``.
     ``inputs``: :func:`model_input` of ``records_df``, when the caller already has it (persisted: Splink reads
-    its input once per term-frequency table and per blocking rule).
+    its input once per term-frequency table and per blocking rule). ``linked``: ``record_key, core_id``, the
+    deterministic cores (:meth:`~spark_lib.matching.clustering.DeterministicCores.by_record`); a pair of
+    records of one core is not scored, since the deterministic step links it whatever its score (on the
+    100,000-person benchmark data, 37 % of the blocked pairs).
 
     Example::
 
@@ -950,8 +958,16 @@ def predict_pairs(
     records = _model_records(records_df, config, inputs)
     if check_limits:
         check_comparison_limits(count_comparisons(records, config.blocking.rules), config.blocking)
+    rules = None
+    if linked is not None:
+        require_columns(linked, ["record_key", "core_id"], "linked")
+        core = F.coalesce(F.col("core_id"), F.col(UNIQUE_ID)).alias(CORE_COLUMN)  # a record in no core: its own
+        records = records.join(linked.select(F.col("record_key").alias(UNIQUE_ID), "core_id"), UNIQUE_ID, "left")
+        # Materialised: Splink reads its input once per term-frequency table and per blocking rule.
+        records = records.select(*(c for c in records.columns if c != "core_id"), core).localCheckpoint()
+        rules = [r.splink_rule(unless_equal=CORE_COLUMN) for r in config.blocking.rules]
     # Splink keeps the gamma columns only with the matching columns; the final select drops the latter.
-    linker = _spark_linker(spark, records, model_json, config, retain_matching_columns=True)
+    linker = _spark_linker(spark, records, model_json, config, blocking_rules=rules, retain_matching_columns=True)
     scored = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never").as_spark_dataframe()
     gammas = [c for c in scored.columns if c.startswith("gamma_")]
     rule_names = F.array(*[F.lit(r.name) for r in config.blocking.rules])
