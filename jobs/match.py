@@ -2,7 +2,8 @@
 
 1. deterministic links on pivot identifiers (generic values excluded and listed in ``silver.generic_values``);
 2. probabilistic links scored by the Splink model registered in MLflow under the ``champion`` alias
-   (trained, logged and registered first when there is none or ``--retrain`` is given);
+   (trained, logged and registered first when there is none or ``--retrain`` is given; training runs in a
+   thread beside step 1, since only its prior needs the deterministic cores);
 3. clustering with merge protection (splits logged in ``gold.cluster_splits``);
 4. persistent ids (``gold.customer_id_registry``, merge/split events in ``gold.customer_id_events``);
 5. the crosswalk ``gold.customer_crosswalk`` (source, source record id, customer id, how it was matched:
@@ -24,6 +25,7 @@ import datetime as dt
 import json
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,6 +89,52 @@ def _materialise(ctx: JobContext, df: DataFrame, table: str) -> DataFrame:
     return ctx.lake.read(table)
 
 
+def _deterministic(ctx: JobContext, records: DataFrame, report: MatchReport, progress: Progress):
+    """Links on pivot identifiers: ``(core_of, anonymous, edges, cores)``; writes the generic values and edges."""
+    started = time.perf_counter()
+    _step(ctx, "deterministic")
+    rules_file = ctx.conf_dir / "matching_rules.yaml"
+    deterministic_config = load_deterministic_config(rules_file)
+    # The records unfold into their pivot values once; every value's verdict is computed once: the generic
+    # ones are listed, the others make the edges.
+    values = pivot_values(records, deterministic_config).localCheckpoint()
+    classified = classify_values(records, deterministic_config, values=values).localCheckpoint()
+    listed = generic_values(records, classified=classified).unionByName(placeholder_values(records))
+    generic = _materialise(ctx, listed, GENERIC_VALUES)
+    edges = _materialise(ctx, deterministic_edges(records, deterministic_config, classified, values=values),
+                         DETERMINISTIC_EDGES)
+    anonymous = anonymous_records(records, generic, deterministic_config, values=values).localCheckpoint()
+    # The deterministic cores (connected components of the links) serve the model's prior and clustering.
+    cores = deterministic_cores(records, edges, load_clustering_config(rules_file))
+    core_of = cores.by_record().localCheckpoint()  # record_key, core_id
+    report.generic_values, report.deterministic_edges = generic.count(), edges.count()
+    report.anonymous_records = anonymous.count()
+    record_seconds(report.seconds, "deterministic", started)
+    progress(
+        f"deterministic: {report.deterministic_edges:,} links, {report.generic_values:,} generic values excluded, "
+        f"{report.anonymous_records:,} anonymous records (nothing to match on)"
+    )
+    return core_of, anonymous, edges, cores
+
+
+def _train(ctx: JobContext, records: DataFrame, config, inputs: DataFrame, cores_ready: Future):
+    """:func:`train_model` in the training thread, its Spark jobs named ``match: train``: ``(model, seconds)``,
+    seconds being the training's own time (without the wait for the cores)."""
+    ctx.spark.sparkContext.setJobDescription("match: train")
+    waited = []
+
+    def cores() -> DataFrame:
+        started = time.perf_counter()
+        try:
+            return cores_ready.result()
+        finally:
+            waited.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    model = train_model(ctx.spark, records, config, deterministic_cores=cores, inputs=inputs)
+    return model, round(time.perf_counter() - started - sum(waited), 2)
+
+
 def load_truth(ctx: JobContext) -> DataFrame | None:
     """The generator's ground truth, if there is one: read by evaluation only, never by matching."""
     path = Path(ctx.truth_dir) / "truth.parquet"
@@ -113,35 +161,8 @@ def _run(ctx: JobContext, retrain: bool, progress: Progress | None, evaluate: bo
     run_time = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     records = lake.read(RECORDS)
 
-    started = time.perf_counter()
-    _step(ctx, "deterministic")
-    deterministic_config = load_deterministic_config(rules_file)
-    # The records unfold into their pivot values once; every value's verdict is computed once: the generic
-    # ones are listed, the others make the edges.
-    values = pivot_values(records, deterministic_config).localCheckpoint()
-    classified = classify_values(records, deterministic_config, values=values).localCheckpoint()
-    listed = generic_values(records, classified=classified).unionByName(placeholder_values(records))
-    generic = _materialise(ctx, listed, GENERIC_VALUES)
-    edges = _materialise(ctx, deterministic_edges(records, deterministic_config, classified, values=values),
-                         DETERMINISTIC_EDGES)
-    anonymous = anonymous_records(records, generic, deterministic_config, values=values).localCheckpoint()
-    # The deterministic cores (connected components of the links) serve the model's prior and clustering.
-    clustering_config = load_clustering_config(rules_file)
-    cores = deterministic_cores(records, edges, clustering_config)
-    core_of = cores.by_record().localCheckpoint()  # record_key, core_id
-    report.generic_values, report.deterministic_edges = generic.count(), edges.count()
-    report.anonymous_records = anonymous.count()
-    record_seconds(report.seconds, "deterministic", started)
-    progress(
-        f"deterministic: {report.deterministic_edges:,} links, {report.generic_values:,} generic values excluded, "
-        f"{report.anonymous_records:,} anonymous records (nothing to match on)"
-    )
-
-    started = time.perf_counter()
-    _step(ctx, "train")
     # The records the model scores: training, the pre-flight and Splink's scoring read them many times.
     inputs = model_input(records, matching_config).persist()
-    model = None
     model_json = None
     if not retrain:
         try:
@@ -149,17 +170,37 @@ def _run(ctx: JobContext, retrain: bool, progress: Progress | None, evaluate: bo
             progress("model: scoring with the registered champion")
         except LookupError:
             progress("model: no registered champion yet, training one")
-    if model_json is None:
-        model = train_model(spark, records, matching_config, deterministic_cores=core_of, inputs=inputs)
-        model_json = model.model_json
-        report.retrained = True
-        report.comparisons, report.model_input_records = model.comparison_counts, model.input_records
-        record_seconds(report.seconds, "train", started)
-        progress(f"model: trained on {model.training_records:,} records ({model.backend})")
-    else:
-        report.comparisons = preflight(spark, records, matching_config, inputs=inputs)
-        report.model_input_records = inputs.count()
-        progress(f"pre-flight: {sum(report.comparisons.values()):,} comparisons over {len(report.comparisons)} blocking rules")
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="match-train") as pool:
+        # Training does not wait for the deterministic step: only its prior reads the cores, after u is
+        # estimated. The driver trains (DuckDB, in process) while the executors link the pivots.
+        cores_ready: Future = Future()
+        training = None
+        if model_json is None:
+            training = pool.submit(_train, ctx, records, matching_config, inputs, cores_ready)
+        try:
+            core_of, anonymous, edges, cores = _deterministic(ctx, records, report, progress)
+        except BaseException as error:
+            cores_ready.set_exception(error)
+            raise
+        cores_ready.set_result(core_of)
+
+        started = time.perf_counter()
+        _step(ctx, "train")
+        model = None
+        if training is not None:
+            model, report.seconds["train_total"] = training.result()
+            model_json = model.model_json
+            report.retrained = True
+            report.comparisons, report.model_input_records = model.comparison_counts, model.input_records
+            # train: how long the job waited for the model after the deterministic step; train_total: the
+            # whole training, most of it alongside that step.
+            record_seconds(report.seconds, "train", started)
+            progress(f"model: trained on {model.training_records:,} records ({model.backend})")
+        else:
+            report.comparisons = preflight(spark, records, matching_config, inputs=inputs)
+            report.model_input_records = inputs.count()
+            progress(f"pre-flight: {sum(report.comparisons.values()):,} comparisons over {len(report.comparisons)} blocking rules")
 
     started = time.perf_counter()
     _step(ctx, "predict")
@@ -174,6 +215,7 @@ def _run(ctx: JobContext, retrain: bool, progress: Progress | None, evaluate: bo
 
     started = time.perf_counter()
     _step(ctx, "cluster")
+    clustering_config = load_clustering_config(rules_file)
     assignments, splits = cluster_records(records, edges, pairs, clustering_config, cores=cores)
     assignments = (
         assignments.join(anonymous.withColumn("anonymous", F.lit(True)), "record_key", "left")

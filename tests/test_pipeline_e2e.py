@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
+import shutil
+import threading
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,6 +21,7 @@ import yaml
 from pyspark.sql import functions as F
 
 from spark_lib.config import DEFAULT_CONF_DIR
+from spark_lib.matching.deterministic import DataFrameMissingColumnError
 
 from jobs import activate, dashboard, generate, gold, ingest, match, standardise
 from jobs.common import Progress, build_context
@@ -206,3 +210,21 @@ def test_audiences_kpis_and_dashboard_are_published(published):
     kpis = {r.kpi for r in ctx.lake.read("gold.kpi_snapshots").select("kpi").distinct().collect()}
     assert {"duplicate_rate", "reconciliation_rate"} <= kpis
     assert board.charts > 0 and Path(board.path).stat().st_size > 0 and not board.missing_tables
+
+
+def test_a_failing_deterministic_step_stops_the_training_beside_it(pipeline, tmp_path):
+    """Training runs in a thread beside the deterministic step: when that step fails (here a rules file naming a
+    pivot column the records lack), the job raises its error and leaves no training thread behind."""
+    ctx, *_ = pipeline
+    conf = tmp_path / "conf"
+    shutil.copytree(ctx.conf_dir, conf)
+    rules = yaml.safe_load((conf / "matching_rules.yaml").read_text(encoding="utf-8"))
+    rules["deterministic"]["pivots"]["fidelity_number"] = {"max_records": 50}
+    (conf / "matching_rules.yaml").write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
+    crosswalk_rows = ctx.lake.read("gold.customer_crosswalk").count()
+
+    with pytest.raises(DataFrameMissingColumnError, match="fidelity_number"):
+        match.run(dataclasses.replace(ctx, conf_dir=conf), retrain=True, progress=Progress("e2e", quiet=True))
+
+    assert not [t for t in threading.enumerate() if t.name.startswith("match-train")]
+    assert ctx.lake.read("gold.customer_crosswalk").count() == crosswalk_rows

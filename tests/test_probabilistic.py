@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 
 import pytest
+from pyspark.sql import functions as F
 
 from spark_lib.config import ConfigError
 from spark_lib.matching import (
@@ -306,6 +307,31 @@ def test_deterministic_cores_count_every_linked_pair_of_the_model_records(spark,
     assert count_core_pairs(model_records, cores) == k * (k - 1) // 2 + 3
     # following three hops from each record's smallest neighbour misses part of the chain's pairs
     assert count_linked_pairs(model_records, links) < count_core_pairs(model_records, cores)
+
+
+def test_training_can_take_the_cores_when_they_are_ready(spark, records, config):
+    """The match job trains while its deterministic step runs: the cores come through a function, called once
+    for the prior (after u), and give the prior their pairs."""
+    links = spark.createDataFrame([("crm:C003", "loyalty:L003"), ("crm:C003", "eshop:A003")],
+                                  "record_key_l string, record_key_r string")
+    cores = deterministic_cores(records, links.withColumn("rule", F.lit("email_std")), ClusteringConfig()).by_record()
+    small = dataclasses.replace(config.probabilistic.training, em_blocking_rules=config.probabilistic.training.em_blocking_rules[:1])
+    config = dataclasses.replace(config, probabilistic=dataclasses.replace(config.probabilistic, training=small))
+    calls = []
+
+    def when_ready():
+        calls.append(1)
+        return cores
+
+    model = train_model(spark, records, config, deterministic_cores=when_ready)
+
+    n = model.input_records
+    pairs = count_core_pairs(model_input(records, config), cores)
+    assert calls == [1] and pairs == 3
+    assert model.probability_two_random_records_match == pytest.approx(
+        pairs / config.probabilistic.training.deterministic_recall / (n * (n - 1) / 2)
+    )
+    assert model.prior_source == "deterministic_links"
 
 
 @pytest.fixture()

@@ -703,7 +703,7 @@ def train_model(
     records_df: DataFrame,
     config: MatchingConfig,
     deterministic_pairs: DataFrame | None = None,
-    deterministic_cores: DataFrame | None = None,
+    deterministic_cores: DataFrame | Callable[[], DataFrame] | None = None,
     inputs: DataFrame | None = None,
 ) -> TrainedModel:
     """Estimate the model's parameters on ``records_df`` (``silver.customer_records`` rows).
@@ -712,7 +712,9 @@ def train_model(
     record pairs they group together (:func:`count_linked_pairs`), divided by
     ``training.deterministic_recall``, over all pairs of the model input. ``deterministic_cores`` (columns
     ``record_key``, ``core_id``: the connected components of those links), when given instead, gives the
-    same count exactly and faster (:func:`count_core_pairs`). ``inputs``: :func:`model_input` of
+    same count exactly and faster (:func:`count_core_pairs`); it may be a function returning them, called
+    only once u is estimated: a caller that trains in a background thread while it computes the cores passes
+    one that waits for them. ``inputs``: :func:`model_input` of
     ``records_df``, when the caller already has it (persisted: training and scoring read it several times). Raises
     :class:`~spark_lib.matching.blocking.ComparisonLimitExceededError` before any training if a
     prediction blocking rule exceeds its limit.
@@ -750,10 +752,15 @@ def train_model(
             training_records = table.count()
         linker = Linker(db_api.register(table), build_settings(config), log_level=logging.WARNING)
 
+    # u does not depend on the prior: it is estimated first, so the cores may still be on their way.
+    with _stage(timings, "u"):
+        _estimate_u(linker, db_api, table, config)
+
     with _stage(timings, "prior"):
         if deterministic_cores is not None or deterministic_pairs is not None:
             if deterministic_cores is not None:
-                links = count_core_pairs(records, deterministic_cores)
+                cores = deterministic_cores() if callable(deterministic_cores) else deterministic_cores
+                links = count_core_pairs(records, cores)
             else:
                 links = count_linked_pairs(records, deterministic_pairs)
             prior = prior_from_links(links, counts.records, training.deterministic_recall)
@@ -765,9 +772,6 @@ def train_model(
                 [r.splink_rule() for r in training.prior_rules], recall=training.prior_rules_recall
             )
             prior_source = "prior_rules"
-
-    with _stage(timings, "u"):
-        _estimate_u(linker, db_api, table, config)
 
     with _stage(timings, "em"):
         for rule in training.em_blocking_rules:
