@@ -89,12 +89,11 @@ def _materialise(ctx: JobContext, df: DataFrame, table: str) -> DataFrame:
     return ctx.lake.read(table)
 
 
-def _deterministic(ctx: JobContext, records: DataFrame, report: MatchReport, progress: Progress):
+def _deterministic(ctx: JobContext, records: DataFrame, clustering_config, report: MatchReport, progress: Progress):
     """Links on pivot identifiers: ``(core_of, anonymous, edges, cores)``; writes the generic values and edges."""
     started = time.perf_counter()
     _step(ctx, "deterministic")
-    rules_file = ctx.conf_dir / "matching_rules.yaml"
-    deterministic_config = load_deterministic_config(rules_file)
+    deterministic_config = load_deterministic_config(ctx.conf_dir / "matching_rules.yaml")
     # The records unfold into their pivot values once; every value's verdict is computed once: the generic
     # ones are listed, the others make the edges.
     values = pivot_values(records, deterministic_config).localCheckpoint()
@@ -105,7 +104,7 @@ def _deterministic(ctx: JobContext, records: DataFrame, report: MatchReport, pro
                          DETERMINISTIC_EDGES)
     anonymous = anonymous_records(records, generic, deterministic_config, values=values).localCheckpoint()
     # The deterministic cores (connected components of the links) serve the model's prior and clustering.
-    cores = deterministic_cores(records, edges, load_clustering_config(rules_file))
+    cores = deterministic_cores(records, edges, clustering_config)
     core_of = cores.by_record().localCheckpoint()  # record_key, core_id
     report.generic_values, report.deterministic_edges = generic.count(), edges.count()
     report.anonymous_records = anonymous.count()
@@ -118,21 +117,9 @@ def _deterministic(ctx: JobContext, records: DataFrame, report: MatchReport, pro
 
 
 def _train(ctx: JobContext, records: DataFrame, config, inputs: DataFrame, cores_ready: Future):
-    """:func:`train_model` in the training thread, its Spark jobs named ``match: train``: ``(model, seconds)``,
-    seconds being the training's own time (without the wait for the cores)."""
+    """:func:`train_model` in the training thread, its Spark jobs named ``match: train``."""
     ctx.spark.sparkContext.setJobDescription("match: train")
-    waited = []
-
-    def cores() -> DataFrame:
-        started = time.perf_counter()
-        try:
-            return cores_ready.result()
-        finally:
-            waited.append(time.perf_counter() - started)
-
-    started = time.perf_counter()
-    model = train_model(ctx.spark, records, config, deterministic_cores=cores, inputs=inputs)
-    return model, round(time.perf_counter() - started - sum(waited), 2)
+    return train_model(ctx.spark, records, config, deterministic_cores=cores_ready.result, inputs=inputs)
 
 
 def load_truth(ctx: JobContext) -> DataFrame | None:
@@ -157,6 +144,7 @@ def _run(ctx: JobContext, retrain: bool, progress: Progress | None, evaluate: bo
     spark, lake, conf = ctx.spark, ctx.lake, ctx.conf_dir
     rules_file = conf / "matching_rules.yaml"
     matching_config = load_matching_config(conf / "matching.yaml")
+    clustering_config = load_clustering_config(rules_file)
     report = MatchReport()
     run_time = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     records = lake.read(RECORDS)
@@ -179,7 +167,7 @@ def _run(ctx: JobContext, retrain: bool, progress: Progress | None, evaluate: bo
         if model_json is None:
             training = pool.submit(_train, ctx, records, matching_config, inputs, cores_ready)
         try:
-            core_of, anonymous, edges, cores = _deterministic(ctx, records, report, progress)
+            core_of, anonymous, edges, cores = _deterministic(ctx, records, clustering_config, report, progress)
         except BaseException as error:
             cores_ready.set_exception(error)
             raise
@@ -189,13 +177,14 @@ def _run(ctx: JobContext, retrain: bool, progress: Progress | None, evaluate: bo
         _step(ctx, "train")
         model = None
         if training is not None:
-            model, report.seconds["train_total"] = training.result()
+            model = training.result()
             model_json = model.model_json
             report.retrained = True
             report.comparisons, report.model_input_records = model.comparison_counts, model.input_records
             # train: how long the job waited for the model after the deterministic step; train_total: the
             # whole training, most of it alongside that step.
             record_seconds(report.seconds, "train", started)
+            report.seconds["train_total"] = round(model.training_seconds, 2)
             progress(f"model: trained on {model.training_records:,} records ({model.backend})")
         else:
             report.comparisons = preflight(spark, records, matching_config, inputs=inputs)
@@ -215,7 +204,6 @@ def _run(ctx: JobContext, retrain: bool, progress: Progress | None, evaluate: bo
 
     started = time.perf_counter()
     _step(ctx, "cluster")
-    clustering_config = load_clustering_config(rules_file)
     assignments, splits = cluster_records(records, edges, pairs, clustering_config, cores=cores)
     assignments = (
         assignments.join(anonymous.withColumn("anonymous", F.lit(True)), "record_key", "left")

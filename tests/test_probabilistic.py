@@ -27,6 +27,7 @@ from spark_lib.matching import (
 from spark_lib.matching.blocking import BlockingRuleSpec
 from spark_lib.matching.clustering import ClusteringConfig, deterministic_cores
 from spark_lib.matching.probabilistic import (
+    WAIT_FOR_CORES,
     ContactRecords,
     count_core_pairs,
     count_linked_pairs,
@@ -328,6 +329,9 @@ def test_training_can_take_the_cores_when_they_are_ready(spark, records, config)
     n = model.input_records
     pairs = count_core_pairs(model_input(records, config), cores)
     assert calls == [1] and pairs == 3
+    # the wait is timed apart, and is not training
+    assert WAIT_FOR_CORES in model.timings
+    assert model.training_seconds == pytest.approx(sum(model.timings.values()) - model.timings[WAIT_FOR_CORES], abs=0.01)
     assert model.probability_two_random_records_match == pytest.approx(
         pairs / config.probabilistic.training.deterministic_recall / (n * (n - 1) / 2)
     )

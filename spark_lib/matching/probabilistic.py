@@ -612,6 +612,15 @@ class TrainedModel:
     def probability_two_random_records_match(self) -> float:
         return float(self.model_json["probability_two_random_records_match"])
 
+    @property
+    def training_seconds(self) -> float:
+        """The training's own duration: its stages, without the wait for the deterministic cores."""
+        return round(sum(t for stage, t in self.timings.items() if stage != WAIT_FOR_CORES), 3)
+
+
+#: The entry of :attr:`TrainedModel.timings` that is no training: the wait for the deterministic cores.
+WAIT_FOR_CORES = "wait_for_cores"
+
 
 @contextmanager
 def _stage(timings: dict[str, float], name: str) -> Iterator[None]:
@@ -714,7 +723,7 @@ def train_model(
     ``record_key``, ``core_id``: the connected components of those links), when given instead, gives the
     same count exactly and faster (:func:`count_core_pairs`); it may be a function returning them, called
     only once u is estimated: a caller that trains in a background thread while it computes the cores passes
-    one that waits for them. ``inputs``: :func:`model_input` of
+    one that waits for them (``timings[WAIT_FOR_CORES]``: how long). ``inputs``: :func:`model_input` of
     ``records_df``, when the caller already has it (persisted: training and scoring read it several times). Raises
     :class:`~spark_lib.matching.blocking.ComparisonLimitExceededError` before any training if a
     prediction blocking rule exceeds its limit.
@@ -756,11 +765,14 @@ def train_model(
     with _stage(timings, "u"):
         _estimate_u(linker, db_api, table, config)
 
+    if callable(deterministic_cores):
+        with _stage(timings, WAIT_FOR_CORES):
+            deterministic_cores = deterministic_cores()
+
     with _stage(timings, "prior"):
         if deterministic_cores is not None or deterministic_pairs is not None:
             if deterministic_cores is not None:
-                cores = deterministic_cores() if callable(deterministic_cores) else deterministic_cores
-                links = count_core_pairs(records, cores)
+                links = count_core_pairs(records, deterministic_cores)
             else:
                 links = count_linked_pairs(records, deterministic_pairs)
             prior = prior_from_links(links, counts.records, training.deterministic_recall)
