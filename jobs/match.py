@@ -34,9 +34,9 @@ from pyspark.sql import functions as F
 
 from jobs import tracking
 from jobs.common import JobContext, Progress, add_common_arguments, build_context, record_seconds
-from spark_lib.matching import load_matching_config, predict_pairs, preflight, train_model
-from spark_lib.matching.probabilistic import model_input
-from spark_lib.matching.clustering import cluster_records, deterministic_cores, load_clustering_config
+from spark_lib.matching import MatchingConfig, load_matching_config, predict_pairs, preflight, train_model
+from spark_lib.matching.probabilistic import TrainedModel, model_input
+from spark_lib.matching.clustering import ClusteringConfig, cluster_records, deterministic_cores, load_clustering_config
 from spark_lib.matching.deterministic import (
     anonymous_records,
     classify_values,
@@ -89,7 +89,9 @@ def _materialise(ctx: JobContext, df: DataFrame, table: str) -> DataFrame:
     return ctx.lake.read(table)
 
 
-def _deterministic(ctx: JobContext, records: DataFrame, clustering_config, report: MatchReport, progress: Progress):
+def _deterministic(
+    ctx: JobContext, records: DataFrame, clustering_config: ClusteringConfig, report: MatchReport, progress: Progress
+):
     """Links on pivot identifiers: ``(core_of, anonymous, edges, cores)``; writes the generic values and edges."""
     started = time.perf_counter()
     _step(ctx, "deterministic")
@@ -116,7 +118,9 @@ def _deterministic(ctx: JobContext, records: DataFrame, clustering_config, repor
     return core_of, anonymous, edges, cores
 
 
-def _train(ctx: JobContext, records: DataFrame, config, inputs: DataFrame, cores_ready: Future):
+def _train(
+    ctx: JobContext, records: DataFrame, config: MatchingConfig, inputs: DataFrame, cores_ready: Future
+) -> TrainedModel:
     """:func:`train_model` in the training thread, its Spark jobs named ``match: train``."""
     ctx.spark.sparkContext.setJobDescription("match: train")
     return train_model(ctx.spark, records, config, deterministic_cores=cores_ready.result, inputs=inputs)
