@@ -122,7 +122,7 @@ def _train(
     ctx: JobContext, records: DataFrame, config: MatchingConfig, inputs: DataFrame, cores_ready: Future
 ) -> TrainedModel:
     """:func:`train_model` in the training thread, its Spark jobs named ``match: train``."""
-    ctx.spark.sparkContext.setJobDescription("match: train")
+    _step(ctx, "train")
     return train_model(ctx.spark, records, config, deterministic_cores=cores_ready.result, inputs=inputs)
 
 

@@ -86,6 +86,8 @@ MODEL_COLUMNS: tuple[str, ...] = (
 UNIQUE_ID = "record_key"
 #: the deterministic core of a record in :func:`predict_pairs`' input, when it leaves linked pairs out
 CORE_COLUMN = "rcu_core_id"
+#: The entry of :attr:`TrainedModel.timings` that is no training: the wait for the deterministic cores.
+WAIT_FOR_CORES = "wait_for_cores"
 #: first and last name typed the wrong way round ("fesy manon" / "manon fesy")
 NAMES_SWAPPED = "(first_name_std_l = last_name_std_r AND last_name_std_l = first_name_std_r)"
 BACKENDS = ("duckdb", "spark")
@@ -616,10 +618,6 @@ class TrainedModel:
     def training_seconds(self) -> float:
         """The training's own duration: its stages, without the wait for the deterministic cores."""
         return round(sum(t for stage, t in self.timings.items() if stage != WAIT_FOR_CORES), 3)
-
-
-#: The entry of :attr:`TrainedModel.timings` that is no training: the wait for the deterministic cores.
-WAIT_FOR_CORES = "wait_for_cores"
 
 
 @contextmanager
