@@ -9,8 +9,8 @@ with a fresh lakehouse and a fresh MLflow sqlite store under ``--work-dir``:
 
 1. ``generate`` (synthetic raw files + ground truth, before Spark starts), ``bronze`` (``jobs.ingest.run``),
    ``silver`` (``jobs.standardise.run``), the match job (``jobs.match.run(retrain=True)``: deterministic,
-   train, predict, cluster, ids, then evaluation and MLflow logging) and ``gold`` (``jobs.gold.run`` when
-   that module exists), all in one Spark session, as ``rcu run-all`` runs them;
+   train, predict, cluster, ids, then evaluation and MLflow logging) and ``gold`` (``jobs.gold.run``), all in
+   one Spark session, as ``rcu run-all`` runs them;
 2. on the same ``silver.customer_records``, the two references of ``benchmarks/baselines.py``: Splink on
    Spark and on DuckDB, set up as Splink's documentation shows, with the same comparisons and blocking rules.
 
@@ -29,10 +29,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
-import importlib
 import importlib.metadata
-import importlib.util
-import inspect
 import json
 import math
 import os
@@ -48,6 +45,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import psutil
+
+from spark_lib import tables
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RESULTS = ROOT / "benchmarks" / "results"
@@ -66,15 +65,9 @@ STAGE_LABELS = {
 QUALITY_KEYS = ("pairwise_precision", "pairwise_recall", "pairwise_f1", "bcubed_precision", "bcubed_recall",
                 "bcubed_f1", "records_evaluated", "records_only_in_truth", "records_only_in_assignments",
                 "predicted_pairs", "true_pairs", "true_positive_pairs", "clusters", "persons")
-#: ``jobs.match.run`` reports its stages through progress lines only; each line below ends one stage and
-#: starts the next one, which is how the memory windows follow the match job's stages.
-MATCH_STAGE_MARKERS = (
-    ("deterministic:", "train"),
-    ("model: trained", "predict"),
-    ("probabilistic:", "cluster"),
-    ("clustering:", "ids"),
-    ("ids:", "evaluate"),
-)
+#: the recorder's window for each stage of the match job (spark_lib.stages): MLflow logging joins evaluation
+MATCH_WINDOWS = {"deterministic": "deterministic", "train": "train", "predict": "predict", "cluster": "cluster",
+                 "ids": "ids", "evaluate": "evaluate", "log": "evaluate"}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -174,9 +167,20 @@ class StageRecorder:
         self._open: tuple[str, float, int, float] | None = None
         self._on_change = on_change
 
+    @property
+    def current(self) -> str | None:
+        """The open stage's name."""
+        return self._open[0] if self._open else None
+
     def begin(self, name: str) -> None:
         self.end()
         self._open = (name, time.perf_counter(), self.sampler.reset(), time.time())
+
+    def follow_match(self, event: str, job: str, stage: str) -> None:
+        """A stage listener (spark_lib.stages): each stage of the match job opens its memory window."""
+        window = MATCH_WINDOWS.get(stage) if job == "match" and event == "start" else None
+        if window and window != self.current:
+            self.begin(window)
 
     def end(self, error: BaseException | None = None) -> None:
         if self._open is None:
@@ -310,34 +314,11 @@ def _write_json(path: Path, data: Any) -> None:
     tmp.replace(path)
 
 
-def _match_progress(recorder: StageRecorder, quiet: bool):
-    """A ``Progress`` for ``jobs.match.run`` that moves the recorder to the next stage on the stage lines."""
-    from jobs.common import Progress
-
-    class MatchStageProgress(Progress):
-        def __call__(self, message: str) -> None:
-            super().__call__(message)
-            for prefix, next_stage in MATCH_STAGE_MARKERS:
-                if message.startswith(prefix):
-                    recorder.begin(next_stage)
-                    return
-
-    return MatchStageProgress("match", 5, 6, quiet=quiet)
-
-
 def _training_metrics(tracking_uri: str, run_id: str | None) -> dict[str, float]:
     """The metrics of the match job's MLflow training run (comparisons per rule, training seconds)."""
-    if not run_id:
-        return {}
-    from mlflow import MlflowClient
+    from spark_lib import tracking
 
-    return dict(MlflowClient(tracking_uri=tracking_uri).get_run(run_id).data.metrics)
-
-
-def _run_gold(ctx, progress):
-    gold = importlib.import_module("jobs.gold")
-    kwargs = {"progress": progress} if "progress" in inspect.signature(gold.run).parameters else {}
-    return gold.run(ctx, **kwargs)
+    return tracking.run_metrics(run_id, tracking_uri) if run_id else {}
 
 
 def run_size(args: argparse.Namespace) -> dict[str, Any]:
@@ -411,7 +392,7 @@ def run_size(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _run_pipeline(args, persons, work, tracking_uri, settings, recorder, result):
-    from jobs import generate, ingest, match, standardise
+    from jobs import generate, gold, ingest, match, standardise
     from jobs.common import Progress, build_context
     from spark_lib.session import get_spark
 
@@ -435,8 +416,10 @@ def _run_pipeline(args, persons, work, tracking_uri, settings, recorder, result)
         )
         spark.range(1).count()  # the first job pays for the JVM's class loading, not the first stage
     ctx = build_context(namespace, "rcu-bench", spark=spark)
-    # A fresh MLflow store per size, so the match job trains a new model (and train time is measured).
-    ctx = dataclasses.replace(ctx, pipeline=dataclasses.replace(ctx.pipeline, mlflow_tracking_uri=tracking_uri))
+    # A fresh MLflow store per size, so the match job trains a new model (and train time is measured); the
+    # memory windows follow the match job's stages.
+    ctx = dataclasses.replace(ctx, pipeline=dataclasses.replace(ctx.pipeline, mlflow_tracking_uri=tracking_uri),
+                              stage_listeners=(recorder.follow_match,))
 
     with recorder.stage("bronze"):
         reports = ingest.run(ctx, progress=Progress("ingest", 2, 6, quiet=quiet))
@@ -445,25 +428,21 @@ def _run_pipeline(args, persons, work, tracking_uri, settings, recorder, result)
 
     with recorder.stage("silver"):
         silver = standardise.run(ctx, progress=Progress("standardise", 3, 6, quiet=quiet))
-    result["rows"]["silver_records"] = next((r.rows for r in silver if r.table == "silver.customer_records"), None)
+    result["rows"]["silver_records"] = next((r.rows for r in silver if r.table == tables.CUSTOMER_RECORDS), None)
 
-    recorder.begin("deterministic")
     try:
-        report = match.run(ctx, retrain=True, progress=_match_progress(recorder, quiet))
+        report = match.run(ctx, retrain=True, progress=Progress("match", 5, 6, quiet=quiet))
     except BaseException as error:
         recorder.end(error)
         raise
     recorder.end()
-    _record_match(result, recorder, report, tracking_uri, spark, ctx)
+    _record_match(result, recorder, report, tracking_uri)
 
-    if importlib.util.find_spec("jobs.gold") is None:
-        recorder.stages["gold"] = {"status": "not available", "error": "no module jobs.gold"}
-    else:
-        try:
-            with recorder.stage("gold"):
-                _run_gold(ctx, Progress("gold", 6, 6, quiet=quiet))
-        except Exception:  # noqa: BLE001 - the error is in the stage record; matching results stand
-            traceback.print_exc()
+    try:
+        with recorder.stage("gold"):
+            gold.run(ctx, progress=Progress("gold", 6, 6, quiet=quiet))
+    except Exception:  # noqa: BLE001 - the error is in the stage record; matching results stand
+        traceback.print_exc()
     return spark, ctx
 
 
@@ -491,7 +470,7 @@ def write_profile(run: dict[str, Any], work: Path, out_dir: Path) -> Path | None
     return path
 
 
-def _record_match(result, recorder, report, tracking_uri, spark, ctx) -> None:
+def _record_match(result, recorder, report, tracking_uri) -> None:
     """The match job's own stage seconds replace the recorder's windows (which hold the memory)."""
     for name in MATCHING_STAGES:
         stage = recorder.stages.get(name)
@@ -506,15 +485,9 @@ def _record_match(result, recorder, report, tracking_uri, spark, ctx) -> None:
         recorder.stages["evaluate"]["evaluation_seconds"] = report.seconds.get("evaluate")
         recorder.stages["evaluate"]["note"] = "evaluation against the truth and MLflow logging (model, charts)"
     metrics = _training_metrics(tracking_uri, report.model_run_id)
-    comparisons = {k.split(".", 1)[1]: int(v) for k, v in metrics.items() if k.startswith("comparisons.")}
-    if not comparisons:  # an older tracking module: count them again, outside every timed stage
-        from spark_lib.matching import load_matching_config, preflight
-
-        config = load_matching_config(ctx.conf_dir / "matching.yaml")
-        comparisons = preflight(spark, ctx.lake.read("silver.customer_records"), config)
-    result["comparisons"] = comparisons
-    result["comparisons_total"] = sum(comparisons.values())
-    result["model_input_records"] = int(metrics["input_records"]) if "input_records" in metrics else None
+    result["comparisons"] = dict(report.comparisons)
+    result["comparisons_total"] = sum(report.comparisons.values())
+    result["model_input_records"] = report.model_input_records
     result["match"] = {
         "seconds": report.seconds,
         "training_seconds": {k.split(".", 1)[1]: v for k, v in metrics.items() if k.startswith("seconds.")},
@@ -538,7 +511,7 @@ def _model_input_keys(ctx):
     from spark_lib.matching.probabilistic import model_input
 
     config = load_matching_config(ctx.conf_dir / "matching.yaml")
-    return model_input(ctx.lake.read("silver.customer_records"), config).select("record_key")
+    return model_input(ctx.lake.read(tables.CUSTOMER_RECORDS), config).select("record_key")
 
 
 def _quality_on_model_input(ctx, result) -> None:
@@ -551,7 +524,7 @@ def _quality_on_model_input(ctx, result) -> None:
     truth = load_truth(ctx)
     if truth is None:
         return
-    ours = ctx.lake.read("gold.customer_crosswalk").select("record_key", F.col("customer_id").alias("cluster_id"))
+    ours = ctx.lake.read(tables.CROSSWALK).select("record_key", F.col("customer_id").alias("cluster_id"))
     metrics = evaluate_clusters(ours.join(_model_input_keys(ctx), "record_key", "left_semi"), truth)
     result["quality_model_input"] = {k: metrics[k] for k in QUALITY_KEYS if k in metrics}
 
@@ -565,7 +538,7 @@ def _run_baselines(args, persons, work, spark, ctx, recorder, result, save) -> N
     engines = [] if args.no_baselines else [e.strip() for e in args.baselines.split(",") if e.strip()]
     if not engines:
         return
-    if not ctx.lake.exists("silver.customer_records"):
+    if not ctx.lake.exists(tables.CUSTOMER_RECORDS):
         for engine in engines:
             result["baselines"][engine] = {"status": "skipped", "error": "no silver.customer_records"}
         return
@@ -580,7 +553,7 @@ def _run_baselines(args, persons, work, spark, ctx, recorder, result, save) -> N
         return
     config = load_matching_config(ctx.conf_dir / "matching.yaml")
     threshold = args.baseline_threshold or baselines.clustering_threshold(ctx.conf_dir / "matching_rules.yaml")
-    records = ctx.lake.read("silver.customer_records")
+    records = ctx.lake.read(tables.CUSTOMER_RECORDS)
     truth = load_truth(ctx)
     input_keys = _model_input_keys(ctx)
     for engine in engines:
@@ -798,7 +771,7 @@ NOTES = (
     "train is the wait for the model after that step, \"own\" the training's whole duration, slowed by sharing "
     "the cores with the deterministic step; "
     "evaluate + MLflow is what the match job does after them (evaluation against the truth, model and charts "
-    "logged). gold is `jobs.gold.run(ctx)`, n/a when that module does not exist yet.",
+    "logged). gold is `jobs.gold.run(ctx)`.",
     "Our train step trains on a uniform sample of at most `probabilistic.training.max_records` records with "
     "Splink's DuckDB backend and scores on Spark (conf/matching.yaml).",
     "Compared pairs: the pre-flight count, over all prediction blocking rules, of the pairs each rule generates "

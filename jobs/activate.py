@@ -22,12 +22,11 @@ import argparse
 import datetime as dt
 import json
 import sys
-import time
 from dataclasses import dataclass, field
 
 from pyspark.sql import functions as F
 
-from jobs.common import JobContext, Progress, add_common_arguments, build_context
+from jobs.common import JobContext, Progress, add_common_arguments, build_context, parse_date
 from spark_lib.gold.audiences import (
     customer_events,
     evaluate_audiences,
@@ -37,11 +36,7 @@ from spark_lib.gold.audiences import (
     with_run_date,
 )
 from spark_lib.gold.kpis import KPI_TABLES, compute_kpis
-
-CROSSWALK = "gold.customer_crosswalk"
-CUSTOMER = "gold.customer"
-AUDIENCE_MEMBERS = "gold.audience_members"
-KPI_SNAPSHOTS = "gold.kpi_snapshots"
+from spark_lib.tables import AUDIENCE_MEMBERS, CROSSWALK, CUSTOMER, KPI_SNAPSHOTS, interactions
 
 
 @dataclass
@@ -60,7 +55,7 @@ def latest_event_date(ctx: JobContext) -> dt.date | None:
     """The date of the latest event over every interaction table that exists (None when there is none)."""
     dates = []
     for table in interaction_tables_of(ctx.sources):
-        df = ctx.lake.read_or_none(f"silver.{table}")
+        df = ctx.lake.read_or_none(interactions(table))
         if df is not None:
             dates.append(df.agg(F.max(F.to_date("event_time"))).first()[0])
     dates = [d for d in dates if d is not None]
@@ -74,9 +69,9 @@ def run(
     audiences_file: str | None = None,
     progress: Progress | None = None,
 ) -> ActivateReport:
-    progress = progress or Progress("activate")
-    lake, report = ctx.lake, ActivateReport()
-    started = time.perf_counter()
+    stages = ctx.stages("activate", progress)
+    progress = stages.progress
+    lake, report = ctx.lake, ActivateReport(seconds=stages.seconds)
     config = load_audiences(audiences_file or ctx.conf_dir / "audiences.yaml", interaction_tables_of(ctx.sources))
     wanted = audiences or config.names
     for name in wanted:
@@ -87,56 +82,48 @@ def run(
     report.run_date = run_date.isoformat()
     progress(f"run date {report.run_date}; audiences: {', '.join(wanted)}")
 
-    crosswalk, customers = lake.read(CROSSWALK), lake.read(CUSTOMER)
-    tables = {}
-    for table in config.tables():
-        df = lake.read_or_none(f"silver.{table}")
-        if df is None:
-            report.missing_tables.append(f"silver.{table}")
-        else:
-            tables[table] = df
-    if report.missing_tables:
-        progress(f"missing interaction tables (their events count as none): {', '.join(report.missing_tables)}")
-    if not tables:
-        raise ValueError(
-            f"activate: none of the interaction tables the audiences use exists ({', '.join(config.tables())})"
-        )
-    # Every condition of every audience filters these events: keep the projection in memory once.
-    events = customer_events(tables, crosswalk).where(F.to_date("event_time") <= F.lit(run_date)).cache()
-    eligible = evaluate_audiences(events, customers, config, run_date, wanted).localCheckpoint()
-    events.unpersist()
-    report.audiences = summarise_audiences(eligible)
-    for name in wanted:
-        s = report.audiences.setdefault(name, {"eligible": 0, "members": 0, "no_channel": 0, "by_channel": {}})
-        channels = ", ".join(f"{c} {n:,}" for c, n in sorted(s["by_channel"].items())) or "none"
-        progress(f"{name}: {s['eligible']:,} eligible, {s['members']:,} members ({channels}), "
-                 f"{s['no_channel']:,} left out without a consented reachable channel")
-    members = with_run_date(eligible.where(F.col("channel").isNotNull()), run_date)
-    names = ", ".join(f"'{n}'" for n in wanted)
-    lake.replace_where(members, AUDIENCE_MEMBERS, f"run_date = DATE'{run_date.isoformat()}' AND audience IN ({names})")
-    report.members_written = sum(s["members"] for s in report.audiences.values())
-    report.seconds["audiences"] = round(time.perf_counter() - started, 1)
+    with stages("audiences"):
+        crosswalk, customers = lake.read(CROSSWALK), lake.read(CUSTOMER)
+        frames = {}
+        for table in config.tables():
+            df = lake.read_or_none(interactions(table))
+            if df is None:
+                report.missing_tables.append(interactions(table))
+            else:
+                frames[table] = df
+        if report.missing_tables:
+            progress(f"missing interaction tables (their events count as none): {', '.join(report.missing_tables)}")
+        if not frames:
+            raise ValueError(
+                f"activate: none of the interaction tables the audiences use exists ({', '.join(config.tables())})"
+            )
+        # Every condition of every audience filters these events: keep the projection in memory once.
+        events = customer_events(frames, crosswalk).where(F.to_date("event_time") <= F.lit(run_date)).cache()
+        eligible = evaluate_audiences(events, customers, config, run_date, wanted).localCheckpoint()
+        events.unpersist()
+        report.audiences = summarise_audiences(eligible)
+        for name in wanted:
+            s = report.audiences.setdefault(name, {"eligible": 0, "members": 0, "no_channel": 0, "by_channel": {}})
+            channels = ", ".join(f"{c} {n:,}" for c, n in sorted(s["by_channel"].items())) or "none"
+            progress(f"{name}: {s['eligible']:,} eligible, {s['members']:,} members ({channels}), "
+                     f"{s['no_channel']:,} left out without a consented reachable channel")
+        members = with_run_date(eligible.where(F.col("channel").isNotNull()), run_date)
+        names = ", ".join(f"'{n}'" for n in wanted)
+        lake.replace_where(members, AUDIENCE_MEMBERS, f"run_date = DATE'{run_date.isoformat()}' AND audience IN ({names})")
+        report.members_written = sum(s["members"] for s in report.audiences.values())
 
-    started = time.perf_counter()
-    already_read = {CROSSWALK: crosswalk, CUSTOMER: customers}
-    tables = {t: already_read[t] if t in already_read else lake.read_or_none(t) for t in KPI_TABLES}
-    result = compute_kpis(tables, run_date)
-    if result.kpis is not None:
-        kpis = result.kpis.localCheckpoint()
-        lake.replace_where(kpis, KPI_SNAPSHOTS, f"run_date = DATE'{run_date.isoformat()}'")
-        report.kpis_written = kpis.count()
-    report.missing_tables += [t for t in result.missing if t not in report.missing_tables]
-    report.seconds["kpis"] = round(time.perf_counter() - started, 1)
-    progress(f"KPIs: {report.kpis_written:,} rows for {report.run_date} ({', '.join(result.groups)})"
-             + (f"; missing tables: {', '.join(result.missing)}" if result.missing else ""))
+    with stages("kpis") as stage:
+        already_read = {CROSSWALK: crosswalk, CUSTOMER: customers}
+        inputs = {t: already_read[t] if t in already_read else lake.read_or_none(t) for t in KPI_TABLES}
+        result = compute_kpis(inputs, run_date)
+        if result.kpis is not None:
+            kpis = result.kpis.localCheckpoint()
+            lake.replace_where(kpis, KPI_SNAPSHOTS, f"run_date = DATE'{run_date.isoformat()}'")
+            report.kpis_written = kpis.count()
+        report.missing_tables += [t for t in result.missing if t not in report.missing_tables]
+        stage.done(f"{report.kpis_written:,} rows for {report.run_date} ({', '.join(result.groups)})"
+                   + (f"; missing tables: {', '.join(result.missing)}" if result.missing else ""))
     return report
-
-
-def parse_date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from error
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
-import time
+import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence, TypeVar
 
@@ -14,35 +13,13 @@ from pyspark.sql import SparkSession
 
 from spark_lib.config import DEFAULT_CONF_DIR, PipelineConfig, SourcesConfig, load_pipeline, load_sources
 from spark_lib.session import get_spark
+from spark_lib.stages import Progress, StageListener, Stages
 from spark_lib.storage import Lakehouse
 
-
-@dataclass
-class Progress:
-    """Prints ``[step 2/6 ingest] loyalty_members: 3/9 files, 45,210 rows (12.4 s)`` lines to stderr."""
-
-    step: str
-    index: int = 1
-    total: int = 1
-    started: float = field(default_factory=time.perf_counter)
-    quiet: bool = False
-
-    def __call__(self, message: str) -> None:
-        if not self.quiet:
-            elapsed = time.perf_counter() - self.started
-            print(f"[step {self.index}/{self.total} {self.step}] {message} ({elapsed:,.1f} s)", file=sys.stderr, flush=True)
-
-    @property
-    def seconds(self) -> float:
-        return time.perf_counter() - self.started
+__all__ = ["JobContext", "Progress", "Stages", "add_common_arguments", "build_context", "parse_date", "run_concurrently"]
 
 
 T = TypeVar("T")
-
-
-def record_seconds(seconds: dict[str, float], name: str, started: float) -> None:
-    """Store in ``seconds[name]`` the seconds elapsed since ``started`` (a ``time.perf_counter()`` reading)."""
-    seconds[name] = round(time.perf_counter() - started, 2)
 
 
 def run_concurrently(tasks: Sequence[Callable[[], T]], workers: int) -> list[T]:
@@ -66,6 +43,12 @@ class JobContext:
     sources: SourcesConfig
     lake: Lakehouse
     conf_dir: Path = DEFAULT_CONF_DIR
+    #: follow every job's stages as they start and end (the benchmark's memory windows)
+    stage_listeners: tuple[StageListener, ...] = ()
+
+    def stages(self, job: str, progress: Progress | None = None) -> Stages:
+        """The stage bookkeeping of ``job`` (see :mod:`spark_lib.stages`): ``with stages("predict") as stage:``."""
+        return Stages(self.spark, job, progress or Progress(job), self.stage_listeners)
 
     @property
     def raw_dir(self) -> str:
@@ -74,6 +57,14 @@ class JobContext:
     @property
     def truth_dir(self) -> str:
         return self.pipeline.resolve(self.pipeline.truth_dir)
+
+
+def parse_date(text: str) -> dt.date:
+    """An argparse type: a ``YYYY-MM-DD`` date, or a usage error saying so."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from error
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:

@@ -17,8 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobs.activate import parse_date
-from jobs.common import JobContext, Progress, add_common_arguments, build_context
+from jobs.common import JobContext, Progress, add_common_arguments, build_context, parse_date
 from spark_lib.config import ConfigError
 from spark_lib.gold.audiences import interaction_tables_of, load_audiences
 from spark_lib.gold.dashboard import DASHBOARD_TABLES, collect_dashboard_data, render_dashboard

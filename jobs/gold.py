@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.common import JobContext, Progress, add_common_arguments, build_context, record_seconds
+from jobs.common import JobContext, Progress, add_common_arguments, build_context, parse_date
 from spark_lib.gold import (
     GoldConfig,
     assign_segments,
@@ -50,16 +50,8 @@ from spark_lib.gold import (
     union_interactions,
     with_customer_id,
 )
+from spark_lib import tables
 from spark_lib.schemas import INTERACTIONS
-
-RECORDS = "silver.customer_records"
-CROSSWALK = "gold.customer_crosswalk"
-CUSTOMER = "gold.customer"
-PROVENANCE = "gold.customer_provenance"
-CUSTOMER_360 = "gold.customer_360"
-SEGMENTS = "gold.customer_segments"
-
-CDF_PROPERTY = "delta.enableChangeDataFeed"
 
 
 @dataclass
@@ -80,7 +72,7 @@ class GoldReport:
 def interaction_events(ctx: JobContext) -> DataFrame:
     """Every silver interaction table that ``conf/sources.yaml`` feeds and that exists, as one frame."""
     names = sorted({s.interactions.table for s in ctx.sources.sources if s.interactions is not None})
-    frames = {name: ctx.lake.read(f"silver.{name}") for name in names if ctx.lake.exists(f"silver.{name}")}
+    frames = {name: ctx.lake.read(tables.interactions(name)) for name in names if ctx.lake.exists(tables.interactions(name))}
     if not frames:
         frames = {"orders": ctx.spark.createDataFrame([], INTERACTIONS)}
     return union_interactions(frames)
@@ -94,57 +86,29 @@ def _same_columns(a: DataFrame, b: DataFrame) -> bool:
     return columns(a) == columns(b)
 
 
-def _enable_change_data_feed(ctx: JobContext, table: str) -> None:
-    properties = ctx.lake.delta_table(table).detail().select("properties").first()["properties"] or {}
-    if properties.get(CDF_PROPERTY) != "true":
-        ctx.spark.sql(f"ALTER TABLE delta.`{ctx.lake.path(table)}` SET TBLPROPERTIES ({CDF_PROPERTY} = true)")
-
-
-def _replace_with_change_feed(ctx: JobContext, customers: DataFrame, existed: bool) -> dict[str, int]:
-    """Write ``customers`` as the whole of ``gold.customer`` (new schema allowed), Change Data Feed on."""
-    (
-        customers.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-        .option(CDF_PROPERTY, "true")  # a "delta." option on the write creating a table becomes its property
-        .save(ctx.lake.path(CUSTOMER))
-    )
-    if existed:
-        _enable_change_data_feed(ctx, CUSTOMER)
-    rows = ctx.lake.last_operation_metrics(CUSTOMER).get("num_output_rows", 0)
-    return {"num_target_rows_inserted": rows, "num_target_rows_updated": 0, "num_target_rows_deleted": 0}
-
-
 def publish_customers(ctx: JobContext, customers: DataFrame) -> dict[str, int]:
     """MERGE ``customers`` into ``gold.customer`` on ``customer_id``; returns Delta's operation metrics.
 
     Matched customers are updated only when their ``content_hash`` differs, new ones inserted, ids no longer
     produced deleted. The MERGE's source holds only those rows (:func:`customer_changes`): Delta rewrites
-    every file holding a *matched* row, so matching unchanged customers would copy them all (16,956 rows
-    copied per run on the 10k-person lakehouse). When nothing changed there is nothing to merge and no new
-    version. The first publish writes the table with Change Data Feed on; when the columns changed (an
-    attribute added to ``conf/gold.yaml``), every row changes anyway and the table is rewritten with the new
-    schema (every customer counted as inserted).
+    every file holding a *matched* row, so matching unchanged customers would copy them all. When nothing
+    changed there is nothing to merge and no new version. The first publish writes the table with Change
+    Data Feed on; when the columns changed (an attribute added to ``conf/gold.yaml``), every row changes
+    anyway and the table is rewritten with the new schema (every customer counted as inserted).
     """
     lake = ctx.lake
-    existed = lake.exists(CUSTOMER)
-    if not existed or not _same_columns(lake.read(CUSTOMER), customers):
-        return _replace_with_change_feed(ctx, customers, existed)
-    _enable_change_data_feed(ctx, CUSTOMER)
+    if not lake.exists(tables.CUSTOMER) or not _same_columns(lake.read(tables.CUSTOMER), customers):
+        lake.overwrite(customers, tables.CUSTOMER, change_data_feed=True)
+        rows = lake.last_operation_metrics(tables.CUSTOMER).get("num_output_rows", 0)
+        return {"num_target_rows_inserted": rows, "num_target_rows_updated": 0, "num_target_rows_deleted": 0}
+    lake.enable_change_data_feed(tables.CUSTOMER)
     # The changes are computed from the table they are merged into: materialise them first.
-    changes = customer_changes(customers, lake.read(CUSTOMER)).localCheckpoint()
+    changes = customer_changes(customers, lake.read(tables.CUSTOMER)).localCheckpoint()
     if changes.isEmpty():
         # nothing to write: no MERGE, no new version, an empty change feed
         return {"num_target_rows_inserted": 0, "num_target_rows_updated": 0, "num_target_rows_deleted": 0}
-    values = {c: f"s.`{c}`" for c in customers.columns}
-    (
-        lake.delta_table(CUSTOMER)
-        .alias("t")
-        .merge(changes.alias("s"), "t.customer_id = s.customer_id")
-        .whenMatchedDelete(condition="s._delete")
-        .whenMatchedUpdate(condition="NOT (t.content_hash <=> s.content_hash)", set=values)
-        .whenNotMatchedInsert(condition="NOT s._delete", values=values)
-        .execute()
-    )
-    return lake.last_operation_metrics(CUSTOMER)
+    return lake.apply_changes(changes, tables.CUSTOMER, tables.CUSTOMER.keys, deleted="_delete",
+                              unchanged_when="t.content_hash <=> s.content_hash")
 
 
 def publish_segments(ctx: JobContext, segments: DataFrame, run_date: dt.date) -> None:
@@ -152,7 +116,7 @@ def publish_segments(ctx: JobContext, segments: DataFrame, run_date: dt.date) ->
     if not isinstance(run_date, dt.date):
         raise TypeError(f"'run_date' must be a date, got {type(run_date).__name__}")
     # Delta checks that every written row matches the replaceWhere predicate (and refuses otherwise)
-    ctx.lake.replace_where(segments, SEGMENTS, f"run_date = DATE'{run_date.isoformat()}'")
+    ctx.lake.replace_where(segments, tables.SEGMENTS, f"run_date = DATE'{run_date.isoformat()}'")
 
 
 @contextmanager
@@ -185,64 +149,60 @@ def run(
 
 
 def _run(ctx: JobContext, run_date: dt.date | None, progress: Progress, config: GoldConfig | None) -> GoldReport:
-    started_all = time.perf_counter()
+    stages = ctx.stages("gold", progress)
+    started = time.perf_counter()
     config = config or load_gold_config(ctx.conf_dir / "gold.yaml")
     config.check_sources(ctx.sources.names)
     lake = ctx.lake
-    report = GoldReport()
+    report = GoldReport(seconds=stages.seconds)
     run_time = dt.datetime.now(dt.timezone.utc).replace(microsecond=0, tzinfo=None)
 
-    # Anonymous records (a cookie that never logged in: nothing says whose it is) are no one's golden record:
-    # they stay in the crosswalk, out of gold.customer, its 360 and segments.
-    records, crosswalk = lake.read(RECORDS), lake.read(CROSSWALK).where(~F.col("match_rule").eqNullSafe("anonymous"))
-    # The events are read once (the run date and the 360 both scan them); a few columns, ~200k rows at 10k persons.
-    events = interaction_events(ctx).localCheckpoint()
-    if run_date is None:
-        run_date = default_run_date(events).first()["run_date"] or run_time.date()
-    report.run_date = run_date.isoformat()
-    record_seconds(report.seconds, "read", started_all)
-    progress(f"inputs read; run date {run_date}")
+    with stages("read") as stage:
+        # Anonymous records (a cookie that never logged in: nothing says whose it is) are no one's golden
+        # record: they stay in the crosswalk, out of gold.customer, its 360 and segments.
+        records = lake.read(tables.CUSTOMER_RECORDS)
+        crosswalk = lake.read(tables.CROSSWALK).where(~F.col("match_rule").eqNullSafe("anonymous"))
+        # The events are read once (the run date and the 360 both scan them).
+        events = interaction_events(ctx).localCheckpoint()
+        if run_date is None:
+            run_date = default_run_date(events).first()["run_date"] or run_time.date()
+        report.run_date = run_date.isoformat()
+        stage.done(f"inputs read; run date {run_date}")
 
-    started = time.perf_counter()
-    # Both gold.customer and its provenance are read off the survivors: compute them once.
-    survivors = survive(with_customer_id(records, crosswalk), config.survivorship).localCheckpoint()
-    report.customers = survivors.count()
-    record_seconds(report.seconds, "survivorship", started)
-    progress(f"survivorship: {report.customers:,} customers")
+    with stages("survivorship") as stage:
+        # Both gold.customer and its provenance are read off the survivors: compute them once.
+        survivors = survive(with_customer_id(records, crosswalk), config.survivorship).localCheckpoint()
+        report.customers = survivors.count()
+        stage.done(f"{report.customers:,} customers")
 
-    started = time.perf_counter()
-    metrics = publish_customers(ctx, golden_records(survivors, config.survivorship, run_time))
-    report.inserted = metrics.get("num_target_rows_inserted", 0)
-    report.updated = metrics.get("num_target_rows_updated", 0)
-    report.deleted = metrics.get("num_target_rows_deleted", 0)
-    lake.overwrite(customer_provenance(survivors, config.survivorship), PROVENANCE)
-    report.provenance_rows = lake.last_operation_metrics(PROVENANCE).get("num_output_rows", 0)
-    record_seconds(report.seconds, "customer", started)
-    progress(
-        f"{CUSTOMER}: {report.inserted:,} inserted, {report.updated:,} updated, {report.deleted:,} deleted; "
-        f"{PROVENANCE}: {report.provenance_rows:,} rows"
-    )
+    with stages("customer") as stage:
+        metrics = publish_customers(ctx, golden_records(survivors, config.survivorship, run_time))
+        report.inserted = metrics.get("num_target_rows_inserted", 0)
+        report.updated = metrics.get("num_target_rows_updated", 0)
+        report.deleted = metrics.get("num_target_rows_deleted", 0)
+        lake.overwrite(customer_provenance(survivors, config.survivorship), tables.PROVENANCE)
+        report.provenance_rows = lake.last_operation_metrics(tables.PROVENANCE).get("num_output_rows", 0)
+        stage.done(f"{tables.CUSTOMER}: {report.inserted:,} inserted, {report.updated:,} updated, "
+                   f"{report.deleted:,} deleted; {tables.PROVENANCE}: {report.provenance_rows:,} rows")
 
-    started = time.perf_counter()
-    c360 = build_customer_360(
-        survivors.select("customer_id"), events, crosswalk, run_date, config.customer_360
-    ).localCheckpoint()  # written, then read again by the segments
-    lake.overwrite(c360, CUSTOMER_360)
-    report.customer_360_rows = c360.count()
-    record_seconds(report.seconds, "customer_360", started)
-    progress(f"{CUSTOMER_360}: {report.customer_360_rows:,} customers as of {run_date}")
+    with stages("customer_360") as stage:
+        c360 = build_customer_360(
+            survivors.select("customer_id"), events, crosswalk, run_date, config.customer_360
+        ).localCheckpoint()  # written, then read again by the segments
+        lake.overwrite(c360, tables.CUSTOMER_360)
+        report.customer_360_rows = c360.count()
+        stage.done(f"{report.customer_360_rows:,} customers as of {run_date}")
 
-    started = time.perf_counter()
-    segments = assign_segments(c360, config.rfm_segments, config.temperature).localCheckpoint()
-    publish_segments(ctx, segments, run_date)
-    counts = segments.groupBy("rfm_segment", "temperature").count().collect()  # a few dozen rows
-    for row in counts:
-        report.rfm_segments[row["rfm_segment"]] = report.rfm_segments.get(row["rfm_segment"], 0) + row["count"]
-        report.temperatures[row["temperature"]] = report.temperatures.get(row["temperature"], 0) + row["count"]
-    report.segment_rows = sum(r["count"] for r in counts)
-    record_seconds(report.seconds, "segments", started)
-    progress(f"{SEGMENTS}: snapshot {run_date}: {report.segment_rows:,} customers; temperatures {report.temperatures}")
-    record_seconds(report.seconds, "total", started_all)
+    with stages("segments") as stage:
+        segments = assign_segments(c360, config.rfm_segments, config.temperature).localCheckpoint()
+        publish_segments(ctx, segments, run_date)
+        counts = segments.groupBy("rfm_segment", "temperature").count().collect()  # a few dozen rows
+        for row in counts:
+            report.rfm_segments[row["rfm_segment"]] = report.rfm_segments.get(row["rfm_segment"], 0) + row["count"]
+            report.temperatures[row["temperature"]] = report.temperatures.get(row["temperature"], 0) + row["count"]
+        report.segment_rows = sum(r["count"] for r in counts)
+        stage.done(f"snapshot {run_date}: {report.segment_rows:,} customers; temperatures {report.temperatures}")
+    report.seconds["total"] = round(time.perf_counter() - started, 2)
     return report
 
 
@@ -251,7 +211,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     add_common_arguments(parser)
     parser.add_argument(
         "--run-date",
-        type=dt.date.fromisoformat,
+        type=parse_date,
         help="compute the 360 and segments as of this day, YYYY-MM-DD (default: the latest event date in silver)",
     )
     return parser

@@ -19,16 +19,12 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jobs.common import JobContext, Progress, add_common_arguments, build_context, run_concurrently
+from spark_lib import tables
 from spark_lib.config import SourceSpec
+from spark_lib.schemas import INGESTION_LOG
 from spark_lib.sources.bronze import split_malformed, validate_mapping, with_ingestion_metadata
 from spark_lib.sources.readers import file_fingerprint, list_files, read_raw
 
-LOG_TABLE = "bronze.ingestion_log"
-QUARANTINE_TABLE = "bronze.quarantine"
-LOG_SCHEMA = (
-    "source string, file_path string, file_hash string, rows_read long, rows_bronze long, rows_quarantined long, "
-    "batch_id string"
-)
 
 
 @dataclass(frozen=True)
@@ -41,13 +37,9 @@ class IngestReport:
     rows_quarantined: int
 
 
-def bronze_table(source: str) -> str:
-    return f"bronze.{source}"
-
-
 def ingested_hashes(ctx: JobContext) -> dict[str, set[str]]:
     """The content hashes already ingested, by source (one read of the log for the whole run)."""
-    log = ctx.lake.read_or_none(LOG_TABLE)
+    log = ctx.lake.read_or_none(tables.INGESTION_LOG)
     if log is None:
         return {}
     seen: dict[str, set[str]] = {}
@@ -91,7 +83,7 @@ def ingest_source(ctx: JobContext, spec: SourceSpec, batch_id: str, progress: Pr
     landed = landed.persist(StorageLevel.MEMORY_AND_DISK)
     split = split_malformed(landed, spec)
     in_batch = ", ".join(f"'{h}'" for h in new.values())
-    ctx.lake.replace_where(split.valid, bronze_table(spec.name), f"_file_hash IN ({in_batch})")
+    ctx.lake.replace_where(split.valid, tables.bronze(spec.name), f"_file_hash IN ({in_batch})")
     quarantine = split.quarantine.localCheckpoint()
     per_file = (
         landed.groupBy("_source_file", "_file_hash")
@@ -154,10 +146,10 @@ def run(ctx: JobContext, only: list[str] | None = None, progress: Progress | Non
         batch_filter = " OR ".join(
             f"(source = '{b.report.source}' AND file_hash IN ({', '.join(repr(h) for h in b.hashes)}))" for b in batches
         )
-        ctx.lake.replace_where(quarantine, QUARANTINE_TABLE, batch_filter)
+        ctx.lake.replace_where(quarantine, tables.QUARANTINE, batch_filter)
         rows = [row for b in batches for row in b.log_rows]
-        log = ctx.spark.createDataFrame(rows, LOG_SCHEMA).withColumn("ingested_at", F.current_timestamp())
-        ctx.lake.append(log, LOG_TABLE)
+        log = ctx.spark.createDataFrame(rows, INGESTION_LOG).withColumn("ingested_at", F.current_timestamp())
+        ctx.lake.append(log, tables.INGESTION_LOG)
     return [b.report for b in landed]
 
 

@@ -6,13 +6,10 @@
    thread beside step 1, since only its prior needs the deterministic cores);
 3. clustering with merge protection (splits logged in ``gold.cluster_splits``);
 4. persistent ids (``gold.customer_id_registry``, merge/split events in ``gold.customer_id_events``);
-5. the crosswalk ``gold.customer_crosswalk`` (source, source record id, customer id, how it was matched:
-   ``deterministic:<pivot>``, ``probabilistic``, ``singleton``, or ``anonymous`` for a record with nothing to
-   match on: no name, no address, no usable identifier, such as a cookie that never logged in);
-6. evaluation against the generator's ground truth when there is one (pairwise and B-cubed F1), logged to
-   MLflow: on all records (``pairwise_f1``...) and on the records that are not anonymous
-   (``identified_pairwise_f1``...), with ``recall_ceiling``: the best pairwise recall any method can reach on
-   all records while anonymous records stay alone.
+5. the crosswalk ``gold.customer_crosswalk`` (source, source record id, customer id, how it was matched);
+6. evaluation against the generator's ground truth when there is one, logged to MLflow with the run.
+
+The steps are library functions of ``spark_lib.matching``; this job reads, calls them and writes.
 
     rcu match [--retrain]
     spark-submit --py-files rcu.zip jobs/match.py --lakehouse /data/lakehouse --conf-dir conf
@@ -24,40 +21,23 @@ import argparse
 import datetime as dt
 import json
 import sys
-import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs import tracking
-from jobs.common import JobContext, Progress, add_common_arguments, build_context, record_seconds
-from spark_lib.matching import MatchingConfig, load_matching_config, predict_pairs, preflight, train_model
-from spark_lib.matching.probabilistic import TrainedModel, model_input
-from spark_lib.matching.clustering import ClusteringConfig, cluster_records, deterministic_cores, load_clustering_config
-from spark_lib.matching.deterministic import (
-    anonymous_records,
-    classify_values,
-    deterministic_edges,
-    generic_values,
-    load_deterministic_config,
-    pivot_values,
-    placeholder_values,
-)
-from spark_lib.matching.evaluation import evaluate_clusters
-from spark_lib.matching.ids import assign_customer_ids, load_ids_config
-from spark_lib.session import job_description
-
-RECORDS = "silver.customer_records"
-GENERIC_VALUES = "silver.generic_values"
-DETERMINISTIC_EDGES = "silver.deterministic_edges"
-MATCH_PAIRS = "silver.match_pairs"
-SPLITS = "gold.cluster_splits"
-REGISTRY = "gold.customer_id_registry"
-ID_EVENTS = "gold.customer_id_events"
-CROSSWALK = "gold.customer_crosswalk"
+from jobs.common import JobContext, Progress, add_common_arguments, build_context
+from spark_lib import tables, tracking
+from spark_lib.matching.clustering import cluster_customers, largest_guarded_cluster
+from spark_lib.matching.crosswalk import COMPARED_COLUMNS, build_crosswalk, summarise_crosswalk
+from spark_lib.matching.evaluation import evaluate_matching
+from spark_lib.matching.ids import assign_customer_ids
+from spark_lib.matching.links import link_deterministic
+from spark_lib.matching.model import TrainingThread
+from spark_lib.matching.probabilistic import load_matching_config, model_input, predict_pairs, preflight, train_model
+from spark_lib.matching.rules import load_matching_rules
 
 
 @dataclass
@@ -80,50 +60,8 @@ class MatchReport:
     model_run_id: str | None = None
     retrained: bool = False
     metrics: dict = field(default_factory=dict)
+    #: seconds per stage; ``train_total`` is the training's own duration, most of it beside the deterministic step
     seconds: dict = field(default_factory=dict)
-
-
-def _materialise(ctx: JobContext, df: DataFrame, table: str) -> DataFrame:
-    """Write ``df`` as ``table`` (replacing it) and return the table, so later steps read it once."""
-    ctx.lake.overwrite(df, table)
-    return ctx.lake.read(table)
-
-
-def _deterministic(
-    ctx: JobContext, records: DataFrame, clustering_config: ClusteringConfig, report: MatchReport, progress: Progress
-):
-    """Links on pivot identifiers: ``(core_of, anonymous, edges, cores)``; writes the generic values and edges."""
-    started = time.perf_counter()
-    _step(ctx, "deterministic")
-    deterministic_config = load_deterministic_config(ctx.conf_dir / "matching_rules.yaml")
-    # The records unfold into their pivot values once; every value's verdict is computed once: the generic
-    # ones are listed, the others make the edges.
-    values = pivot_values(records, deterministic_config).localCheckpoint()
-    classified = classify_values(records, deterministic_config, values=values).localCheckpoint()
-    listed = generic_values(records, classified=classified).unionByName(placeholder_values(records))
-    generic = _materialise(ctx, listed, GENERIC_VALUES)
-    edges = _materialise(ctx, deterministic_edges(records, deterministic_config, classified, values=values),
-                         DETERMINISTIC_EDGES)
-    anonymous = anonymous_records(records, generic, deterministic_config, values=values).localCheckpoint()
-    # The deterministic cores (connected components of the links) serve the model's prior and clustering.
-    cores = deterministic_cores(records, edges, clustering_config)
-    core_of = cores.by_record().localCheckpoint()  # record_key, core_id
-    report.generic_values, report.deterministic_edges = generic.count(), edges.count()
-    report.anonymous_records = anonymous.count()
-    record_seconds(report.seconds, "deterministic", started)
-    progress(
-        f"deterministic: {report.deterministic_edges:,} links, {report.generic_values:,} generic values excluded, "
-        f"{report.anonymous_records:,} anonymous records (nothing to match on)"
-    )
-    return core_of, anonymous, edges, cores
-
-
-def _train(
-    ctx: JobContext, records: DataFrame, config: MatchingConfig, inputs: DataFrame, cores_ready: Future
-) -> TrainedModel:
-    """:func:`train_model` in the training thread, its Spark jobs named ``match: train``."""
-    _step(ctx, "train")
-    return train_model(ctx.spark, records, config, deterministic_cores=cores_ready.result, inputs=inputs)
 
 
 def load_truth(ctx: JobContext) -> DataFrame | None:
@@ -132,185 +70,122 @@ def load_truth(ctx: JobContext) -> DataFrame | None:
     return ctx.spark.read.parquet(str(path)) if path.exists() else None
 
 
-def _step(ctx: JobContext, name: str) -> None:
-    """Name the Spark jobs of the step that starts (Spark UI, event log, benchmarks/spark_profile.py)."""
-    ctx.spark.sparkContext.setJobDescription(f"match: {name}")
-
-
 def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None, evaluate: bool = True) -> MatchReport:
-    # Each step renames the jobs (_step); the caller's job description comes back when the job ends.
-    with job_description(ctx.spark, "match"):
-        return _run(ctx, retrain, progress, evaluate)
-
-
-def _run(ctx: JobContext, retrain: bool, progress: Progress | None, evaluate: bool) -> MatchReport:
-    progress = progress or Progress("match")
-    spark, lake, conf = ctx.spark, ctx.lake, ctx.conf_dir
-    rules_file = conf / "matching_rules.yaml"
-    matching_config = load_matching_config(conf / "matching.yaml")
-    clustering_config = load_clustering_config(rules_file)
-    report = MatchReport()
+    stages = ctx.stages("match", progress)
+    config = load_matching_config(ctx.conf_dir / "matching.yaml")
+    rules = load_matching_rules(ctx.conf_dir / "matching_rules.yaml")
+    report = MatchReport(seconds=stages.seconds)
     run_time = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    records = lake.read(RECORDS)
+    lake = ctx.lake
+    records = lake.read(tables.CUSTOMER_RECORDS)
+
+    def materialise(df: DataFrame, table: str) -> DataFrame:
+        lake.overwrite(df, table)
+        return lake.read(table)
 
     # The records the model scores: training, the pre-flight and Splink's scoring read them many times.
-    inputs = model_input(records, matching_config).persist()
-    model_json = None
-    if not retrain:
-        try:
-            model_json = tracking.load_champion_model(tracking_uri=ctx.pipeline.mlflow_tracking_uri)
-            progress("model: scoring with the registered champion")
-        except LookupError:
-            progress("model: no registered champion yet, training one")
+    inputs = model_input(records, config).persist()
+    model_json = None if retrain else _champion(ctx, stages.progress)
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="match-train") as pool:
-        # Training does not wait for the deterministic step: only its prior reads the cores, after u is
-        # estimated. The driver trains (DuckDB, in process) while the executors link the pivots.
-        cores_ready: Future = Future()
-        training = None
-        if model_json is None:
-            training = pool.submit(_train, ctx, records, matching_config, inputs, cores_ready)
-        try:
-            core_of, anonymous, edges, cores = _deterministic(ctx, records, clustering_config, report, progress)
-        except BaseException as error:
-            cores_ready.set_exception(error)
-            raise
-        cores_ready.set_result(core_of)
+    def train(wait_for_cores):
+        with stages.named_jobs("train"):
+            return train_model(ctx.spark, records, config, deterministic_cores=wait_for_cores, inputs=inputs)
 
-        started = time.perf_counter()
-        _step(ctx, "train")
-        model = None
+    with TrainingThread(train) if model_json is None else nullcontext() as training:
+        with stages("deterministic") as stage:
+            links = link_deterministic(records, rules.deterministic, rules.clustering, materialise)
+            report.generic_values, report.deterministic_edges = links.generic_values.count(), links.edges.count()
+            report.anonymous_records = links.anonymous.count()
+            stage.done(f"{report.deterministic_edges:,} links, {report.generic_values:,} generic values excluded, "
+                       f"{report.anonymous_records:,} anonymous records (nothing to match on)")
         if training is not None:
-            model = training.result()
-            model_json = model.model_json
-            report.retrained = True
-            report.comparisons, report.model_input_records = model.comparison_counts, model.input_records
-            # train: how long the job waited for the model after the deterministic step; train_total: the
-            # whole training, most of it alongside that step.
-            record_seconds(report.seconds, "train", started)
-            report.seconds["train_total"] = round(model.training_seconds, 2)
-            progress(f"model: trained on {model.training_records:,} records ({model.backend})")
-        else:
-            report.comparisons = preflight(spark, records, matching_config, inputs=inputs)
-            report.model_input_records = inputs.count()
-            progress(f"pre-flight: {sum(report.comparisons.values()):,} comparisons over {len(report.comparisons)} blocking rules")
+            training.give_cores(links.core_of)
+        # train: how long the job waits for the model after the deterministic step (train_total: its whole
+        # duration); with a champion, the pre-flight that checks the blocking rules' limits.
+        with stages("train") as stage:
+            model = training.result() if training is not None else None
+            if model is not None:
+                model_json = model.model_json
+                report.retrained = True
+                report.comparisons, report.model_input_records = model.comparison_counts, model.input_records
+                stage.done(f"model trained on {model.training_records:,} records ({model.backend})")
+            else:
+                report.comparisons = preflight(ctx.spark, records, config, inputs=inputs)
+                report.model_input_records = inputs.count()
+                stage.done(f"pre-flight: {sum(report.comparisons.values()):,} comparisons over "
+                           f"{len(report.comparisons)} blocking rules")
+    if model is not None:
+        report.seconds["train_total"] = round(model.training_seconds, 2)
 
-    started = time.perf_counter()
-    _step(ctx, "predict")
-    # The limits were checked above (training or pre-flight): no second count of every rule's pairs. Pairs
-    # within a deterministic core are linked whatever their score: they are not scored.
-    scored = predict_pairs(spark, records, model_json, matching_config, check_limits=False, inputs=inputs, linked=core_of)
-    pairs = _materialise(ctx, scored, MATCH_PAIRS)
-    inputs.unpersist()
-    report.probabilistic_pairs = pairs.count()
-    record_seconds(report.seconds, "predict", started)
-    progress(f"probabilistic: {report.probabilistic_pairs:,} scored pairs above the threshold, between different cores")
+    with stages("predict") as stage:
+        # The limits were checked above; pairs within a deterministic core are linked whatever their score.
+        scored = predict_pairs(ctx.spark, records, model_json, config, check_limits=False, inputs=inputs,
+                               linked=links.core_of)
+        pairs = materialise(scored, tables.MATCH_PAIRS)
+        inputs.unpersist()
+        report.probabilistic_pairs = pairs.count()
+        stage.done(f"{report.probabilistic_pairs:,} scored pairs above the threshold, between different cores")
 
-    started = time.perf_counter()
-    _step(ctx, "cluster")
-    assignments, splits = cluster_records(records, edges, pairs, clustering_config, cores=cores)
-    assignments = (
-        assignments.join(anonymous.withColumn("anonymous", F.lit(True)), "record_key", "left")
-        .withColumn("match_rule", F.when(F.col("anonymous").isNotNull() & (F.col("match_rule") == "singleton"),
-                                         F.lit("anonymous")).otherwise(F.col("match_rule")))
-        .drop("anonymous")
-    )
-    assignments = assignments.localCheckpoint()
-    splits = splits.localCheckpoint()
-    core_sizes = assignments.groupBy("cluster_id", "core_id").count()
-    report.largest_guarded_cluster = (
-        core_sizes.groupBy("cluster_id").agg((F.sum("count") - F.max("count") + 1).alias("guarded")).agg(F.max("guarded")).first()[0]
-        or 0
-    )
-    report.splits = splits.count()
-    if report.splits:
-        lake.append(splits.withColumn("run_time", F.lit(run_time)), SPLITS)
-    record_seconds(report.seconds, "cluster", started)
-    progress(
-        f"clustering: {report.splits:,} oversized clusters split; largest cluster beyond its deterministic core: "
-        f"{report.largest_guarded_cluster} records"
-    )
+    with stages("cluster") as stage:
+        clusters = cluster_customers(records, links, pairs, rules.clustering)
+        report.largest_guarded_cluster = largest_guarded_cluster(clusters.assignments)
+        report.splits = clusters.splits.count()
+        if report.splits:
+            lake.append(clusters.splits.withColumn("run_time", F.lit(run_time)), tables.CLUSTER_SPLITS)
+        stage.done(f"{report.splits:,} oversized clusters split; largest cluster beyond its deterministic core: "
+                   f"{report.largest_guarded_cluster} records")
 
-    started = time.perf_counter()
-    _step(ctx, "ids")
-    previous = lake.read_or_none(REGISTRY)
-    registry, events = assign_customer_ids(assignments, previous, run_time.replace(tzinfo=None), load_ids_config(rules_file))
-    # The new registry is computed from the old one: materialise it before replacing the table.
-    registry = registry.localCheckpoint()
-    events = events.localCheckpoint()
-    lake.overwrite(registry, REGISTRY)
-    report.id_events = {r.event_type: r["count"] for r in events.groupBy("event_type").count().collect()}
-    if report.id_events:
-        lake.append(events, ID_EVENTS)
-    crosswalk = build_crosswalk(records, assignments, registry, run_time)
-    # Unchanged rows are not rewritten; rows of records gone from silver (erased) leave the crosswalk.
-    lake.merge(crosswalk, CROSSWALK, keys=["record_key"], compare_columns=["customer_id", "match_rule", "match_probability"],
-               delete_missing_condition="true")
-    record_seconds(report.seconds, "ids", started)
-
-    sizes = lake.read(CROSSWALK).groupBy("customer_id").count()
-    summary = sizes.agg(F.count("*").alias("customers"), F.sum("count").alias("records"), F.max("count").alias("largest")).first()
-    report.customers, report.records, report.largest_cluster = summary.customers, summary.records, summary.largest
-    progress(f"ids: {report.records:,} records -> {report.customers:,} customers (largest {report.largest_cluster}); events {report.id_events}")
+    with stages("ids") as stage:
+        registry, events = assign_customer_ids(
+            clusters.assignments, lake.read_or_none(tables.ID_REGISTRY), run_time.replace(tzinfo=None), rules.ids
+        )
+        # The new registry is computed from the old one: materialise it before replacing the table.
+        registry, events = registry.localCheckpoint(), events.localCheckpoint()
+        lake.overwrite(registry, tables.ID_REGISTRY)
+        report.id_events = {r.event_type: r["count"] for r in events.groupBy("event_type").count().collect()}
+        if report.id_events:
+            lake.append(events, tables.ID_EVENTS)
+        # Unchanged rows are not rewritten; rows of records gone from silver (erased) leave the crosswalk.
+        lake.merge(build_crosswalk(records, clusters.assignments, registry, run_time), tables.CROSSWALK,
+                   keys=tables.CROSSWALK.keys, compare_columns=COMPARED_COLUMNS, delete_missing_condition="true")
+        summary = summarise_crosswalk(lake.read(tables.CROSSWALK))
+        report.customers, report.records, report.largest_cluster = summary.customers, summary.records, summary.largest
+        stage.done(f"{report.records:,} records -> {report.customers:,} customers (largest {report.largest_cluster}); "
+                   f"events {report.id_events}")
 
     truth = load_truth(ctx) if evaluate else None
     if truth is not None:
-        started = time.perf_counter()
-        _step(ctx, "evaluate")
-        clusters = lake.read(CROSSWALK).select("record_key", F.col("customer_id").alias("cluster_id"), "match_rule")
-        every = evaluate_clusters(clusters, truth)
-        truth_keys = truth.select(F.concat_ws(":", "source", "source_record_id").alias("record_key"), "person_id")
-        identified = evaluate_clusters(
-            clusters.where(F.col("match_rule") != "anonymous"), truth_keys.join(anonymous, "record_key", "left_anti")
-        )
-        report.metrics = {k: v for k, v in every.items() if isinstance(v, (int, float))}
-        report.metrics.update({f"identified_{k}": v for k, v in identified.items() if isinstance(v, (int, float))})
-        report.metrics["recall_ceiling"] = (identified["true_pairs"] / every["true_pairs"]) if every["true_pairs"] else 1.0
-        record_seconds(report.seconds, "evaluate", started)
+        with stages("evaluate") as stage:
+            report.metrics = evaluate_matching(lake.read(tables.CROSSWALK), truth, links.anonymous)
+            stage.done(_evaluation_text(report))
     report.metrics.update({"largest_cluster": report.largest_cluster, "customers": report.customers,
                            "largest_guarded_cluster": report.largest_guarded_cluster})
-    started = time.perf_counter()
-    _step(ctx, "log")
-    report.model_run_id = tracking.log_match_run(
-        model=model,
-        config=matching_config,
-        metrics=report.metrics,
-        timings=report.seconds,
-        tracking_uri=ctx.pipeline.mlflow_tracking_uri,
-    )
-    record_seconds(report.seconds, "log", started)
-    if report.metrics.get("pairwise_f1") is not None:
-        progress(
-            "evaluation: pairwise P {pairwise_precision:.4f} R {pairwise_recall:.4f} F1 {pairwise_f1:.4f}; "
-            "B-cubed P {bcubed_precision:.4f} R {bcubed_recall:.4f} F1 {bcubed_f1:.4f} (all records; best reachable "
-            "recall {recall_ceiling:.4f})".format(**report.metrics)
-        )
-        progress(
-            "evaluation without the {anonymous} anonymous records: pairwise P {identified_pairwise_precision:.4f} "
-            "R {identified_pairwise_recall:.4f} F1 {identified_pairwise_f1:.4f}; B-cubed F1 {identified_bcubed_f1:.4f}".format(
-                anonymous=report.anonymous_records, **report.metrics
-            )
+    with stages("log"):
+        report.model_run_id = tracking.log_match_run(
+            model=model, config=config, metrics=report.metrics, timings=report.seconds,
+            tracking_uri=ctx.pipeline.mlflow_tracking_uri,
         )
     return report
 
 
-def build_crosswalk(records: DataFrame, assignments: DataFrame, registry: DataFrame, run_time: dt.datetime) -> DataFrame:
-    """``gold.customer_crosswalk``: one row per source record with its customer and how it was matched."""
+def _champion(ctx: JobContext, progress: Progress) -> dict | None:
+    """The registered champion's model JSON, or None when there is none yet (the job then trains one)."""
+    try:
+        model_json = tracking.load_champion_model(tracking_uri=ctx.pipeline.mlflow_tracking_uri)
+    except LookupError:
+        progress("model: no registered champion yet, training one")
+        return None
+    progress("model: scoring with the registered champion")
+    return model_json
+
+
+def _evaluation_text(report: MatchReport) -> str:
     return (
-        records.select("record_key", "source", "source_record_id", "channel")
-        .join(assignments.select("record_key", "match_rule", "match_probability"), "record_key")
-        .join(registry.select("record_key", "customer_id"), "record_key")
-        .select(
-            "source",
-            "source_record_id",
-            "record_key",
-            "channel",
-            "customer_id",
-            "match_rule",
-            "match_probability",
-            F.lit(run_time.replace(tzinfo=None)).cast("timestamp").alias("matched_at"),
-        )
-    )
+        "pairwise P {pairwise_precision:.4f} R {pairwise_recall:.4f} F1 {pairwise_f1:.4f}; B-cubed F1 {bcubed_f1:.4f} "
+        "(all records; best reachable recall {recall_ceiling:.4f}); without the {anonymous:,} anonymous records: "
+        "pairwise P {identified_pairwise_precision:.4f} R {identified_pairwise_recall:.4f} F1 "
+        "{identified_pairwise_f1:.4f}; B-cubed F1 {identified_bcubed_f1:.4f}"
+    ).format(anonymous=report.anonymous_records, **report.metrics)
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:

@@ -17,9 +17,8 @@ from functools import reduce
 from pyspark.sql import DataFrame
 
 from jobs.common import JobContext, Progress, add_common_arguments, build_context, run_concurrently
-from spark_lib import silver
+from spark_lib import silver, tables
 
-RECORDS_TABLE = "silver.customer_records"
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,7 @@ def run(ctx: JobContext, progress: Progress | None = None) -> list[StandardiseRe
     records: list[DataFrame] = []
     events: dict[str, list[DataFrame]] = defaultdict(list)
     for spec in ctx.sources.sources:
-        bronze = ctx.lake.read_or_none(f"bronze.{spec.name}")
+        bronze = ctx.lake.read_or_none(tables.bronze(spec.name))
         if bronze is None:
             progress(f"{spec.name}: no bronze table yet, skipped (run `rcu ingest` first)")
             continue
@@ -48,18 +47,18 @@ def run(ctx: JobContext, progress: Progress | None = None) -> list[StandardiseRe
         if spec.interactions:
             events[spec.interactions.table].append(silver.interactions(bronze, spec))
 
-    targets = [(RECORDS_TABLE, records, ["record_key"])] + [
-        (f"silver.{table}", frames, ["interaction_key"]) for table, frames in sorted(events.items())
+    targets = [(tables.CUSTOMER_RECORDS, records)] + [
+        (tables.interactions(name), frames) for name, frames in sorted(events.items())
     ]
     targets = [t for t in targets if t[1]]
 
-    def task(number: int, table: str, frames: list[DataFrame], keys: list[str]):
+    def task(number: int, table: tables.Table, frames: list[DataFrame]):
         def publish() -> StandardiseReport:
             progress(f"table {number}/{len(targets)}: {table} from {len(frames)} source(s)")
             # Compare everything but the ingestion lineage: a re-delivered identical row is not a change.
             data = _union(frames)
             compare = [c for c in data.columns if c not in ("ingested_at", "source_file")]
-            metrics = ctx.lake.merge(data, table, keys=keys, compare_columns=compare)
+            metrics = ctx.lake.merge(data, table, keys=table.keys, compare_columns=compare)
             rows = ctx.lake.read(table).count()
             report = StandardiseReport(
                 table, rows, metrics.get("num_target_rows_inserted", 0), metrics.get("num_target_rows_updated", 0)

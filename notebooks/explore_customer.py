@@ -13,7 +13,7 @@
 
 from pyspark.sql import functions as F
 
-from spark_lib import explore
+from spark_lib import explore, tables
 from spark_lib.config import load_sources
 from spark_lib.gold.audiences import interaction_tables_of
 from spark_lib.session import get_spark
@@ -42,8 +42,8 @@ lake = Lakehouse(spark, LAKEHOUSE)
 
 # COMMAND ----------
 
-tables = lake.tables("silver") + lake.tables("gold")
-display(spark.createDataFrame([(t.split(".")[0], t) for t in tables], "layer string, table string"))
+existing = lake.tables("silver") + lake.tables("gold")
+display(spark.createDataFrame([(t.split(".")[0], t) for t in existing], "layer string, table string"))
 
 # COMMAND ----------
 
@@ -52,12 +52,12 @@ display(spark.createDataFrame([(t.split(".")[0], t) for t in tables], "layer str
 
 # COMMAND ----------
 
-crosswalk = lake.read("gold.customer_crosswalk")
+crosswalk = lake.read(tables.CROSSWALK)
 customer_id = CUSTOMER_ID or explore.largest_customer(crosswalk)
 print(f"customer {customer_id}")
-golden = lake.read_or_none("gold.customer")
+golden = lake.read_or_none(tables.CUSTOMER)
 if golden is None:
-    print("gold.customer is missing: run `rcu gold`")
+    print(f"{tables.CUSTOMER} is missing: run `rcu gold`")
 else:
     display(golden.where(F.col("customer_id") == customer_id))
 
@@ -69,7 +69,8 @@ else:
 
 # COMMAND ----------
 
-display(explore.customer_records(lake.read("silver.customer_records"), crosswalk, customer_id))
+records = lake.read(tables.CUSTOMER_RECORDS)
+display(explore.customer_records(records, crosswalk, customer_id, extra=explore.RECORD_DETAIL_COLUMNS))
 
 # COMMAND ----------
 
@@ -78,9 +79,9 @@ display(explore.customer_records(lake.read("silver.customer_records"), crosswalk
 
 # COMMAND ----------
 
-provenance = lake.read_or_none("gold.customer_provenance")
+provenance = lake.read_or_none(tables.PROVENANCE)
 if provenance is None:
-    print("gold.customer_provenance is missing: run `rcu gold`")
+    print(f"{tables.PROVENANCE} is missing: run `rcu gold`")
 else:
     display(provenance.where(F.col("customer_id") == customer_id).orderBy("attribute"))
 
@@ -92,9 +93,9 @@ else:
 # COMMAND ----------
 
 interactions = {
-    table: lake.read(f"silver.{table}")
-    for table in interaction_tables_of(load_sources())
-    if lake.exists(f"silver.{table}")
+    name: lake.read(tables.interactions(name))
+    for name in interaction_tables_of(load_sources())
+    if lake.exists(tables.interactions(name))
 }
 display(explore.customer_timeline(interactions, crosswalk, customer_id))
 
@@ -105,7 +106,7 @@ display(explore.customer_timeline(interactions, crosswalk, customer_id))
 
 # COMMAND ----------
 
-for table in ("gold.customer_360", "gold.customer_segments", "gold.audience_members"):
+for table in (tables.CUSTOMER_360, tables.SEGMENTS, tables.AUDIENCE_MEMBERS):
     df = lake.read_or_none(table)
     if df is None:
         print(f"{table} is missing")

@@ -13,10 +13,9 @@
 
 import pandas as pd
 
-from jobs import tracking
-from spark_lib import explore
+from spark_lib import explore, tables, tracking
 from spark_lib.config import load_pipeline
-from spark_lib.matching import explain_pair, load_matching_config
+from spark_lib.matching import load_matching_config
 from spark_lib.matching.probabilistic import m_u_table
 from spark_lib.session import get_spark
 from spark_lib.storage import Lakehouse
@@ -66,7 +65,7 @@ for name, html in explore.model_charts_html(model_json, config).items():
 
 # COMMAND ----------
 
-crosswalk = lake.read("gold.customer_crosswalk")
+crosswalk = lake.read(tables.CROSSWALK)
 display(explore.match_rule_breakdown(crosswalk))
 display(explore.cluster_size_distribution(crosswalk))
 
@@ -77,17 +76,16 @@ display(explore.cluster_size_distribution(crosswalk))
 
 # COMMAND ----------
 
-pairs = lake.read_or_none("silver.match_pairs")
+pairs = lake.read_or_none(tables.MATCH_PAIRS)
 if pairs is None:
-    print("silver.match_pairs is missing: run `rcu match`")
+    print(f"{tables.MATCH_PAIRS} is missing: run `rcu match`")
 else:
     borderline = explore.borderline_pairs(pairs, PAIRS)
     display(borderline)
     first = borderline.first()
     if first is not None:
-        explanation = explain_pair(spark, lake.read("silver.customer_records"), model_json,
-                                   first.record_key_l, first.record_key_r, config)
-        print(f"{first.record_key_l} / {first.record_key_r}: match weight {explanation.match_weight:.2f}, "
-              f"probability {explanation.match_probability:.4f}")
-        display(pd.DataFrame(explanation.steps))
-        displayHTML(explanation.chart.to_html())
+        pair = explore.explain_records_pair(lake, first.record_key_l, first.record_key_r, config, model_json)
+        print(explore.format_pair(pair))  # as `rcu explain --pair` prints it
+        if pair["scored"]:
+            display(pd.DataFrame(pair["steps"]))
+            displayHTML(pair["chart"].to_html())

@@ -12,7 +12,7 @@
 
 import datetime as dt
 
-from spark_lib import explore
+from spark_lib import explore, tables
 from spark_lib.gold.kpis import TEMPERATURES
 from spark_lib.gold.segments import segment_movements
 from spark_lib.session import get_spark
@@ -34,7 +34,7 @@ FROM_DATE = dbutils.widgets.get("from_date")
 TO_DATE = dbutils.widgets.get("to_date")
 
 lake = Lakehouse(spark, LAKEHOUSE)
-segments = lake.read("gold.customer_segments")
+segments = lake.read(tables.SEGMENTS)
 dates = explore.run_dates(segments)
 to_date = dt.date.fromisoformat(TO_DATE) if TO_DATE else dates[-1]
 from_date = dt.date.fromisoformat(FROM_DATE) if FROM_DATE else ([d for d in dates if d < to_date] or [to_date])[-1]
@@ -70,9 +70,9 @@ display(movements.where("from_segment IS NULL OR to_segment IS NULL OR from_segm
 
 # COMMAND ----------
 
-customer_360 = lake.read_or_none("gold.customer_360")
+customer_360 = lake.read_or_none(tables.CUSTOMER_360)
 if customer_360 is None:
-    print("gold.customer_360 is missing: run `rcu gold`")
+    print(f"{tables.CUSTOMER_360} is missing: run `rcu gold`")
 else:
     display(explore.segment_profile(segments, customer_360, to_date, "temperature"))
     display(explore.segment_profile(segments, customer_360, to_date, "rfm_segment"))

@@ -9,6 +9,7 @@ of the wrong type raises :class:`ConfigError` naming the key and the file, e.g.:
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import os
 import types
@@ -171,25 +172,6 @@ class PipelineConfig:
 # --------------------------------------------------------------------------------------------------
 
 
-def _type_ok(value: Any, annotation: Any) -> bool:
-    origin = typing.get_origin(annotation)
-    if annotation is Any:
-        return True
-    if origin in (typing.Union, types.UnionType):
-        return any(_type_ok(value, arg) for arg in typing.get_args(annotation))
-    if annotation is type(None):
-        return value is None
-    if origin in (Mapping, dict) or annotation in (dict, Mapping):
-        return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
-    if annotation is bool:
-        return isinstance(value, bool)
-    if annotation is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if annotation is str:
-        return isinstance(value, str)
-    return True
-
-
 def strict_fields(
     cls: type,
     data: Any,
@@ -230,27 +212,126 @@ def strict_fields(
     return values
 
 
-def _build(cls: type, data: Any, where: str, file: str, overrides: dict[str, Any] | None = None):
-    """Fill dataclass ``cls`` from ``data``, refusing unknown keys, missing keys and wrong types."""
+def read_section(
+    cls: type,
+    data: Any,
+    where: str,
+    file: str = "",
+    *,
+    nested: Mapping[str, Callable[[Any, str, str], Any]] | None = None,
+    preset: Mapping[str, Any] | None = None,
+    internal: Collection[str] = ("file", "name"),
+) -> Any:
+    """Fill the frozen dataclass ``cls`` from the mapping ``data``: the one reader of every config section.
+
+    Strict: an unknown key, a missing required key or a value of the wrong type raises :class:`ConfigError`
+    naming the file and the key path (``where`` is the path of ``data`` in the file, ``''`` at the top). Field
+    types: str, int, float, bool, ``X | None``, ``tuple[X, ...]`` (from a YAML list),
+    ``Mapping[str, X]``, nested dataclasses, ``Any``, and named items: a ``tuple`` of dataclasses whose first
+    field is ``name`` reads from a mapping of name -> settings, in order (``web: [web_visit]`` standing for
+    the one other required field). ``nested`` gives a parser ``parser(value, key_path, file)`` for a field
+    that needs more (a list of blocking rules); ``preset`` fields are set by the caller and ``internal`` ones
+    are never read from the file. A ``None`` section (an empty YAML key) takes every default.
+
+    Checks in ``cls.__post_init__`` raise :class:`ConfigError` naming the key *within* the section
+    (``threshold: 1.5 is not a probability``); the reader adds the file and the section's path.
+
+    Example::
+
+        read_section(ClusteringConfig, {"treshold": 0.99}, "clustering", "conf/matching_rules.yaml")
+        # ConfigError: conf/matching_rules.yaml: clustering: unknown key 'treshold' (allowed: ...)
+    """
+    parsers = nested or {}
 
     def convert(name: str, value: Any, annotation: Any, key: str) -> Any:
-        if not _type_ok(value, annotation) and not dataclasses.is_dataclass(_strip_optional(annotation)):
-            raise ConfigError(f"{file}: {key}: expected {_type_name(annotation)}, got {type(value).__name__} {value!r}")
+        if name in parsers:
+            return parsers[name](value, key, file)
+        return _convert(value, annotation, key, file)
+
+    values = strict_fields(cls, {} if data is None else data, where, convert, file, preset=preset, internal=internal)
+    try:
+        return cls(**values)
+    except ConfigError as error:
+        located = f"{where}.{error}" if where else str(error)
+        raise ConfigError(f"{file}: {located}" if file else located) from None
+
+
+def _named_items(cls: type) -> bool:
+    """A dataclass whose first field is ``name``: YAML gives a mapping of name -> settings."""
+    fields = dataclasses.fields(cls)
+    return bool(fields) and fields[0].name == "name"
+
+
+def _read_named_item(cls: type, name: str, value: Any, where: str, file: str) -> Any:
+    if not isinstance(value, Mapping):
+        # ``web: [web_visit]``: the value of the one other required field
+        required = [f for f in dataclasses.fields(cls) if f.name not in ("name", "file")
+                    and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        if len(required) == 1:
+            value = {required[0].name: value}
+    return read_section(cls, value, where, file, preset={"name": name})
+
+
+def _convert(value: Any, annotation: Any, where: str, file: str) -> Any:
+    """``value`` checked (and converted: a YAML list to a tuple, an int to a float) against ``annotation``."""
+    prefix = f"{file}: " if file else ""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+
+    def wrong(expected: str) -> ConfigError:
+        return ConfigError(f"{prefix}{where}: expected {expected}, got {type(value).__name__} {value!r}")
+
+    if annotation is Any:
         return value
-
-    return cls(**strict_fields(cls, data, where, convert, file, preset=overrides, internal=("file", "name")))
-
-
-def _strip_optional(annotation: Any) -> Any:
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    return args[0] if len(args) == 1 else annotation
+    if dataclasses.is_dataclass(annotation):
+        return read_section(annotation, value, where, file)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in args if a is not type(None)]
+        if value is None and len(options) < len(args):
+            return None
+        if len(options) == 1:
+            return _convert(value, options[0], where, file)
+        for option in options:
+            try:
+                return _convert(value, option, where, file)
+            except ConfigError:
+                continue
+        raise wrong(" or ".join(_type_name(o) for o in options))
+    if origin in (Mapping, dict, collections.abc.Mapping) or annotation in (dict, Mapping):
+        if not isinstance(value, Mapping):
+            raise wrong("a mapping")
+        item = args[1] if len(args) == 2 else Any
+        return {str(k): _convert(v, item, f"{where}.{k}", file) for k, v in value.items()}
+    if origin is tuple and dataclasses.is_dataclass(args[0]) and _named_items(args[0]):
+        if not isinstance(value, Mapping) or not value:
+            raise ConfigError(f"{prefix}{where}: expected a non-empty mapping of name to settings, got {value!r}")
+        return tuple(_read_named_item(args[0], str(k), v, f"{where}.{k}", file) for k, v in value.items())
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise wrong("a list")
+        return tuple(_convert(v, args[0], f"{where}[{i}]", file) for i, v in enumerate(value))
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise wrong("true or false")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise wrong("an integer")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise wrong("a number")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise wrong("a string")
+        return value
+    return value
 
 
 def _type_name(annotation: Any) -> str:
-    text = str(annotation).replace("typing.", "")
-    return {"<class 'str'>": "a string", "<class 'bool'>": "true or false", "<class 'int'>": "an integer"}.get(
-        text, text
-    )
+    names = {str: "a string", bool: "true or false", int: "an integer", float: "a number"}
+    return names.get(annotation, str(annotation).replace("typing.", ""))
 
 
 def _choice(value: str, allowed: tuple[str, ...], where: str, file: str) -> None:
@@ -277,7 +358,7 @@ def parse_source(name: str, data: Any, file: str) -> SourceSpec:
         interactions = data.pop("interactions")
     else:
         interactions = None
-    spec = _build(SourceSpec, data, where, file, overrides={"name": name})
+    spec = read_section(SourceSpec, data, where, file, preset={"name": name}, internal=("file", "name"))
     _choice(spec.format, FORMATS, f"{where}.format", file)
     _choice(spec.channel, CHANNELS, f"{where}.channel", file)
     for canonical in spec.identity:
@@ -291,7 +372,7 @@ def parse_source(name: str, data: Any, file: str) -> SourceSpec:
     parsed_interactions = None
     if interactions is not None:
         iwhere = f"{where}.interactions"
-        parsed_interactions = _build(InteractionSpec, interactions, iwhere, file)
+        parsed_interactions = read_section(InteractionSpec, interactions, iwhere, file)
         _choice(parsed_interactions.table, INTERACTION_TABLES, f"{iwhere}.table", file)
         for canonical in parsed_interactions.fields:
             if canonical not in INTERACTION_FIELDS:
@@ -325,7 +406,7 @@ def load_sources(path: str | os.PathLike | None = None) -> SourcesConfig:
 def load_pipeline(path: str | os.PathLike | None = None) -> PipelineConfig:
     """Load ``conf/pipeline.yaml``; ``RCU_LAKEHOUSE_DIR``/``RCU_RAW_DIR`` override its folders."""
     file = Path(path or DEFAULT_CONF_DIR / "pipeline.yaml")
-    config = _build(PipelineConfig, read_yaml(file), "pipeline", str(file), overrides={"file": str(file)})
+    config = read_section(PipelineConfig, read_yaml(file), "pipeline", str(file), preset={"file": str(file)})
     overrides = {
         "lakehouse_dir": os.environ.get("RCU_LAKEHOUSE_DIR"),
         "raw_dir": os.environ.get("RCU_RAW_DIR"),

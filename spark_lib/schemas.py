@@ -1,4 +1,6 @@
-"""Schemas of the conformed (silver) tables: the contract between standardisation, matching and gold.
+"""Schemas of the lakehouse's tables: the contract between the steps that write and read them.
+
+The table catalogue (:mod:`spark_lib.tables`) names each table with its schema and keys.
 
 ``silver.customer_records``: one row per source record that carries identity, keyed by
 ``record_key = source || ':' || source_record_id``. Display fields keep accents and case; ``*_std`` fields
@@ -86,5 +88,88 @@ INTERACTIONS = StructType(
         StructField("product", StringType(), True),
         StructField("channel_detail", StringType(), True),
         StructField("ingested_at", TimestampType(), False),
+    ]
+)
+
+INGESTION_LOG = StructType(
+    [
+        StructField("source", StringType(), True),
+        StructField("file_path", StringType(), True),
+        StructField("file_hash", StringType(), True),
+        StructField("rows_read", LongType(), True),
+        StructField("rows_bronze", LongType(), True),
+        StructField("rows_quarantined", LongType(), True),
+        StructField("batch_id", StringType(), True),
+    ]
+)
+
+DETERMINISTIC_EDGES = StructType(
+    [
+        StructField("record_key_l", StringType(), False),
+        StructField("record_key_r", StringType(), False),
+        StructField("rule", StringType(), False),       # the pivot column: email_std, account_id, ...
+        StructField("value", StringType(), False),      # the shared value
+    ]
+)
+
+GENERIC_VALUES = StructType(
+    [
+        StructField("pivot", StringType(), False),
+        StructField("value", StringType(), False),
+        StructField("records", LongType(), False),               # distinct records carrying the value
+        StructField("distinct_first_names", LongType(), False),  # first names that count as different people
+        StructField("reason", StringType(), False),
+    ]
+)
+
+CLUSTER_SPLITS = StructType(
+    [
+        StructField("component_id", StringType(), False),       # smallest record_key of the split component
+        StructField("size_before", LongType(), False),
+        StructField("sizes_after", ArrayType(LongType(), False), False),  # largest first
+        StructField("threshold", DoubleType(), True),           # null: size-capped / cannot-link re-forming
+        StructField("reason", StringType(), False),             # oversized | size_capped | cannot_link
+    ]
+)
+
+ID_REGISTRY = StructType(
+    [
+        StructField("record_key", StringType(), False),
+        StructField("customer_id", StringType(), False),
+        StructField("created_at", TimestampType(), False),   # when the customer id was first issued
+        StructField("assigned_at", TimestampType(), False),  # when this record got this customer id
+    ]
+)
+
+ID_EVENTS = StructType(
+    [
+        StructField("event_time", TimestampType(), False),
+        StructField("event_type", StringType(), False),      # merge | split | new
+        StructField("customer_id", StringType(), False),     # merge: survivor; split: the split id; new: the new id
+        StructField("other_ids", ArrayType(StringType(), False), False),  # merged / split-off / former ids
+        StructField("records_affected", LongType(), False),  # records whose customer id changed (new: all)
+        StructField("reason", StringType(), False),
+    ]
+)
+
+CROSSWALK = StructType(
+    [
+        StructField("source", StringType(), False),
+        StructField("source_record_id", StringType(), False),
+        StructField("record_key", StringType(), False),
+        StructField("channel", StringType(), False),
+        StructField("customer_id", StringType(), False),
+        StructField("match_rule", StringType(), False),      # deterministic:<pivot> | probabilistic | singleton | anonymous
+        StructField("match_probability", DoubleType(), True),
+        StructField("matched_at", TimestampType(), True),
+    ]
+)
+
+KPI_SNAPSHOTS = StructType(
+    [
+        StructField("run_date", DateType(), False),
+        StructField("kpi", StringType(), False),
+        StructField("dimension", StringType(), False),
+        StructField("value", DoubleType(), True),
     ]
 )

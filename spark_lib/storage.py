@@ -6,8 +6,8 @@ Tables are named ``<layer>.<entity>`` (``bronze.loyalty_members``, ``silver.cust
 Example::
 
     lake = Lakehouse(spark, "lakehouse")
-    lake.merge(df, "silver.customer_records", keys=["record_key"])
-    lake.read("silver.customer_records").count()
+    lake.merge(df, tables.CUSTOMER_RECORDS, keys=["record_key"])
+    lake.read(tables.CUSTOMER_RECORDS).count()
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from pyspark.sql import functions as F
 from spark_lib.session import job_description
 
 _TABLE_NAME = re.compile(r"^(bronze|silver|gold|ops)\.[a-z_][a-z0-9_]*$")
+#: the table property that turns Delta's Change Data Feed on
+CHANGE_DATA_FEED = "delta.enableChangeDataFeed"
 
 
 class TableNameError(ValueError):
@@ -67,13 +69,51 @@ class Lakehouse:
         """Name the Spark jobs of a write after the table (Spark UI, event log, benchmarks/spark_profile.py)."""
         return job_description(self.spark, f"{action} {table}")
 
-    def overwrite(self, df: DataFrame, table: str, partition_by: Sequence[str] = ()) -> None:
-        """Replace the table's content (and schema) atomically; readers see the old or the new version."""
+    def overwrite(self, df: DataFrame, table: str, partition_by: Sequence[str] = (), change_data_feed: bool = False) -> None:
+        """Replace the table's content (and schema) atomically; readers see the old or the new version.
+
+        ``change_data_feed``: the table keeps Delta's Change Data Feed on (``table_changes`` shows each change).
+        """
+        existed = change_data_feed and self.exists(table)
         writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+        if change_data_feed:  # a "delta." option on the write that creates a table becomes its property
+            writer = writer.option(CHANGE_DATA_FEED, "true")
         if partition_by:
             writer = writer.partitionBy(*partition_by)
         with self._described("overwrite", table):
             writer.save(self.path(table))
+        if existed:
+            self.enable_change_data_feed(table)
+
+    def enable_change_data_feed(self, table: str) -> None:
+        """Turn Delta's Change Data Feed on for ``table`` (nothing to do when it is on)."""
+        properties = self.delta_table(table).detail().select("properties").first()["properties"] or {}
+        if properties.get(CHANGE_DATA_FEED) != "true":
+            self.spark.sql(f"ALTER TABLE delta.`{self.path(table)}` SET TBLPROPERTIES ({CHANGE_DATA_FEED} = true)")
+
+    def apply_changes(self, changes: DataFrame, table: str, keys: Sequence[str], *, deleted: str, unchanged_when: str) -> dict[str, int]:
+        """MERGE a change set into ``table`` on ``keys`` and return Delta's operation metrics.
+
+        ``changes`` holds only the rows that changed: those whose boolean column ``deleted`` is true are
+        deleted, the others inserted or, unless ``unchanged_when`` (a SQL predicate on ``t`` and ``s``) holds,
+        updated. The ``deleted`` column itself is not written. Delta rewrites every file holding a matched
+        row, so a change set rather than the whole table keeps a small change cheap.
+        """
+        if not keys:
+            raise ValueError("'keys' in apply_changes cannot be empty")
+        if deleted not in changes.columns:
+            raise ValueError(f"apply_changes: 'changes' lacks the deletion flag column {deleted!r}")
+        on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+        values = {c: f"s.`{c}`" for c in changes.columns if c != deleted}
+        builder = (
+            self.delta_table(table).alias("t").merge(changes.alias("s"), on)
+            .whenMatchedDelete(condition=f"s.`{deleted}`")
+            .whenMatchedUpdate(condition=f"NOT ({unchanged_when})", set=values)
+            .whenNotMatchedInsert(condition=f"NOT s.`{deleted}`", values=values)
+        )
+        with self._described("merge changes into", table):
+            builder.execute()
+        return self.last_operation_metrics(table)
 
     def append(self, df: DataFrame, table: str) -> None:
         """Append rows; new columns in ``df`` are added to the table's schema."""

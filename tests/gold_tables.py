@@ -26,6 +26,7 @@ from pyspark.sql.types import (
 )
 
 from spark_lib.schemas import INTERACTIONS
+from tests.records import frame, silver_record
 
 CUSTOMER = StructType(
     [
@@ -143,19 +144,6 @@ def ts(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text)
 
 
-def rows_of(schema: StructType, records: list[dict]) -> list[tuple]:
-    names = schema.fieldNames()
-    for record in records:
-        unknown = set(record) - set(names)
-        if unknown:
-            raise KeyError(f"unknown column(s) {sorted(unknown)} (schema: {names})")
-    return [tuple(record.get(name) for name in names) for record in records]
-
-
-def frame(spark: SparkSession, schema: StructType, records: list[dict]) -> DataFrame:
-    return spark.createDataFrame(rows_of(schema, records), schema)
-
-
 def customers(spark: SparkSession, records: list[dict]) -> DataFrame:
     return frame(spark, CUSTOMER, records)
 
@@ -215,18 +203,15 @@ def customer_record_rows(record_to_customer: dict[str, str], golden: dict[str, d
     """``silver.customer_records`` rows: each record carries its customer's golden names and contacts."""
     rows = []
     for key, customer_id in record_to_customer.items():
-        source, record_id = key.split(":", 1)
+        source = key.split(":", 1)[0]
         fields = golden.get(customer_id, {})
-        rows.append({
-            "record_key": key, "source": source, "source_record_id": record_id, "channel": SOURCES[source][0],
-            "first_name": fields.get("first_name"), "last_name": fields.get("last_name"),
-            "first_name_std": (fields.get("first_name") or "").lower() or None,
-            "last_name_std": (fields.get("last_name") or "").lower() or None,
-            "email": fields.get("email"), "email_std": fields.get("email"), "email_valid": bool(fields.get("email")),
-            "phone_mobile": fields.get("phone_mobile"), "postcode": fields.get("postcode"), "city": fields.get("city"),
-            "street": fields.get("street"), "quality_flags": [], "record_time": ts("2026-10-01 12:00"),
-            "ingested_at": ts("2026-10-31 01:00"), "source_file": f"{source}.csv",
-        })
+        rows.append(silver_record(
+            key, channel=SOURCES[source][0], derive_std=("first_name", "last_name"),
+            first_name=fields.get("first_name"), last_name=fields.get("last_name"),
+            email=fields.get("email"), email_std=fields.get("email"), email_valid=bool(fields.get("email")),
+            phone_mobile=fields.get("phone_mobile"), postcode=fields.get("postcode"), city=fields.get("city"),
+            street=fields.get("street"), record_time=ts("2026-10-01 12:00"), ingested_at=ts("2026-10-31 01:00"),
+        ))
     return rows
 
 

@@ -22,16 +22,11 @@ from spark_lib.matching.deterministic import (
     load_deterministic_config,
     placeholder_values,
 )
+from tests.records import silver_columns
 
+# The silver columns the pivots read (tests.records.silver_columns: unspecified fields are null).
 COLUMNS = ("record_key", "source", "first_name_canonical", "email_std", "phone_mobile", "loyalty_card", "account_id",
            "cookie_id", "customer_ref")
-
-
-def records(spark, *rows: dict):
-    """A silver-like DataFrame of the pivot columns; unspecified fields are null."""
-    return spark.createDataFrame(
-        [tuple(row.get(c) for c in COLUMNS) for row in rows], ", ".join(f"{c} string" for c in COLUMNS)
-    )
 
 
 def edges(spark, *rows):
@@ -92,13 +87,13 @@ PLACEHOLDERS = [
 
 @pytest.fixture(scope="module")
 def linked(spark):
-    df = records(spark, *STORE_PHONE, *OWN_PHONE, *MANY_NAMES, *FAMILY, *COOKIE, *CARD, *PLACEHOLDERS)
+    df = silver_columns(spark, COLUMNS, *STORE_PHONE, *OWN_PHONE, *MANY_NAMES, *FAMILY, *COOKIE, *CARD, *PLACEHOLDERS)
     return deterministic_edges(df, CONFIG).cache(), generic_values(df, CONFIG).cache()
 
 
 def test_one_classification_serves_the_edges_and_the_generic_list(spark, linked):
     """The match job classifies the values once and hands the result to both: same output as alone."""
-    df = records(spark, *STORE_PHONE, *OWN_PHONE, *MANY_NAMES, *FAMILY, *COOKIE, *CARD, *PLACEHOLDERS)
+    df = silver_columns(spark, COLUMNS, *STORE_PHONE, *OWN_PHONE, *MANY_NAMES, *FAMILY, *COOKIE, *CARD, *PLACEHOLDERS)
     classified = classify_values(df, CONFIG).cache()
     edges, generic = linked
 
@@ -207,8 +202,9 @@ def test_placeholder_values_match_patterns_and_are_generic(spark, linked):
 
 def test_exclude_policy_drops_a_value_shared_by_different_first_names(spark):
     config = DeterministicConfig(pivots={"email_std": PivotRule(shared_value_policy="exclude")})
-    df = records(
+    df = silver_columns(
         spark,
+        COLUMNS,
         {"record_key": "a:1", "first_name_canonical": "marie", "email_std": "famille@free.fr"},
         {"record_key": "a:2", "first_name_canonical": "paul", "email_std": "famille@free.fr"},
         {"record_key": "a:3", "first_name_canonical": "marie", "email_std": "famille@free.fr"},
@@ -230,8 +226,9 @@ def test_an_account_links_all_its_orders_and_an_order_phone_can_be_ignored(spark
             "phone_mobile": PivotRule(ignore_sources=("eshop_orders",)),
         }
     )
-    df = records(
+    df = silver_columns(
         spark,
+        COLUMNS,
         {"record_key": "eshop_accounts:A1", "source": "eshop_accounts", "first_name_canonical": "nathalie",
          "account_id": "A1", "phone_mobile": "+33629300957"},
         {"record_key": "eshop_orders:O1", "source": "eshop_orders", "first_name_canonical": "bernard",
@@ -252,8 +249,9 @@ def test_a_nameless_record_whose_identifiers_name_different_people_follows_its_m
     # majority rule the email would join it to Marie while the card joins it to Paul, merging them. The card
     # (a higher-priority pivot) wins. A receipt bearing Marie's card and the email agrees with both: both link.
     email = "famille.dupont@free.fr"
-    df = records(
+    df = silver_columns(
         spark,
+        COLUMNS,
         {"record_key": "loyalty:p1", "first_name_canonical": "paul", "loyalty_card": "L9", "email_std": email},
         {"record_key": "crm:m1", "first_name_canonical": "marie", "loyalty_card": "M1", "email_std": email},
         {"record_key": "eshop:m2", "first_name_canonical": "marie", "email_std": email},
@@ -279,12 +277,6 @@ LANDLINE_COLUMNS = ("record_key", "source", "first_name_canonical", "first_name_
                     "phone_landline", "loyalty_card")
 
 
-def landline_records(spark, *rows: dict):
-    return spark.createDataFrame(
-        [tuple(row.get(c) for c in LANDLINE_COLUMNS) for row in rows], ", ".join(f"{c} string" for c in LANDLINE_COLUMNS)
-    )
-
-
 LANDLINE_CONFIG = DeterministicConfig(
     pivots={
         "loyalty_card": PivotRule(),
@@ -308,7 +300,7 @@ HOUSEHOLD = [
 
 
 def test_a_landline_links_one_first_name_and_never_a_nameless_record(spark):
-    df = landline_records(spark, *HOUSEHOLD)
+    df = silver_columns(spark, LANDLINE_COLUMNS, *HOUSEHOLD)
 
     assert_df_equality(
         deterministic_edges(df, LANDLINE_CONFIG),
@@ -322,8 +314,9 @@ def test_a_landline_links_one_first_name_and_never_a_nameless_record(spark):
 
 
 def test_records_with_no_name_address_or_usable_identifier_are_anonymous(spark):
-    df = landline_records(
+    df = silver_columns(
         spark,
+        LANDLINE_COLUMNS,
         *HOUSEHOLD,
         {"record_key": "web:cookie"},                                  # never logged in
         {"record_key": "newsletter:9", "street_std": "rue de la paix"},  # an address is someone

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from chispa import assert_df_equality
 
-from spark_lib.matching.evaluation import cluster_size_distribution, evaluate_clusters
+from spark_lib.matching.evaluation import cluster_size_distribution, evaluate_clusters, evaluate_matching
 
 
 @pytest.fixture(scope="module")
@@ -58,3 +58,27 @@ def test_cluster_size_distribution_counts_clusters_and_records_per_size(spark, e
         spark.createDataFrame([(1, 1, 1), (2, 2, 4)], "cluster_size long, clusters long, records long"),
         ignore_nullable=True,
     )
+
+
+def test_a_matching_run_is_scored_on_all_and_on_identified_records(spark):
+    """Truth {a,b,c},{d,x}: x is an anonymous cookie left alone; identified records are a, b, c, d."""
+    crosswalk = spark.createDataFrame(
+        [("s:a", "C1", "deterministic:email_std"), ("s:b", "C1", "probabilistic"), ("s:c", "C2", "singleton"),
+         ("s:d", "C3", "singleton"), ("s:x", "C4", "anonymous")],
+        "record_key string, customer_id string, match_rule string",
+    )
+    truth = spark.createDataFrame(
+        [("s", k, p) for k, p in (("a", "P1"), ("b", "P1"), ("c", "P1"), ("d", "P2"), ("x", "P2"))],
+        "source string, source_record_id string, person_id string",
+    )
+    anonymous = spark.createDataFrame([("s:x",)], "record_key string")
+
+    metrics = evaluate_matching(crosswalk, truth, anonymous)
+
+    # all records: true pairs ab, ac, bc, dx (4), found ab: recall 1/4; identified: ab, ac, bc (3): recall 1/3
+    assert metrics["pairwise_recall"] == pytest.approx(1 / 4)
+    assert metrics["identified_pairwise_recall"] == pytest.approx(1 / 3)
+    assert metrics["identified_records_evaluated"] == 4
+    # with x alone whatever the method, at most 3 of the 4 true pairs can be found
+    assert metrics["recall_ceiling"] == pytest.approx(3 / 4)
+    assert metrics["pairwise_precision"] == metrics["identified_pairwise_precision"] == 1.0

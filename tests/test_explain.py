@@ -22,11 +22,11 @@ import pytest
 
 from jobs import explain
 from jobs.common import build_context
-from jobs.tracking import log_training_run
+from spark_lib.tracking import log_training_run
 from spark_lib.matching import TrainedModel, build_settings, load_matching_config
 from spark_lib.matching.probabilistic import m_u_table
-from spark_lib.schemas import CUSTOMER_RECORDS
 from spark_lib.storage import Lakehouse
+from tests.records import silver_records
 from tests.test_probabilistic import record, town
 
 RUN_1, RUN_2 = dt.datetime(2026, 10, 1, 2, 0), dt.datetime(2026, 11, 1, 2, 0)
@@ -83,7 +83,7 @@ def lakehouse(spark, tmp_root) -> str:
     crosswalk = [(by_key[key]["source"], by_key[key]["source_record_id"], key, by_key[key]["channel"], customer, rule, p,
                   RUN_2) for key, customer, rule, p in CROSSWALK]
     tables = {
-        "silver.customer_records": spark.createDataFrame(rows, CUSTOMER_RECORDS),
+        "silver.customer_records": silver_records(spark, *rows),
         "gold.customer_crosswalk": spark.createDataFrame(
             crosswalk, "source string, source_record_id string, record_key string, channel string, customer_id string, "
                        "match_rule string, match_probability double, matched_at timestamp"),

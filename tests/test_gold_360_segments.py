@@ -29,8 +29,9 @@ from spark_lib.gold import (
     segment_movements,
     union_interactions,
 )
-from spark_lib.schemas import CUSTOMER_RECORDS, INTERACTIONS
+from spark_lib.schemas import INTERACTIONS
 from spark_lib.storage import Lakehouse
+from tests.records import silver_records
 
 RUN_DATE = dt.date(2026, 10, 31)
 INGESTED = dt.datetime(2026, 11, 1)
@@ -231,35 +232,6 @@ def test_movements_count_customers_from_one_segment_to_another_between_two_snaps
     assert_df_equality(segment_movements(snapshots, d1, d2), expected, ignore_row_order=True, ignore_nullable=True)
 
 
-def _tiny_lakehouse(spark, root) -> JobContext:
-    """Three customers' records, their crosswalk, and orders: what the gold job reads."""
-    lake = Lakehouse(spark, str(root))
-    rows = []
-    for key, customer, last_name, when in (("shop:1", "C1", "DURAND", "2026-01-01"), ("shop:2", "C2", "PETIT", "2026-02-01"),
-                                           ("shop:3", "C3", "MARTIN", "2026-03-01")):
-        values = {f.name: None for f in CUSTOMER_RECORDS.fields}
-        values.update(record_key=key, source="shop", source_record_id=key[5:], channel="online", last_name=last_name,
-                      record_time=at(f"{when} 10:00:00"), quality_flags=[], ingested_at=INGESTED, source_file="f")
-        rows.append(tuple(values[f.name] for f in CUSTOMER_RECORDS.fields))
-    lake.overwrite(spark.createDataFrame(rows, CUSTOMER_RECORDS), "silver.customer_records")
-    lake.overwrite(
-        crosswalk(spark, {"shop:1": "C1", "shop:2": "C2", "shop:3": "C3"}).select(
-            F.lit("shop").alias("source"), F.substring("record_key", 6, 9).alias("source_record_id"), "record_key",
-            F.lit("online").alias("channel"), "customer_id", F.lit("deterministic:account_id").alias("match_rule"),
-            F.lit(1.0).alias("match_probability"), F.lit(INGESTED).alias("matched_at")),
-        "gold.customer_crosswalk",
-    )
-    lake.overwrite(
-        events(spark, ("shop:1", "2026-10-30 12:00:00", "completed", 40.0, None, None),
-               ("shop:2", "2026-03-01 12:00:00", "completed", 15.0, None, None)),
-        "silver.orders",
-    )
-    source = SourceSpec(name="shop", path="shop/*.json", format="json", channel="online", record_id="id",
-                        identity={"last_name": "nom"},
-                        interactions=InteractionSpec(table="orders", fields={"event_time": "ts", "event_type": "st"}))
-    return JobContext(spark, PipelineConfig(), SourcesConfig((source,)), lake)
-
-
 def test_a_run_date_snapshot_replaces_that_date_only(spark, tmp_path):
     ctx = JobContext(spark, PipelineConfig(), SourcesConfig(()), Lakehouse(spark, str(tmp_path / "lakehouse")))
     d1, d2 = dt.date(2026, 9, 30), RUN_DATE
@@ -282,14 +254,11 @@ def test_a_run_date_snapshot_replaces_that_date_only(spark, tmp_path):
 def _tiny_lakehouse(spark, root) -> JobContext:
     """Three customers' records, their crosswalk, and orders: what the gold job reads."""
     lake = Lakehouse(spark, str(root))
-    rows = []
-    for key, last_name, when in (("shop:1", "DURAND", "2026-01-01"), ("shop:2", "PETIT", "2026-02-01"),
-                                 ("shop:3", "MARTIN", "2026-03-01")):
-        values = {f.name: None for f in CUSTOMER_RECORDS.fields}
-        values.update(record_key=key, source="shop", source_record_id=key[5:], channel="online", last_name=last_name,
-                      record_time=at(f"{when} 10:00:00"), quality_flags=[], ingested_at=INGESTED, source_file="f")
-        rows.append(tuple(values[f.name] for f in CUSTOMER_RECORDS.fields))
-    lake.overwrite(spark.createDataFrame(rows, CUSTOMER_RECORDS), "silver.customer_records")
+    rows = [{"key": key, "last_name": last_name, "record_time": at(f"{when} 10:00:00")}
+            for key, last_name, when in (("shop:1", "DURAND", "2026-01-01"), ("shop:2", "PETIT", "2026-02-01"),
+                                         ("shop:3", "MARTIN", "2026-03-01"))]
+    lake.overwrite(silver_records(spark, *rows, channel="online", ingested_at=INGESTED, source_file="f"),
+                   "silver.customer_records")
     lake.overwrite(
         crosswalk(spark, {"shop:1": "C1", "shop:2": "C2", "shop:3": "C3"}).select(
             F.lit("shop").alias("source"), F.substring("record_key", 6, 9).alias("source_record_id"), "record_key",

@@ -11,7 +11,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, DateType, StringType, StructField, StructType, TimestampType
 
 from jobs.common import JobContext
-from jobs.gold import CUSTOMER, publish_customers
+from jobs.gold import publish_customers
+from spark_lib.tables import CUSTOMER
 from spark_lib.config import ConfigError, PipelineConfig, SourcesConfig
 from spark_lib.gold import (
     AttributeRule,
@@ -21,10 +22,9 @@ from spark_lib.gold import (
     load_gold_config,
     survive,
 )
-from spark_lib.schemas import CUSTOMER_RECORDS
 from spark_lib.storage import Lakehouse
+from tests.records import silver_records
 
-RECORDS = StructType(CUSTOMER_RECORDS.fields + [StructField("customer_id", StringType(), False)])
 RUN_TIME = dt.datetime(2026, 11, 1, 6, 0)
 
 
@@ -33,19 +33,9 @@ def ts(day: int, month: int = 1, year: int = 2026) -> dt.datetime:
 
 
 def records(spark, *rows: dict):
-    """Customer records with their customer_id; ``key`` is ``<source>:<id>``, other fields as given."""
-    data = []
-    for row in rows:
-        row = dict(row)
-        key = row.pop("key")
-        values = {f.name: None for f in RECORDS.fields}
-        values.update(
-            record_key=key, source=key.split(":")[0], source_record_id=key.split(":")[1], channel="online",
-            quality_flags=[], ingested_at=RUN_TIME, source_file="test", customer_id="C1",
-        )
-        values.update(row)
-        data.append(tuple(values[f.name] for f in RECORDS.fields))
-    return spark.createDataFrame(data, RECORDS)
+    """Customer records of customer_id C1 unless given; ``key`` is ``<source>:<id>``, other fields as given."""
+    return silver_records(spark, *rows, extra=[StructField("customer_id", StringType(), False)], customer_id="C1",
+                          channel="online", ingested_at=RUN_TIME, source_file="test")
 
 
 def winners(spark, rows, *rules: AttributeRule):

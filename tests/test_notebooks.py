@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
-from jobs.tracking import log_training_run
+from spark_lib.tracking import log_training_run
 from notebooks._runner import NotebookCellError, run_notebook
 from spark_lib.matching import build_settings, load_matching_config
 from spark_lib.matching.probabilistic import TrainedModel, m_u_table

@@ -20,6 +20,7 @@ import pytest
 import yaml
 from pyspark.sql import functions as F
 
+from spark_lib import tables
 from spark_lib.config import DEFAULT_CONF_DIR
 from spark_lib.matching.deterministic import DataFrameMissingColumnError
 
@@ -27,6 +28,9 @@ from jobs import activate, dashboard, generate, gold, ingest, match, standardise
 from jobs.common import Progress, build_context
 
 pytestmark = pytest.mark.e2e
+
+#: (event, job, stage) of every stage the pipeline fixture ran, as a stage listener saw them
+STAGE_EVENTS: list[tuple[str, str, str]] = []
 
 
 FRANCHISE = {  # the README's worked example, word for word
@@ -84,7 +88,8 @@ def pipeline(spark, tmp_path_factory):
     args = argparse.Namespace(
         conf_dir=None, lakehouse=str(root / "lake"), raw_dir=raw_dir, sources=sources, truth_dir=truth_dir
     )
-    ctx = build_context(args, "test", spark=spark)
+    ctx = dataclasses.replace(build_context(args, "test", spark=spark), stage_listeners=(
+        lambda *event: STAGE_EVENTS.append(event),))
     reports = ingest.run(ctx, progress=quiet)
     standardise.run(ctx, progress=quiet)
     first = match.run(ctx, retrain=True, progress=quiet)
@@ -111,6 +116,25 @@ def test_every_identity_record_gets_exactly_one_customer(pipeline):
     assert records.join(crosswalk, "record_key", "left_anti").count() == 0
     rules = {r.match_rule.split(":")[0] for r in crosswalk.select("match_rule").distinct().collect()}
     assert rules <= {"deterministic", "probabilistic", "singleton", "anonymous"} and "deterministic" in rules
+
+
+def test_the_match_job_reports_its_stages_to_listeners_and_in_its_report(pipeline):
+    _, _, _, first = pipeline
+    match_events = [(event, stage) for event, job, stage in STAGE_EVENTS if job == "match"]
+    first_run = match_events[: match_events.index(("end", "log")) + 1]
+    stages = ["deterministic", "train", "predict", "cluster", "ids", "evaluate", "log"]
+    assert first_run == [(event, stage) for stage in stages for event in ("start", "end")]
+    assert set(stages) <= set(first.seconds) and "train_total" in first.seconds
+
+
+def test_the_tables_written_have_the_catalogue_s_schemas(pipeline):
+    ctx, *_ = pipeline
+    written = [t for t in tables.CATALOGUE if t.schema is not None and ctx.lake.exists(t)]
+    assert {tables.CUSTOMER_RECORDS, tables.CROSSWALK, tables.ID_REGISTRY, tables.DETERMINISTIC_EDGES} <= set(written)
+    for table in written:
+        columns = ctx.lake.read(table).columns
+        # an append-only log may carry the run's time after the step's own columns
+        assert columns[: len(table.schema.fieldNames())] == table.schema.fieldNames(), table
 
 
 def test_matching_quality_is_measured_against_ground_truth(pipeline):

@@ -34,7 +34,7 @@ from spark_lib.matching.probabilistic import (
     model_input,
     parse_probabilistic,
 )
-from spark_lib.schemas import CUSTOMER_RECORDS
+from tests.records import silver_record, silver_records
 
 # (first name, last name, birth date, street) of the town's people; everything else derives from the index.
 PEOPLE = [
@@ -77,18 +77,13 @@ CITIES = [("69003", "lyon"), ("59000", "lille"), ("33000", "bordeaux"), ("31000"
 
 
 def record(key: str, first: str | None, last: str | None, birth: str | None, **fields) -> dict:
-    """A silver.customer_records row: matching columns as given, the rest filled as the silver job would."""
-    source, record_id = key.split(":")
+    """A silver.customer_records row (tests.records.silver_record) of an offline source unless given: the folded
+    names, the canonical first name and the birth date from the arguments, other matching columns as given."""
     canonical = {v: k for k, v in NICKNAMES.items()}.get(first, first) if first else None
-    row = {f.name: None for f in CUSTOMER_RECORDS.fields}
-    row.update(
-        record_key=key, source=source, source_record_id=record_id, channel="offline", quality_flags=[],
-        ingested_at=dt.datetime(2026, 10, 31), source_file=f"{source}.csv",
-        first_name_std=first, first_name_canonical=canonical, last_name_std=last,
-        birth_date=dt.date.fromisoformat(birth) if birth else None,
-    )
-    row.update(fields)
-    return row
+    return silver_record(key, **{
+        "channel": "offline", "first_name_std": first, "first_name_canonical": canonical, "last_name_std": last,
+        "birth_date": dt.date.fromisoformat(birth) if birth else None, **fields,
+    })
 
 
 def typo(word: str) -> str:
@@ -167,7 +162,7 @@ def fast(config):
 def trained_town(spark) -> tuple:
     """The town's records, the fast config and the model trained on them; shared with test_tracking."""
     config = fast(load_matching_config())
-    records = spark.createDataFrame(town(), CUSTOMER_RECORDS).cache()
+    records = silver_records(spark, *town()).cache()
     return records, config, train_model(spark, records, config)
 
 
@@ -348,7 +343,7 @@ def tiny(spark):
         record("a:5", "luc", "roux", None, postcode="13008"),
         record("web:1", None, None, None, postcode="75011", cookie_id="K1"),  # no identity: left out
     ]
-    return spark.createDataFrame(rows, CUSTOMER_RECORDS)
+    return silver_records(spark, *rows)
 
 
 def tiny_config(config, limit: int):
@@ -420,6 +415,6 @@ def test_orders_placed_from_an_account_stay_out_of_the_model_and_guest_orders_en
         record("eshop_orders:O2", "lea", "roux", None, postcode="13008"),          # guest check-out
         record("crm_customers:C1", "bernard", "dupont", None, postcode="75011", account_id="A9"),
     ]
-    kept = model_input(spark.createDataFrame(rows, CUSTOMER_RECORDS), config)
+    kept = model_input(silver_records(spark, *rows), config)
 
     assert sorted(r.record_key for r in kept.collect()) == ["crm_customers:C1", "eshop_orders:O2"]

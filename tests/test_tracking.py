@@ -7,7 +7,7 @@ import os
 import pytest
 from mlflow import MlflowClient
 
-from jobs.tracking import DEFAULT_MODEL_NAME, load_champion_model, log_training_run, set_model_alias
+from spark_lib.tracking import DEFAULT_MODEL_NAME, load_champion_model, log_training_run, set_model_alias
 from spark_lib.matching import predict_pairs
 # The town's records, its fast config and the model trained on them, trained once for both modules.
 from tests.test_probabilistic import config, model, records  # noqa: F401 - pytest fixtures

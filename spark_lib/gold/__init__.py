@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import types
-import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 
-from spark_lib.config import DEFAULT_CONF_DIR, ConfigError, read_yaml, strict_fields
+from spark_lib.config import DEFAULT_CONF_DIR, ConfigError, read_section, read_yaml
 from spark_lib.gold.customer import (
     content_hash,
     customer_changes,
@@ -95,68 +93,6 @@ class GoldConfig:
                         )
 
 
-# --------------------------------------------------------------------------------------------------
-# Strict loading
-# --------------------------------------------------------------------------------------------------
-
-
-def _named_items(cls: type) -> bool:
-    """A dataclass whose first field is ``name``: YAML gives a mapping of name -> settings, in order."""
-    fields = dataclasses.fields(cls)
-    return bool(fields) and fields[0].name == "name"
-
-
-def _join(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key
-
-
-def _build(cls: type, data: Any, where: str, file: str, name: str | None = None) -> Any:
-    """Fill frozen dataclass ``cls`` from a mapping; ``where`` is the dotted key path ('' at the top)."""
-    if name is not None and not isinstance(data, dict):
-        # ``web: [web_visit]``: the value of the one other required field
-        required = [f for f in dataclasses.fields(cls) if f.name not in ("name", "file")
-                    and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-        if len(required) == 1:
-            data = {required[0].name: data}
-    convert = lambda key, value, annotation, path: _convert(value, annotation, path, file)  # noqa: E731
-    values = strict_fields(cls, data, where, convert, file, preset=None if name is None else {"name": name},
-                           internal=("name", "file"))
-    try:
-        return cls(**values)
-    except ConfigError as error:
-        raise ConfigError(f"{file}: {_join(where, str(error))}") from None
-
-
-def _convert(value: Any, annotation: Any, where: str, file: str) -> Any:
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _convert(value, inner, where, file)
-    if dataclasses.is_dataclass(annotation):
-        return _build(annotation, value, where, file)
-    if origin is tuple:
-        item = args[0]
-        if dataclasses.is_dataclass(item) and _named_items(item):
-            if not isinstance(value, dict) or not value:
-                raise ConfigError(f"{file}: {where}: expected a non-empty mapping of name to settings, got {value!r}")
-            return tuple(_build(item, v, f"{where}.{k}", file, name=str(k)) for k, v in value.items())
-        if not isinstance(value, list):
-            raise ConfigError(f"{file}: {where}: expected a list, got {type(value).__name__} {value!r}")
-        return tuple(_convert(v, item, f"{where}[{i}]", file) for i, v in enumerate(value))
-    expected = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
-    if annotation in expected:
-        ok = isinstance(value, annotation) and not (annotation in (int, float) and isinstance(value, bool))
-        if annotation is float and isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
-        if not ok:
-            raise ConfigError(f"{file}: {where}: expected {expected[annotation]}, got {type(value).__name__} {value!r}")
-        return value
-    raise TypeError(f"unsupported config type {annotation!r} at {where}")  # a programming error, not a config one
-
-
 def load_gold_config(path: str | os.PathLike | None = None) -> GoldConfig:
     """Load ``conf/gold.yaml`` (or ``path``): survivorship rules, 360 measures, RFM segments, temperature.
 
@@ -167,7 +103,7 @@ def load_gold_config(path: str | os.PathLike | None = None) -> GoldConfig:
     """
     file = Path(path or DEFAULT_GOLD_FILE)
     data = read_yaml(file)
-    config = _build(GoldConfig, data, "", str(file))
+    config = read_section(GoldConfig, data, "", str(file))
     try:
         check_attributes(config.survivorship)
     except ConfigError as error:

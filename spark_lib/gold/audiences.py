@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import dataclasses
 from dataclasses import dataclass
 from functools import reduce
 from pathlib import Path
@@ -34,7 +35,7 @@ from typing import Any, Iterable, Mapping
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from spark_lib.config import DEFAULT_CONF_DIR, INTERACTION_TABLES, ConfigError, read_yaml
+from spark_lib.config import DEFAULT_CONF_DIR, INTERACTION_TABLES, ConfigError, read_section, read_yaml
 
 #: Contact channels, the consent column that allows each, and what reaches the customer on it.
 CHANNELS: tuple[str, ...] = ("email", "sms", "postal")
@@ -108,8 +109,8 @@ class Audience:
     name: str
     description: str
     require: tuple[Condition, ...]
-    exclude: tuple[Condition, ...]
     channels: tuple[str, ...]
+    exclude: tuple[Condition, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -133,36 +134,29 @@ class AudiencesConfig:
         raise ConfigError(f"{self.file}: no audience named {name!r} (known: {', '.join(self.names)})")
 
 
-def _mapping(data: Any, where: str, file: str, allowed: Iterable[str], required: Iterable[str]) -> dict:
-    if not isinstance(data, dict):
-        raise ConfigError(f"{file}: {where}: expected a mapping, got {type(data).__name__} {data!r}")
-    allowed = tuple(allowed)
-    for key in data:
-        if key not in allowed:
-            raise ConfigError(f"{file}: {where}: unknown key {key!r} (allowed: {', '.join(sorted(allowed))})")
-    for key in required:
-        if key not in data:
-            raise ConfigError(f"{file}: {where}: missing required key {key!r}")
-    return data
-
-
-def _strings(value: Any, where: str, file: str, *, non_empty: bool = True) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value) or (non_empty and not value):
+def _strings(values: tuple[str, ...], where: str, file: str, *, non_empty: bool = True) -> tuple[str, ...]:
+    if (non_empty and not values) or not all(values):
         what = "a non-empty list of strings" if non_empty else "a list of strings"
-        raise ConfigError(f"{file}: {where}: expected {what}, got {value!r}")
-    return tuple(value)
+        raise ConfigError(f"{file}: {where}: expected {what}, got {list(values)!r}")
+    return values
 
 
-def _count(value: Any, where: str, file: str, minimum: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+def _at_least(value: int | None, where: str, file: str, minimum: int) -> None:
+    if value is not None and value < minimum:
         raise ConfigError(f"{file}: {where}: expected an integer >= {minimum}, got {value!r}")
-    return value
 
 
 def _name(name: Any, where: str, file: str) -> str:
     if not isinstance(name, str) or not _NAME.match(name):
         raise ConfigError(f"{file}: {where}: {name!r} is not a snake_case name (letters, digits, underscores)")
     return name
+
+
+def _named(data: Any, where: str, file: str, what: str) -> dict:
+    """A non-empty mapping of snake_case names to their settings."""
+    if not isinstance(data, dict) or not data:
+        raise ConfigError(f"{file}: {where}: expected a non-empty mapping of {what}")
+    return {_name(name, where, file): value for name, value in data.items()}
 
 
 def _parse_kind(name: str, data: Any, file: str, tables: tuple[str, ...]) -> EventKind:
@@ -172,83 +166,75 @@ def _parse_kind(name: str, data: Any, file: str, tables: tuple[str, ...]) -> Eve
     selectors = []
     for index, entry in enumerate(data):
         at = f"{where}[{index}]"
-        entry = _mapping(entry, at, file, ("table", "event_types", "pages", "campaigns"), ("table", "event_types"))
-        table = entry["table"]
-        if table not in tables:
+        selector = read_section(EventSelector, entry, at, file)
+        if selector.table not in tables:
             raise ConfigError(
-                f"{file}: {at}.table: {table!r} is not an interaction table that a source feeds "
+                f"{file}: {at}.table: {selector.table!r} is not an interaction table that a source feeds "
                 f"(known: {', '.join(tables)})"
             )
-        selectors.append(
-            EventSelector(
-                table=table,
-                event_types=_strings(entry["event_types"], f"{at}.event_types", file),
-                pages=_strings(entry.get("pages", []), f"{at}.pages", file, non_empty=False),
-                campaigns=_strings(entry.get("campaigns", []), f"{at}.campaigns", file, non_empty=False),
-            )
-        )
+        _strings(selector.event_types, f"{at}.event_types", file)
+        _strings(selector.pages, f"{at}.pages", file, non_empty=False)
+        _strings(selector.campaigns, f"{at}.campaigns", file, non_empty=False)
+        selectors.append(selector)
     return EventKind(name=name, selectors=tuple(selectors))
 
 
 def _parse_condition(name: str, data: Any, where: str, file: str, kinds: Mapping[str, EventKind],
                      earlier: list[str]) -> Condition:
-    keys = ("event", "within_days", "min_count", "after", "max_days_after")
-    data = _mapping(data, where, file, keys, ("event",))
-    event = data["event"]
-    if event not in kinds:
+    condition = read_section(Condition, data, where, file, preset={"name": name})
+    if condition.event not in kinds:
         raise ConfigError(
-            f"{file}: {where}.event: unknown event kind {event!r} (declared in events: {', '.join(kinds)})"
+            f"{file}: {where}.event: unknown event kind {condition.event!r} (declared in events: {', '.join(kinds)})"
         )
-    after = data.get("after")
-    if after is not None and after not in earlier:
+    if condition.after is not None and condition.after not in earlier:
         raise ConfigError(
-            f"{file}: {where}.after: {after!r} is not an earlier require condition "
+            f"{file}: {where}.after: {condition.after!r} is not an earlier require condition "
             f"(earlier: {', '.join(earlier) or 'none'})"
         )
-    if "max_days_after" in data and after is None:
+    if condition.max_days_after is not None and condition.after is None:
         raise ConfigError(f"{file}: {where}.max_days_after: needs 'after' (the condition it counts from)")
-    return Condition(
-        name=name,
-        event=event,
-        within_days=_count(data["within_days"], f"{where}.within_days", file, 0) if "within_days" in data else None,
-        min_count=_count(data.get("min_count", 1), f"{where}.min_count", file, 1),
-        after=after,
-        max_days_after=(
-            _count(data["max_days_after"], f"{where}.max_days_after", file, 0) if "max_days_after" in data else None
-        ),
-    )
+    _at_least(condition.within_days, f"{where}.within_days", file, 0)
+    _at_least(condition.min_count, f"{where}.min_count", file, 1)
+    _at_least(condition.max_days_after, f"{where}.max_days_after", file, 0)
+    return condition
 
 
 def _parse_audience(name: str, data: Any, file: str, kinds: Mapping[str, EventKind]) -> Audience:
     where = f"audiences.{name}"
-    data = _mapping(data, where, file, ("description", "require", "exclude", "channels"),
-                    ("description", "require", "channels"))
-    if not isinstance(data["description"], str) or not data["description"].strip():
+
+    names: list[str] = []  # the require conditions, which exclude conditions may follow (``after``)
+
+    def require(value: Any, at: str, file_: str) -> tuple[Condition, ...]:
+        conditions = []
+        for cname, cdata in _named(value, at, file_, "condition name to condition").items():
+            conditions.append(_parse_condition(cname, cdata, f"{at}.{cname}", file_, kinds, list(names)))
+            names.append(cname)
+        return tuple(conditions)
+
+    def exclude(value: Any, at: str, file_: str) -> tuple[Condition, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, dict):
+            raise ConfigError(f"{file_}: {at}: expected a mapping of condition name to condition")
+        conditions = []
+        for cname, cdata in value.items():
+            cwhere = f"{at}.{_name(cname, at, file_)}"
+            if cname in names:
+                raise ConfigError(f"{file_}: {cwhere}: the name {cname!r} is already a require condition")
+            conditions.append(_parse_condition(cname, cdata, cwhere, file_, kinds, names))
+        return tuple(conditions)
+
+    audience = read_section(Audience, data, where, file, preset={"name": name},
+                            nested={"require": require, "exclude": exclude})
+    if not audience.description.strip():
         raise ConfigError(f"{file}: {where}.description: expected a non-empty string")
-    require_data = data["require"]
-    if not isinstance(require_data, dict) or not require_data:
-        raise ConfigError(f"{file}: {where}.require: expected a non-empty mapping of condition name to condition")
-    require: list[Condition] = []
-    for cname, cdata in require_data.items():
-        cwhere = f"{where}.require.{_name(cname, f'{where}.require', file)}"
-        require.append(_parse_condition(cname, cdata, cwhere, file, kinds, [c.name for c in require]))
-    exclude_data = data.get("exclude") or {}
-    if not isinstance(exclude_data, dict):
-        raise ConfigError(f"{file}: {where}.exclude: expected a mapping of condition name to condition")
-    exclude = []
-    names = [c.name for c in require]
-    for cname, cdata in exclude_data.items():
-        cwhere = f"{where}.exclude.{_name(cname, f'{where}.exclude', file)}"
-        if cname in names:
-            raise ConfigError(f"{file}: {cwhere}: the name {cname!r} is already a require condition")
-        exclude.append(_parse_condition(cname, cdata, cwhere, file, kinds, names))
-    channels = _strings(data["channels"], f"{where}.channels", file)
+    channels = _strings(audience.channels, f"{where}.channels", file)
     for channel in channels:
         if channel not in CHANNELS:
             raise ConfigError(f"{file}: {where}.channels: {channel!r} is not one of {', '.join(CHANNELS)}")
     if len(set(channels)) != len(channels):
         raise ConfigError(f"{file}: {where}.channels: a channel is listed twice: {list(channels)}")
-    return Audience(name, data["description"].strip(), tuple(require), tuple(exclude), channels)
+    return dataclasses.replace(audience, description=audience.description.strip())
 
 
 def load_audiences(
@@ -262,21 +248,20 @@ def load_audiences(
         load_audiences(interaction_tables=interaction_tables_of(load_sources()))
     """
     file = Path(path or DEFAULT_CONF_DIR / "audiences.yaml")
-    data = _mapping(read_yaml(file), "top level", str(file), ("events", "audiences"), ("events", "audiences"))
     tables = tuple(sorted(interaction_tables if interaction_tables is not None else INTERACTION_TABLES))
-    if not isinstance(data["events"], dict) or not data["events"]:
-        raise ConfigError(f"{file}: events: expected a non-empty mapping of event kind to its table entries")
-    kinds = {
-        _name(name, "events", str(file)): _parse_kind(name, entry, str(file), tables)
-        for name, entry in data["events"].items()
-    }
-    if not isinstance(data["audiences"], dict) or not data["audiences"]:
-        raise ConfigError(f"{file}: audiences: expected a non-empty mapping of audience name to its definition")
-    audiences = tuple(
-        _parse_audience(_name(name, "audiences", str(file)), entry, str(file), kinds)
-        for name, entry in data["audiences"].items()
-    )
-    return AudiencesConfig(events=kinds, audiences=audiences, file=str(file))
+    kinds: dict[str, EventKind] = {}
+
+    def events(value: Any, where: str, file_: str) -> dict[str, EventKind]:
+        for name, entry in _named(value, where, file_, "event kind to its table entries").items():
+            kinds[name] = _parse_kind(name, entry, file_, tables)
+        return kinds
+
+    def audiences(value: Any, where: str, file_: str) -> tuple[Audience, ...]:
+        named = _named(value, where, file_, "audience name to its definition")
+        return tuple(_parse_audience(name, entry, file_, kinds) for name, entry in named.items())
+
+    return read_section(AudiencesConfig, read_yaml(file), "", str(file), preset={"file": str(file)},
+                        nested={"events": events, "audiences": audiences})
 
 
 def interaction_tables_of(sources) -> list[str]:
@@ -480,7 +465,7 @@ def evaluate_audiences(events: DataFrame, customers: DataFrame, config: Audience
 
     Example::
 
-        eligible = evaluate_audiences(events, lake.read("gold.customer"), load_audiences(), dt.date(2026, 10, 31))
+        eligible = evaluate_audiences(events, lake.read(tables.CUSTOMER), load_audiences(), dt.date(2026, 10, 31))
     """
     if config is None:
         raise ValueError("evaluate_audiences: 'config' cannot be None")

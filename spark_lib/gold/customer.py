@@ -141,7 +141,7 @@ def customer_changes(customers: DataFrame, current: DataFrame | None) -> DataFra
 
     Example::
 
-        changes = customer_changes(golden_records(...), lake.read_or_none("gold.customer"))
+        changes = customer_changes(golden_records(...), lake.read_or_none(tables.CUSTOMER))
     """
     require_columns(customers, ["customer_id", "content_hash"], "customers")
     if current is None:

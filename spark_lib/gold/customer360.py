@@ -35,8 +35,8 @@ Every customer of ``gold.customer`` has a row: counts and amounts 0, dates null,
 
 Example::
 
-    events = union_interactions({"orders": lake.read("silver.orders"), "receipts": lake.read("silver.receipts")})
-    c360 = build_customer_360(lake.read("gold.customer"), events, lake.read("gold.customer_crosswalk"),
+    events = union_interactions({"orders": lake.read(tables.interactions("orders")), "receipts": lake.read(tables.interactions("receipts"))})
+    c360 = build_customer_360(lake.read(tables.CUSTOMER), events, lake.read(tables.CROSSWALK),
                               date(2026, 10, 31), config.customer_360)
 """
 
@@ -154,7 +154,7 @@ def union_interactions(tables: Mapping[str, DataFrame]) -> DataFrame:
 
     Example::
 
-        union_interactions({"orders": lake.read("silver.orders"), "receipts": lake.read("silver.receipts")})
+        union_interactions({"orders": lake.read(tables.interactions("orders")), "receipts": lake.read(tables.interactions("receipts"))})
     """
     if not tables:
         raise ValueError("'tables' in union_interactions cannot be empty")
@@ -322,7 +322,7 @@ def build_customer_360(
 
     Example::
 
-        build_customer_360(lake.read("gold.customer"), events, crosswalk, date(2026, 10, 31))
+        build_customer_360(lake.read(tables.CUSTOMER), events, crosswalk, date(2026, 10, 31))
     """
     cfg = config or Customer360Config()
     require_columns(customers, ["customer_id"], "customers")

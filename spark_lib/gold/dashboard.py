@@ -27,17 +27,10 @@ from typing import Any, Mapping
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from spark_lib.gold.kpis import (
-    AUDIENCE_MEMBERS,
-    CROSSWALK,
-    CUSTOMER,
-    RECORDS,
-    SEGMENTS,
-    TEMPERATURES,
-    compute_kpis,
-)
+from spark_lib.gold.kpis import TEMPERATURES, compute_kpis
+from spark_lib.tables import AUDIENCE_MEMBERS, CROSSWALK, CUSTOMER, KPI_SNAPSHOTS, SEGMENTS
+from spark_lib.tables import CUSTOMER_RECORDS as RECORDS
 
-KPI_SNAPSHOTS = "gold.kpi_snapshots"
 
 #: Every table the dashboard reads (each optional).
 DASHBOARD_TABLES: tuple[str, ...] = (CROSSWALK, RECORDS, CUSTOMER, SEGMENTS, AUDIENCE_MEMBERS, KPI_SNAPSHOTS)

@@ -29,7 +29,7 @@ audience_members_by_channel    <audience>/<channel>          members of each aud
 
 Example::
 
-    result = compute_kpis({"gold.customer_crosswalk": crosswalk, "gold.customer": None, ...}, dt.date(2026, 10, 31))
+    result = compute_kpis({tables.CROSSWALK: crosswalk, tables.CUSTOMER: None, ...}, dt.date(2026, 10, 31))
     result.missing        # ['gold.customer']
     result.kpis.show()    # run_date, kpi, dimension, value
 """
@@ -43,29 +43,19 @@ from typing import Callable, Mapping
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import DateType, DoubleType, StringType, StructField, StructType
 
+from spark_lib import schemas
+from spark_lib.tables import AUDIENCE_MEMBERS, CROSSWALK, CUSTOMER, CUSTOMER_RECORDS, SEGMENTS
 from spark_lib.gold.audiences import CHANNELS, contactable, reachable
 
 ALL = "all"
 
-KPI_SNAPSHOTS = StructType(
-    [
-        StructField("run_date", DateType(), False),
-        StructField("kpi", StringType(), False),
-        StructField("dimension", StringType(), False),
-        StructField("value", DoubleType(), True),
-    ]
-)
+KPI_SNAPSHOTS = schemas.KPI_SNAPSHOTS
 
 #: The temperature scale of gold.customer_segments, coldest first (the order charts use).
 TEMPERATURES: tuple[str, ...] = ("glacé", "froid", "tiède", "chaud", "brûlant")
 
-CROSSWALK = "gold.customer_crosswalk"
-RECORDS = "silver.customer_records"
-CUSTOMER = "gold.customer"
-SEGMENTS = "gold.customer_segments"
-AUDIENCE_MEMBERS = "gold.audience_members"
+RECORDS = CUSTOMER_RECORDS
 
 
 def _rows(df: DataFrame, figures: list[tuple[str, str, Column]]) -> DataFrame:

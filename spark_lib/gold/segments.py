@@ -21,7 +21,7 @@ another between two snapshots.
 Example::
 
     snapshot = assign_segments(c360, config.rfm_segments, config.temperature)
-    segment_movements(lake.read("gold.customer_segments"), date(2026, 9, 30), date(2026, 10, 31))
+    segment_movements(lake.read(tables.SEGMENTS), date(2026, 9, 30), date(2026, 10, 31))
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def segment_movements(
 
     Example::
 
-        segment_movements(lake.read("gold.customer_segments"), date(2026, 9, 30), date(2026, 10, 31))
+        segment_movements(lake.read(tables.SEGMENTS), date(2026, 9, 30), date(2026, 10, 31))
     """
     if column not in ("rfm_segment", "temperature"):
         raise ValueError(f"'column' in segment_movements must be 'rfm_segment' or 'temperature', got {column!r}")

@@ -51,11 +51,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import reduce
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from spark_lib.columns import DataFrameMissingColumnError, require_columns  # noqa: F401 - re-exported
 from spark_lib.config import ConfigError
 from spark_lib.schemas import CUSTOMER_RECORDS
 
@@ -73,10 +74,6 @@ _RESERVED = frozenset(
     | {f"consent_{c}" for c in CONSENT_CHANNELS}
 )
 _MAX_LONG = (1 << 63) - 1
-
-
-class DataFrameMissingColumnError(ValueError):
-    """A DataFrame handed to a gold function lacks a column it needs."""
 
 
 @dataclass(frozen=True)
@@ -130,15 +127,6 @@ class AttributeRule:
         """What ``gold.customer_provenance.rule`` says: ``most_recent>source_priority``, ``validated_only:...``."""
         label = ">".join(self.rules)
         return f"validated_only:{label}" if self.validated_only else label
-
-
-def require_columns(df: DataFrame, columns: Iterable[str], what: str) -> None:
-    """Raise :class:`DataFrameMissingColumnError` naming the first missing column of ``df``."""
-    if df is None:
-        raise ValueError(f"'{what}' cannot be None")
-    missing = [c for c in columns if c not in set(df.columns)]
-    if missing:
-        raise DataFrameMissingColumnError(f"{what} lacks column(s) {', '.join(missing)} (has: {', '.join(df.columns)})")
 
 
 def check_attributes(attributes: Sequence[AttributeRule]) -> None:

@@ -23,7 +23,7 @@ from typing import Any, Mapping, Sequence
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from spark_lib.config import ConfigError
+from spark_lib.config import ConfigError, read_section
 
 
 class ComparisonLimitExceededError(RuntimeError):
@@ -104,22 +104,11 @@ def parse_rules(data: Any, where: str, file: str) -> tuple[BlockingRuleSpec, ...
 
 def parse_blocking(data: Any, file: str) -> BlockingConfig:
     """The ``blocking:`` mapping, validated (unknown keys and wrong types name the key and the file)."""
-    allowed = {"rules", "max_comparisons_per_rule", "max_comparisons_total"}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{file}: blocking: expected a mapping, got {type(data).__name__}")
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise ConfigError(f"{file}: blocking: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
-    if "rules" not in data:
-        raise ConfigError(f"{file}: blocking: missing required key 'rules'")
-    limits = {}
+    config = read_section(BlockingConfig, data, "blocking", file, nested={"rules": parse_rules}, preset={"file": file})
     for key in ("max_comparisons_per_rule", "max_comparisons_total"):
-        if key in data:
-            value = data[key]
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ConfigError(f"{file}: blocking.{key}: expected a positive integer, got {value!r}")
-            limits[key] = value
-    return BlockingConfig(rules=parse_rules(data["rules"], "blocking.rules", file), file=file, **limits)
+        if getattr(config, key) <= 0:
+            raise ConfigError(f"{file}: blocking.{key}: expected a positive integer, got {getattr(config, key)!r}")
+    return config
 
 
 @dataclass(frozen=True)

@@ -46,21 +46,14 @@ cluster's smallest record_key.
 
 A graph of at most ``driver_components_max_edges`` edges (20 million by default: 320 MB of node pairs) is
 instead collected once and solved on the driver by SciPy's ``connected_components``, with the same labels:
-each distributed round is several Spark jobs, and their fixed costs dominate below that size. On the
-100,000-person benchmark lakehouse (505,292 deterministic edges over 649,925 records) the match job's
-deterministic step took 45.7 s instead of 52.9 s with identical clusters (``rcu match --retrain`` on the
-same silver records, one run after the other).
+each distributed round is several Spark jobs, and below that size their fixed costs outweigh collecting
+the edges once, so the driver path is the faster one and gives identical clusters.
 
-Why not Splink's ``cluster_pairwise_predictions_at_threshold``: on a synthetic graph of 300,000 nodes and
-233,000 edges (97,000 components; local[*] on a shared 2-core machine, one process, same answers) this
-implementation took 27.6 s on long node ids (43.9 s directly on string keys) against 47.2 s for Splink with
-``break_lineage_method="checkpoint"``; with Splink's ``persist`` the plans grew until the driver ran out of
-memory. Our loop also keeps checkpointing under the caller's control (``checkpoint``). (Graph: node
-i linked to i+1 within triples at p=0.97, 3,000 cross links at 0.92, 30,000 noise links at 0.3, threshold
-0.9.)
-
-On the generated data set (64,486 records, deterministic edges only) :func:`cluster_records` takes about
-30-50 s on the same loaded machine.
+Why not Splink's ``cluster_pairwise_predictions_at_threshold``: on the same graph, with the same answers,
+Splink's function with ``break_lineage_method="checkpoint"`` was markedly slower than this implementation
+(even run directly on string keys; on long node ids, hence the numbering, this one is faster still), and
+with Splink's ``persist`` the plans grew until the driver ran out of memory. Our loop also keeps
+checkpointing under the caller's control (``checkpoint``).
 
 Example::
 
@@ -69,35 +62,32 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import (
-    ArrayType,
-    DoubleType,
-    LongType,
-    StringType,
-    StructField,
-    StructType,
-)
+from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
-from spark_lib.config import ConfigError
-from spark_lib.session import job_description
+from spark_lib import schemas
+from spark_lib.columns import require_columns
+from spark_lib.config import ConfigError, read_section
 from spark_lib.matching.deterministic import (
     DEFAULT_RULES_FILE,
     FirstNameSimilarity,
-    build_section,
     first_names_similar,
     first_names_similar_py,
     read_rules_section,
-    require_columns,
 )
+from spark_lib.session import job_description
+
+if TYPE_CHECKING:
+    from spark_lib.matching.links import DeterministicLinks
 
 ASSIGNMENTS_SCHEMA = StructType(
     [
@@ -109,15 +99,8 @@ ASSIGNMENTS_SCHEMA = StructType(
     ]
 )
 
-SPLITS_SCHEMA = StructType(
-    [
-        StructField("component_id", StringType(), False),       # smallest record_key of the split component
-        StructField("size_before", LongType(), False),
-        StructField("sizes_after", ArrayType(LongType(), False), False),  # largest first
-        StructField("threshold", DoubleType(), True),           # null: size-capped / cannot-link re-forming
-        StructField("reason", StringType(), False),             # oversized | size_capped | cannot_link
-    ]
-)
+#: the clusters merge protection re-formed (gold.cluster_splits, without its run_time)
+SPLITS_SCHEMA = schemas.CLUSTER_SPLITS
 
 CHECKPOINT_MODES = ("local", "reliable", "none")
 
@@ -144,31 +127,31 @@ class ClusteringConfig:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.threshold <= 1.0:
-            raise ConfigError(f"clustering.threshold: {self.threshold} is not a probability")
+            raise ConfigError(f"threshold: {self.threshold} is not a probability")
         previous = self.threshold
         for t in self.split_thresholds:
             if not previous < t <= 1.0:
                 raise ConfigError(
-                    f"clustering.split_thresholds: {list(self.split_thresholds)} must increase from above "
+                    f"split_thresholds: {list(self.split_thresholds)} must increase from above "
                     f"threshold ({self.threshold}) up to 1"
                 )
             previous = t
         if self.max_cluster_size < 1:
-            raise ConfigError("clustering.max_cluster_size: must be at least 1")
+            raise ConfigError("max_cluster_size: must be at least 1")
         if self.max_iterations < 1:
-            raise ConfigError("clustering.max_iterations: must be at least 1")
+            raise ConfigError("max_iterations: must be at least 1")
         if self.driver_components_max_edges < 0:
-            raise ConfigError("clustering.driver_components_max_edges: must be 0 (never) or more")
+            raise ConfigError("driver_components_max_edges: must be 0 (never) or more")
         if self.checkpoint not in CHECKPOINT_MODES:
             raise ConfigError(
-                f"clustering.checkpoint: {self.checkpoint!r} is not one of {', '.join(CHECKPOINT_MODES)}"
+                f"checkpoint: {self.checkpoint!r} is not one of {', '.join(CHECKPOINT_MODES)}"
             )
 
 
 def load_clustering_config(path: str | os.PathLike | None = None) -> ClusteringConfig:
     """Section ``clustering`` of ``conf/matching_rules.yaml`` (or of ``path``)."""
     file = str(path or DEFAULT_RULES_FILE)
-    return build_section(ClusteringConfig, read_rules_section("clustering", path), "clustering", file)
+    return read_section(ClusteringConfig, read_rules_section("clustering", path), "clustering", file)
 
 
 def _as_config(config: ClusteringConfig | Mapping | None) -> ClusteringConfig:
@@ -176,7 +159,7 @@ def _as_config(config: ClusteringConfig | Mapping | None) -> ClusteringConfig:
         return ClusteringConfig()
     if isinstance(config, ClusteringConfig):
         return config
-    return build_section(ClusteringConfig, config, "clustering")
+    return read_section(ClusteringConfig, config, "clustering")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -220,41 +203,20 @@ def connected_components(
         table = edges.select(F.col("src").cast("long"), F.col("dst").cast("long")).limit(driver_max_edges + 1).toArrow()
         if table.num_rows <= driver_max_edges:
             return _components_on_driver(edges.sparkSession, table)
+    return _components_distributed(edges, max_iterations, checkpoint)
+
+
+def _components_distributed(edges: DataFrame, max_iterations: int, checkpoint: str) -> DataFrame:
+    """:func:`connected_components` by large-star / small-star rounds, each checkpointed, until stars."""
     e = (
         edges.select(F.greatest("src", "dst").alias("hi"), F.least("src", "dst").alias("lo"))
         .filter(F.col("hi") != F.col("lo"))
         .distinct()
     )
-    by_node = Window.partitionBy("n")
-    by_hi = Window.partitionBy("hi")
     for round_ in range(1, max_iterations + 1):
-        both = e.select(F.col("hi").alias("n"), F.col("lo").alias("m")).unionByName(
-            e.select(F.col("lo").alias("n"), F.col("hi").alias("m"))
-        )
-        # Large-star: each neighbour m larger than n points to the smallest of n and its neighbours.
-        large = (
-            both.select("n", "m", F.min("m").over(by_node).alias("mn"))
-            .filter(F.col("m") > F.col("n"))
-            .select(F.col("m").alias("hi"), F.least("n", "mn").alias("lo"))
-        )
-        # Small-star: hi and its smaller neighbours point to the smallest of those neighbours.
-        small = large.select("hi", "lo", F.min("lo").over(by_hi).alias("m"))
-        small = (
-            small.select(F.col("lo").alias("hi"), F.col("m").alias("lo"))
-            .unionByName(small.select("hi", F.col("m").alias("lo")))
-            .filter(F.col("hi") != F.col("lo"))
-            .distinct()
-        )
-        e = _materialize(small, checkpoint, f"connected components: round {round_}")
-        # Stars: no node has both a smaller and a larger neighbour, nor two smaller neighbours.
-        check = e.select(F.col("hi").alias("n"), F.lit(1).alias("smaller"), F.lit(0).alias("larger")).unionByName(
-            e.select(F.col("lo").alias("n"), F.lit(0).alias("smaller"), F.lit(1).alias("larger"))
-        )
-        not_star = check.groupBy("n").agg(F.sum("smaller").alias("s"), F.max("larger").alias("l")).filter(
-            (F.col("s") > 1) | ((F.col("s") > 0) & (F.col("l") > 0))
-        )
+        e = _materialize(_star_round(e), checkpoint, f"connected components: round {round_}")
         with job_description(e.sparkSession, f"connected components: round {round_} converged?"):
-            converged = not_star.isEmpty()
+            converged = _are_stars(e)
         if converged:
             return e.select(F.col("hi").alias("node"), F.col("lo").alias("component")).unionByName(
                 e.select(F.col("lo").alias("node"), F.col("lo").alias("component")).distinct()
@@ -262,6 +224,38 @@ def connected_components(
     raise ConnectedComponentsDidNotConvergeError(
         f"connected components did not converge in {max_iterations} rounds (clustering.max_iterations)"
     )
+
+
+def _star_round(e: DataFrame) -> DataFrame:
+    """One large-star then small-star round over the edges ``e`` (hi > lo): the next round's edges."""
+    both = e.select(F.col("hi").alias("n"), F.col("lo").alias("m")).unionByName(
+        e.select(F.col("lo").alias("n"), F.col("hi").alias("m"))
+    )
+    # Large-star: each neighbour m larger than n points to the smallest of n and its neighbours.
+    large = (
+        both.select("n", "m", F.min("m").over(Window.partitionBy("n")).alias("mn"))
+        .filter(F.col("m") > F.col("n"))
+        .select(F.col("m").alias("hi"), F.least("n", "mn").alias("lo"))
+    )
+    # Small-star: hi and its smaller neighbours point to the smallest of those neighbours.
+    small = large.select("hi", "lo", F.min("lo").over(Window.partitionBy("hi")).alias("m"))
+    return (
+        small.select(F.col("lo").alias("hi"), F.col("m").alias("lo"))
+        .unionByName(small.select("hi", F.col("m").alias("lo")))
+        .filter(F.col("hi") != F.col("lo"))
+        .distinct()
+    )
+
+
+def _are_stars(e: DataFrame) -> bool:
+    """Whether no node has both a smaller and a larger neighbour, nor two smaller neighbours (a Spark job)."""
+    check = e.select(F.col("hi").alias("n"), F.lit(1).alias("smaller"), F.lit(0).alias("larger")).unionByName(
+        e.select(F.col("lo").alias("n"), F.lit(0).alias("smaller"), F.lit(1).alias("larger"))
+    )
+    not_star = check.groupBy("n").agg(F.sum("smaller").alias("s"), F.max("larger").alias("l")).filter(
+        (F.col("s") > 1) | ((F.col("s") > 0) & (F.col("l") > 0))
+    )
+    return not_star.isEmpty()
 
 
 def _components_on_driver(spark, table: pa.Table) -> DataFrame:
@@ -332,143 +326,193 @@ def drop_cannot_link_edges(
 
 
 # --------------------------------------------------------------------------------------------------
-# Size-capped re-forming (one cluster per pandas call)
+# Size-capped re-forming (steps 4 and 5: one cluster per pandas call)
 # --------------------------------------------------------------------------------------------------
 
-_PROTECT_SCHEMA = (
+_REFORM_SCHEMA = (
     "unit long, new_part long, "  # an assignment row: the unit's new part
     "event_part long, size_before long, sizes_after array<long>, threshold double, reason string"  # an event row
 )
 
+#: an edge between two units of a cluster: (ua, ub, p)
+_Edge = tuple[int, int, float]
+#: ``accept(root_a, root_b, members, p)``: whether :func:`_kruskal` may merge the trees of two roots
+_Accept = Callable[[int, int, dict[int, list[int]], float], bool]
 
-def _protector(cfg: ClusteringConfig):
-    """The per-cluster function of steps 4 and 5: (records, edges) of one cluster -> new parts and events.
 
-    ``records``: part, unit, bd, fn (one row per record); ``edges``: part, ua, ub, p (between units).
+class _Forest:
+    """Union-find over units; a merged tree keeps its smallest root and the list of its members."""
+
+    def __init__(self, units: list[int]) -> None:
+        self.parent = {u: u for u in units}
+        self.members = {u: [u] for u in units}
+
+    def find(self, u: int) -> int:
+        parent = self.parent
+        while parent[u] != u:
+            parent[u] = parent[parent[u]]
+            u = parent[u]
+        return u
+
+    def union(self, ra: int, rb: int) -> None:
+        keep, gone = min(ra, rb), max(ra, rb)
+        self.parent[gone] = keep
+        self.members[keep] += self.members.pop(gone)
+
+    def parts(self) -> list[list[int]]:
+        return [sorted(m) for m in self.members.values()]
+
+
+def _kruskal(units: list[int], part_edges: list[_Edge], accept: _Accept) -> list[list[int]]:
+    """The parts of ``units`` after adding ``part_edges`` strongest first, each merge only if ``accept`` allows it."""
+    forest = _Forest(units)
+    for a, b, p in part_edges:
+        ra, rb = forest.find(a), forest.find(b)
+        if ra == rb or not accept(ra, rb, forest.members, p):
+            continue
+        forest.union(ra, rb)
+    return forest.parts()
+
+
+def _at_threshold(units: list[int], part_edges: list[_Edge], t: float) -> list[list[int]]:
+    """The parts of ``units`` linked by the edges of probability at least ``t``."""
+    return _kruskal(units, part_edges, lambda ra, rb, members, p: p >= t)
+
+
+@dataclass
+class _Reformer:
+    """Steps 4 and 5 on one cluster held in memory: its cores (units), their records and the edges between them.
+
+    :meth:`reform` returns the cluster's final parts; every split it made is in :attr:`events`.
     """
-    max_size = cfg.max_cluster_size
-    rule = cfg.first_names
-    thresholds = cfg.split_thresholds
 
-    def protect(records: pd.DataFrame, edges: pd.DataFrame) -> pd.DataFrame:
-        size: dict[int, int] = {int(u): int(n) for u, n in records.groupby("unit").size().items()}
+    cfg: ClusteringConfig
+    #: unit -> its number of records
+    size: dict[int, int]
+    #: unit -> (birth date, first name) of each of its records where both are known
+    people: dict[int, list[tuple[str, str]]]
+    #: the cluster's edges between units, strongest first (ties by ua, then ub)
+    strongest_first: list[_Edge]
+    #: the splits: (smallest unit of the split part, size before, sizes after, threshold, reason)
+    events: list[tuple] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, cfg: ClusteringConfig, records: pd.DataFrame, edges: pd.DataFrame) -> _Reformer:
+        """From one cluster's ``records`` (part, unit, bd, fn) and ``edges`` (part, ua, ub, p)."""
+        size = {int(u): int(n) for u, n in records.groupby("unit").size().items()}
         people: dict[int, list[tuple[str, str]]] = {u: [] for u in size}
         known = records.dropna(subset=["bd", "fn"])
         for unit, bd, fn in zip(known["unit"], known["bd"], known["fn"]):
             people[int(unit)].append((bd, fn))
         ordered = edges.sort_values(["p", "ua", "ub"], ascending=[False, True, True])
         strongest_first = [(int(a), int(b), float(p)) for a, b, p in zip(ordered["ua"], ordered["ub"], ordered["p"])]
+        return cls(cfg, size, people, strongest_first)
 
-        def guarded(units) -> int:
-            return sum(size[u] for u in units) - max(size[u] for u in units) + 1
+    def reform(self) -> list[list[int]]:
+        """The cluster's final parts (sorted lists of units): step 4 when it is too big, then step 5."""
+        whole = sorted(self.size)
+        kept = self._split_oversized(whole) if self._guarded(whole) > self.cfg.max_cluster_size else [whole]
+        return self._separate_conflicts(kept)
 
-        def clash(xs, ys) -> bool:
-            return any(
-                bx != by and not first_names_similar_py(fx, fy, rule) for bx, fx in xs for by, fy in ys
-            )
-
-        def has_conflict(units) -> bool:
-            units = sorted(units)
-            return any(clash(people[u], people[v]) for i, u in enumerate(units) for v in units[i + 1:])
-
-        def edges_within(parts):
-            """The edges inside each of ``parts`` (strongest first), in one pass over the cluster's edges."""
-            owner = {u: i for i, part in enumerate(parts) for u in part}
-            buckets: list[list] = [[] for _ in parts]
-            for edge in strongest_first:
-                i = owner.get(edge[0])
-                if i is not None and owner.get(edge[1]) == i:
-                    buckets[i].append(edge)
-            return buckets
-
-        def union_find(units, part_edges, accept):
-            """Add ``part_edges`` strongest first; ``accept(root_a, root_b, members, p)`` may refuse one."""
-            parent = {u: u for u in units}
-            members = {u: [u] for u in units}
-
-            def find(u: int) -> int:
-                while parent[u] != u:
-                    parent[u] = parent[parent[u]]
-                    u = parent[u]
-                return u
-
-            for a, b, p in part_edges:
-                ra, rb = find(a), find(b)
-                if ra == rb or not accept(ra, rb, members, p):
-                    continue
-                keep, gone = min(ra, rb), max(ra, rb)
-                parent[gone] = keep
-                members[keep] += members.pop(gone)
-            return [sorted(m) for m in members.values()]
-
-        def at_threshold(units, part_edges, t):
-            return union_find(units, part_edges, lambda ra, rb, members, p: p >= t)
-
-        def capped(units, part_edges):
-            """Kruskal refusing merges beyond the size limit or between records that cannot link."""
-            known_people: dict[int, list] = {}
-
-            def accept(ra, rb, members, p):
-                if guarded(members[ra] + members[rb]) > max_size:
-                    return False
-                if cfg.cannot_link:
-                    xs = known_people.setdefault(ra, [x for u in members[ra] for x in people[u]])
-                    ys = known_people.setdefault(rb, [y for u in members[rb] for y in people[u]])
-                    if clash(xs, ys):
-                        return False
-                    known_people[min(ra, rb)] = xs + ys
-                    known_people.pop(max(ra, rb), None)
-                return True
-
-            return union_find(units, part_edges, accept)
-
-        events = []
-
-        def log(before, after, threshold, reason):
-            if len(after) > 1:
-                sizes = sorted((sum(size[u] for u in part) for part in after), reverse=True)
-                events.append((min(before), sum(sizes), sizes, threshold, reason))
-
-        whole = sorted(size)
+    def _split_oversized(self, whole: list[int]) -> list[list[int]]:
+        """Step 4 (re-cluster at each split threshold), then size-capped re-forming of what is still too big."""
         kept: list[list[int]] = []
-        if guarded(whole) > max_size:
-            pending = [whole]
-            for t in thresholds:
-                still = []
-                for part, part_edges in zip(pending, edges_within(pending)):
-                    parts = at_threshold(part, part_edges, t)
-                    log(part, parts, t, "oversized")
-                    for sub in parts:
-                        (still if guarded(sub) > max_size else kept).append(sub)
-                pending = still
-                if not pending:
-                    break
-            for part, part_edges in zip(pending, edges_within(pending)):
-                parts = capped(part, part_edges)
-                log(part, parts, None, "size_capped")
-                kept.extend(parts)
-        else:
-            kept = [whole]
+        pending = [whole]
+        for t in self.cfg.split_thresholds:
+            still = []
+            for part, part_edges in zip(pending, self._edges_within(pending)):
+                parts = _at_threshold(part, part_edges, t)
+                self._log(part, parts, t, "oversized")
+                for sub in parts:
+                    (still if self._guarded(sub) > self.cfg.max_cluster_size else kept).append(sub)
+            pending = still
+            if not pending:
+                break
+        for part, part_edges in zip(pending, self._edges_within(pending)):
+            parts = self._capped(part, part_edges)
+            self._log(part, parts, None, "size_capped")
+            kept.extend(parts)
+        return kept
+
+    def _separate_conflicts(self, kept: list[list[int]]) -> list[list[int]]:
+        """Step 5 for cannot-link: a part holding two records that cannot link is re-formed."""
         final = []
-        for part, part_edges in zip(kept, edges_within(kept)):
-            if cfg.cannot_link and len(part) > 1 and has_conflict(part):
-                parts = capped(part, part_edges)
-                log(part, parts, None, "cannot_link")
+        for part, part_edges in zip(kept, self._edges_within(kept)):
+            if self.cfg.cannot_link and len(part) > 1 and self._has_conflict(part):
+                parts = self._capped(part, part_edges)
+                self._log(part, parts, None, "cannot_link")
                 final.extend(parts)
             else:
                 final.append(part)
+        return final
 
-        rows = [(u, min(part), None, None, None, None, None) for part in final for u in part]
-        rows += [(None, None, *event) for event in events]
-        out = pd.DataFrame(
-            rows, columns=["unit", "new_part", "event_part", "size_before", "sizes_after", "threshold", "reason"]
+    def _capped(self, units: list[int], part_edges: list[_Edge]) -> list[list[int]]:
+        """Kruskal refusing merges beyond the size limit or between records that cannot link."""
+        people_of_root: dict[int, list[tuple[str, str]]] = {}  # filled as trees are merged
+        return _kruskal(
+            units, part_edges, lambda ra, rb, members, p: self._may_merge(ra, rb, members, people_of_root)
         )
-        for column in ("unit", "new_part", "event_part", "size_before"):
-            out[column] = out[column].astype("Int64")
-        out["threshold"] = out["threshold"].astype("float64")
-        return out
 
-    return protect
+    def _may_merge(
+        self, ra: int, rb: int, members: dict[int, list[int]], people_of_root: dict[int, list[tuple[str, str]]]
+    ) -> bool:
+        """Whether the trees of roots ``ra`` and ``rb`` may merge; if so ``people_of_root`` is updated."""
+        if self._guarded(members[ra] + members[rb]) > self.cfg.max_cluster_size:
+            return False
+        if self.cfg.cannot_link:
+            xs = people_of_root.setdefault(ra, [x for u in members[ra] for x in self.people[u]])
+            ys = people_of_root.setdefault(rb, [y for u in members[rb] for y in self.people[u]])
+            if self._clash(xs, ys):
+                return False
+            people_of_root[min(ra, rb)] = xs + ys
+            people_of_root.pop(max(ra, rb), None)
+        return True
+
+    def _guarded(self, units: list[int]) -> int:
+        return sum(self.size[u] for u in units) - max(self.size[u] for u in units) + 1
+
+    def _clash(self, xs: list[tuple[str, str]], ys: list[tuple[str, str]]) -> bool:
+        rule = self.cfg.first_names
+        return any(bx != by and not first_names_similar_py(fx, fy, rule) for bx, fx in xs for by, fy in ys)
+
+    def _has_conflict(self, units: list[int]) -> bool:
+        units = sorted(units)
+        return any(self._clash(self.people[u], self.people[v]) for i, u in enumerate(units) for v in units[i + 1:])
+
+    def _edges_within(self, parts: list[list[int]]) -> list[list[_Edge]]:
+        """The edges inside each of ``parts`` (strongest first), in one pass over the cluster's edges."""
+        owner = {u: i for i, part in enumerate(parts) for u in part}
+        buckets: list[list[_Edge]] = [[] for _ in parts]
+        for edge in self.strongest_first:
+            i = owner.get(edge[0])
+            if i is not None and owner.get(edge[1]) == i:
+                buckets[i].append(edge)
+        return buckets
+
+    def _log(self, before: list[int], after: list[list[int]], threshold: float | None, reason: str) -> None:
+        if len(after) > 1:
+            sizes = sorted((sum(self.size[u] for u in part) for part in after), reverse=True)
+            self.events.append((min(before), sum(sizes), sizes, threshold, reason))
+
+
+def _reform_cluster(cfg: ClusteringConfig, records: pd.DataFrame, edges: pd.DataFrame) -> pd.DataFrame:
+    """The grouped pandas function of steps 4 and 5 (bind ``cfg`` with :func:`functools.partial`).
+
+    ``records``: part, unit, bd, fn (one row per record of one cluster); ``edges``: part, ua, ub, p (between
+    its units). Output (:data:`_REFORM_SCHEMA`): a row (unit, new_part) per unit, its new part's smallest
+    unit, and a row (event_part, size_before, sizes_after, threshold, reason) per split.
+    """
+    reformer = _Reformer.of(cfg, records, edges)
+    final = reformer.reform()
+    rows = [(u, min(part), None, None, None, None, None) for part in final for u in part]
+    rows += [(None, None, *event) for event in reformer.events]
+    out = pd.DataFrame(
+        rows, columns=["unit", "new_part", "event_part", "size_before", "sizes_after", "threshold", "reason"]
+    )
+    for column in ("unit", "new_part", "event_part", "size_before"):
+        out[column] = out[column].astype("Int64")
+    out["threshold"] = out["threshold"].astype("float64")
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -575,32 +619,52 @@ def cluster_records(
         assignments, splits = cluster_records(records, deterministic_edges(records, det_cfg), predictions, cfg)
     """
     cfg = _as_config(config)
-    spark = records_df.sparkSession
     if prob_edges is None:
-        prob_edges = spark.createDataFrame([], "record_key_l string, record_key_r string, match_probability double")
+        prob_edges = records_df.sparkSession.createDataFrame(
+            [], "record_key_l string, record_key_r string, match_probability double"
+        )
     require_columns(prob_edges, ["record_key_l", "record_key_r", "match_probability"], "prob_edges")
     mode = cfg.checkpoint
     # 2. deterministic cores (units), first: every later step works on the numbered records
     cores = cores or deterministic_cores(records_df, det_edges, cfg)
-    nodes, det, units = cores.nodes, cores.edges, cores.units
+    nodes, units = cores.nodes, cores.units
     keys = nodes.select("nid", "record_key")
+    prob = _probabilistic_edges(nodes, prob_edges, cfg)                                        # 1.
+    uedges = _edges_between_cores(prob, units, mode)
+    parts = _clusters_of_cores(units, uedges, cfg)                                             # 3.
+    flagged = _clusters_to_reform(parts, nodes, units, cfg)                                    # 4-5.
+    parts, splits = _reform(parts, flagged, nodes, units, uedges, keys, cfg)
+    cluster = _final_clusters(units, parts, keys, mode)
+    return _assignments(cluster, cores.edges, prob, cfg), splits
 
+
+# --------------------------------------------------------------------------------------------------
+# The steps of cluster_records
+# --------------------------------------------------------------------------------------------------
+
+
+def _probabilistic_edges(nodes: DataFrame, prob_edges: DataFrame, cfg: ClusteringConfig) -> DataFrame:
+    """Step 1: a, b (nids, a < b), p: the strongest edge per pair at or above the threshold that may link.
+
+    The cannot-link test is that of :func:`drop_cannot_link_edges`, on the numbered nodes.
+    """
     prob = _numbered(
         nodes, prob_edges.filter(F.col("match_probability") >= F.lit(cfg.threshold)), F.col("match_probability").alias("p")
     )
-    if cfg.cannot_link:  # 1. (the same test as drop_cannot_link_edges, on the numbered nodes)
+    if cfg.cannot_link:
         na = nodes.select(F.col("nid").alias("a"), F.col("bd").alias("bd_a"), F.col("fn").alias("fn_a"))
         nb = nodes.select(F.col("nid").alias("b"), F.col("bd").alias("bd_b"), F.col("fn").alias("fn_b"))
         prob = prob.join(na, "a").join(nb, "b").filter(
             ~_cannot_link(F.col("bd_a"), F.col("bd_b"), F.col("fn_a"), F.col("fn_b"), cfg)
         )
-    prob = prob.groupBy("a", "b").agg(F.max("p").alias("p"))
+    return prob.groupBy("a", "b").agg(F.max("p").alias("p"))
 
-    unit_sizes = units.groupBy("unit").agg(F.count("*").alias("size"))
-    # probabilistic edges between units, the strongest per pair
+
+def _edges_between_cores(prob: DataFrame, units: DataFrame, mode: str) -> DataFrame:
+    """ua < ub (units), p: the strongest probabilistic edge per pair of cores (materialised)."""
     ua = units.select(F.col("nid").alias("a"), F.col("unit").alias("ua"))
     ub = units.select(F.col("nid").alias("b"), F.col("unit").alias("ub"))
-    uedges = _materialize(
+    return _materialize(
         prob.join(ua, "a")
         .join(ub, "b")
         .select(F.least("ua", "ub").alias("ua"), F.greatest("ua", "ub").alias("ub"), "p")
@@ -611,16 +675,23 @@ def cluster_records(
         "links between cores",
     )
 
-    # 3. clusters of units at the threshold
+
+def _clusters_of_cores(units: DataFrame, uedges: DataFrame, cfg: ClusteringConfig) -> DataFrame:
+    """Step 3: unit, part (the cluster's smallest unit), size (the unit's records), materialised."""
+    unit_sizes = units.groupBy("unit").agg(F.count("*").alias("size"))
     parts = _labels(
         unit_sizes.select(F.col("unit").alias("node")),
         uedges.select(F.col("ua").alias("src"), F.col("ub").alias("dst")),
         "node", "part", cfg, "clusters",
     ).withColumnRenamed("node", "unit").join(unit_sizes, "unit")
-    parts = _materialize(parts, mode, "clusters")  # unit, part, size
+    return _materialize(parts, cfg.checkpoint, "clusters")
 
-    # 4-5. merge protection and cannot-link, per cluster that needs it (oversized, or holding two records
-    # that cannot link); every other cluster is kept as it is.
+
+def _clusters_to_reform(parts: DataFrame, nodes: DataFrame, units: DataFrame, cfg: ClusteringConfig) -> DataFrame:
+    """part: the clusters steps 4-5 must re-form (oversized, or holding two records that cannot link), materialised.
+
+    Every other cluster is kept as it is.
+    """
     stats = parts.groupBy("part").agg(
         (F.sum("size") - F.max("size") + 1).alias("guarded"),
         F.count("*").alias("units"),
@@ -628,50 +699,82 @@ def cluster_records(
     )
     flagged = stats.filter(F.col("guarded") > cfg.max_cluster_size).select("part")
     if cfg.cannot_link:
-        # Records of different cores of a part, the left one outside the part's largest core: a part of a
-        # big core and a few records costs (records outside the core) x (records), not records^2.
-        member = (
-            nodes.join(units, "nid")
-            .join(parts.select("unit", "part"), "unit")
-            .join(stats.filter((F.col("units") > 1) & (F.col("guarded") <= cfg.max_cluster_size)), "part")
-            .filter(F.col("bd").isNotNull() & F.col("fn").isNotNull())
-            .select("nid", "unit", "part", "bd", "fn", "core")
-        )
-        x, y = member.filter(F.col("unit") != F.col("core")).alias("x"), member.alias("y")
-        conflicts = (
-            x.join(y, (F.col("x.part") == F.col("y.part")) & (F.col("x.unit") != F.col("y.unit")))
-            .filter(_cannot_link(F.col("x.bd"), F.col("y.bd"), F.col("x.fn"), F.col("y.fn"), cfg))
-            .select(F.col("x.part").alias("part"))
-        )
-        flagged = flagged.unionByName(conflicts)
-    flagged = _materialize(flagged.distinct(), mode, "merge protection: clusters to re-form")
-    splits = spark.createDataFrame([], SPLITS_SCHEMA)
-    if not flagged.isEmpty():
-        todo = parts.join(flagged, "part", "left_semi")
-        records = nodes.join(units, "nid").join(todo.select("unit", "part"), "unit").select("part", "unit", "bd", "fn")
-        redges = (
-            uedges.join(todo.select(F.col("unit").alias("ua"), F.col("part").alias("pa")), "ua")
-            .join(todo.select(F.col("unit").alias("ub"), F.col("part").alias("pb")), "ub")
-            .filter(F.col("pa") == F.col("pb"))
-            .select(F.col("pa").alias("part"), "ua", "ub", "p")
-        )
-        out = _materialize(
-            records.groupBy("part").cogroup(redges.groupBy("part")).applyInPandas(_protector(cfg), _PROTECT_SCHEMA),
-            mode,
-            "merge protection: re-form",
-        )
-        reformed = out.filter(F.col("unit").isNotNull()).select("unit", F.col("new_part").alias("part"))
-        parts = parts.select("unit", "part").join(flagged, "part", "left_anti").unionByName(reformed)
-        events = out.filter(F.col("unit").isNull())
-        splits = events.join(keys, events["event_part"] == keys["nid"]).select(
-            F.col("record_key").alias("component_id"), "size_before", "sizes_after", "threshold", "reason"
-        )
+        flagged = flagged.unionByName(_clusters_with_conflicts(parts, stats, nodes, units, cfg))
+    return _materialize(flagged.distinct(), cfg.checkpoint, "merge protection: clusters to re-form")
 
-    # Final cluster of each node: its unit's part (the part's smallest node). Nodes are numbered in record_key
-    # order, so the smallest record_key of a part (of a unit) is its id: windows over one shuffle by part
-    # (units lie within parts) instead of joins back to the keys.
+
+def _clusters_with_conflicts(
+    parts: DataFrame, stats: DataFrame, nodes: DataFrame, units: DataFrame, cfg: ClusteringConfig
+) -> DataFrame:
+    """part (with repeats): the small enough clusters of several cores that hold two records that cannot link.
+
+    Pairs records of different cores of a part, the left one outside the part's largest core: a part of a
+    big core and a few records costs (records outside the core) x (records), not records^2.
+    """
+    member = (
+        nodes.join(units, "nid")
+        .join(parts.select("unit", "part"), "unit")
+        .join(stats.filter((F.col("units") > 1) & (F.col("guarded") <= cfg.max_cluster_size)), "part")
+        .filter(F.col("bd").isNotNull() & F.col("fn").isNotNull())
+        .select("nid", "unit", "part", "bd", "fn", "core")
+    )
+    x, y = member.filter(F.col("unit") != F.col("core")).alias("x"), member.alias("y")
+    return (
+        x.join(y, (F.col("x.part") == F.col("y.part")) & (F.col("x.unit") != F.col("y.unit")))
+        .filter(_cannot_link(F.col("x.bd"), F.col("y.bd"), F.col("x.fn"), F.col("y.fn"), cfg))
+        .select(F.col("x.part").alias("part"))
+    )
+
+
+def _reform(
+    parts: DataFrame,
+    flagged: DataFrame,
+    nodes: DataFrame,
+    units: DataFrame,
+    uedges: DataFrame,
+    keys: DataFrame,
+    cfg: ClusteringConfig,
+) -> tuple[DataFrame, DataFrame]:
+    """Steps 4-5 on the ``flagged`` clusters, one grouped pandas call each: ``(parts, splits)``.
+
+    ``parts`` (unit, part) has the flagged clusters replaced by their re-formed parts; ``splits`` follows
+    :data:`SPLITS_SCHEMA`. With nothing flagged, ``parts`` is returned as it came.
+    """
+    splits = nodes.sparkSession.createDataFrame([], SPLITS_SCHEMA)
+    if flagged.isEmpty():
+        return parts, splits
+    todo = parts.join(flagged, "part", "left_semi")
+    records = nodes.join(units, "nid").join(todo.select("unit", "part"), "unit").select("part", "unit", "bd", "fn")
+    redges = (
+        uedges.join(todo.select(F.col("unit").alias("ua"), F.col("part").alias("pa")), "ua")
+        .join(todo.select(F.col("unit").alias("ub"), F.col("part").alias("pb")), "ub")
+        .filter(F.col("pa") == F.col("pb"))
+        .select(F.col("pa").alias("part"), "ua", "ub", "p")
+    )
+    out = _materialize(
+        records.groupBy("part")
+        .cogroup(redges.groupBy("part"))
+        .applyInPandas(functools.partial(_reform_cluster, cfg), _REFORM_SCHEMA),
+        cfg.checkpoint,
+        "merge protection: re-form",
+    )
+    reformed = out.filter(F.col("unit").isNotNull()).select("unit", F.col("new_part").alias("part"))
+    parts = parts.select("unit", "part").join(flagged, "part", "left_anti").unionByName(reformed)
+    events = out.filter(F.col("unit").isNull())
+    splits = events.join(keys, events["event_part"] == keys["nid"]).select(
+        F.col("record_key").alias("component_id"), "size_before", "sizes_after", "threshold", "reason"
+    )
+    return parts, splits
+
+
+def _final_clusters(units: DataFrame, parts: DataFrame, keys: DataFrame, mode: str) -> DataFrame:
+    """nid, part, record_key, n (the cluster's records), cluster_id, core_id of every record, materialised.
+
+    Nodes are numbered in record_key order, so the smallest record_key of a part (of a unit) is its id:
+    windows over one shuffle by part (units lie within parts) instead of joins back to the keys.
+    """
     by_part, by_unit = Window.partitionBy("part"), Window.partitionBy("part", "unit")
-    cluster = _materialize(
+    return _materialize(
         units.join(parts.select("unit", "part"), "unit").join(keys, "nid").select(
             "nid",
             "part",
@@ -684,22 +787,14 @@ def cluster_records(
         "final clusters",
     )
 
-    priority = {rule: i for i, rule in enumerate(cfg.rule_priority)}
-    rank = F.lit(len(priority))
-    for rule, i in priority.items():
-        rank = F.when(F.col("rule") == rule, F.lit(i)).otherwise(rank)
-    det_ends = det.select(F.col("a").alias("nid"), "rule").unionByName(det.select(F.col("b").alias("nid"), "rule"))
-    best_rule = det_ends.groupBy("nid").agg(F.min(F.struct(rank.alias("rank"), F.col("rule")))["rule"].alias("rule"))
-    ca = cluster.select(F.col("nid").alias("a"), F.col("part").alias("pa"))
-    cb = cluster.select(F.col("nid").alias("b"), F.col("part").alias("pb"))
-    inside = prob.join(ca, "a").join(cb, "b").filter(F.col("pa") == F.col("pb"))
-    best_p = (
-        inside.select(F.col("a").alias("nid"), "p")
-        .unionByName(inside.select(F.col("b").alias("nid"), "p"))
-        .groupBy("nid")
-        .agg(F.max("p").alias("p"))
-    )
-    out = cluster.join(best_rule, "nid", "left").join(best_p, "nid", "left")
+
+def _assignments(cluster: DataFrame, det: DataFrame, prob: DataFrame, cfg: ClusteringConfig) -> DataFrame:
+    """:data:`ASSIGNMENTS_SCHEMA` rows: how each record of ``cluster`` (:func:`_final_clusters`) is attached.
+
+    A record alone is a singleton; one with a deterministic edge gets its best rule (``rule_priority``) and
+    probability 1; any other gets its strongest probabilistic edge within its cluster.
+    """
+    out = cluster.join(_best_rule(det, cfg), "nid", "left").join(_best_probability(prob, cluster), "nid", "left")
     match_rule = (
         F.when(F.col("n") == 1, F.lit("singleton"))
         .when(F.col("rule").isNotNull(), F.concat(F.lit("deterministic:"), F.col("rule")))
@@ -710,8 +805,80 @@ def cluster_records(
         .when(F.col("rule").isNotNull(), F.lit(1.0))
         .otherwise(F.col("p"))
     )
-    assignments = out.select(
+    return out.select(
         "record_key", "cluster_id", match_rule.alias("match_rule"), probability.cast("double").alias("match_probability"),
         "core_id",
     )
-    return assignments, splits
+
+
+def _best_rule(det: DataFrame, cfg: ClusteringConfig) -> DataFrame:
+    """nid, rule: the first rule of ``rule_priority`` among a record's deterministic edges (others after)."""
+    priority = {rule: i for i, rule in enumerate(cfg.rule_priority)}
+    rank = F.lit(len(priority))
+    for rule, i in priority.items():
+        rank = F.when(F.col("rule") == rule, F.lit(i)).otherwise(rank)
+    det_ends = det.select(F.col("a").alias("nid"), "rule").unionByName(det.select(F.col("b").alias("nid"), "rule"))
+    return det_ends.groupBy("nid").agg(F.min(F.struct(rank.alias("rank"), F.col("rule")))["rule"].alias("rule"))
+
+
+def _best_probability(prob: DataFrame, cluster: DataFrame) -> DataFrame:
+    """nid, p: a record's strongest probabilistic edge to its own cluster."""
+    ca = cluster.select(F.col("nid").alias("a"), F.col("part").alias("pa"))
+    cb = cluster.select(F.col("nid").alias("b"), F.col("part").alias("pb"))
+    inside = prob.join(ca, "a").join(cb, "b").filter(F.col("pa") == F.col("pb"))
+    return (
+        inside.select(F.col("a").alias("nid"), "p")
+        .unionByName(inside.select(F.col("b").alias("nid"), "p"))
+        .groupBy("nid")
+        .agg(F.max("p").alias("p"))
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# The clustering step of a match run
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Clusters:
+    """What the clustering step hands to the id assignment (both materialised)."""
+
+    #: :data:`ASSIGNMENTS_SCHEMA`; an anonymous record alone in its cluster has match_rule ``anonymous``
+    assignments: DataFrame
+    #: :data:`SPLITS_SCHEMA`: the clusters merge protection re-formed
+    splits: DataFrame
+
+
+def cluster_customers(
+    records: DataFrame, links: DeterministicLinks, pairs: DataFrame | None, config: ClusteringConfig
+) -> Clusters:
+    """Cluster ``records`` from their deterministic links and scored pairs (:func:`cluster_records`), and
+    label the anonymous records left alone (:func:`label_anonymous`).
+
+    ``links``: :class:`~spark_lib.matching.links.DeterministicLinks` of the same records (its cores are reused).
+    """
+    assignments, splits = cluster_records(records, links.edges, pairs, config, cores=links.cores)
+    return Clusters(label_anonymous(assignments, links.anonymous).localCheckpoint(), splits.localCheckpoint())
+
+
+def label_anonymous(assignments: DataFrame, anonymous: DataFrame) -> DataFrame:
+    """``match_rule = 'anonymous'`` for the singletons among ``anonymous`` (record_key): records with nothing
+    to match on. An anonymous record that a pivot did link keeps the rule that linked it."""
+    require_columns(anonymous, ["record_key"], "anonymous")
+    flagged = anonymous.select("record_key", F.lit(True).alias("anonymous"))
+    return (
+        assignments.join(flagged, "record_key", "left")
+        .withColumn("match_rule", F.when(F.col("anonymous").isNotNull() & (F.col("match_rule") == "singleton"),
+                                         F.lit("anonymous")).otherwise(F.col("match_rule")))
+        .drop("anonymous")
+    )
+
+
+def largest_guarded_cluster(assignments: DataFrame) -> int:
+    """The largest guarded size among the clusters of ``assignments`` (cluster_id, core_id): a cluster's
+    records beyond its largest deterministic core, the core counting as one, which merge protection bounds
+    by ``max_cluster_size``."""
+    require_columns(assignments, ["cluster_id", "core_id"], "assignments")
+    core_sizes = assignments.groupBy("cluster_id", "core_id").count()
+    guarded = core_sizes.groupBy("cluster_id").agg((F.sum("count") - F.max("count") + 1).alias("guarded"))
+    return int(guarded.agg(F.max("guarded")).first()[0] or 0)

@@ -87,10 +87,7 @@ Example::
 
 from __future__ import annotations
 
-import collections.abc
-import dataclasses
 import os
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,50 +95,20 @@ from typing import Any, Mapping
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import LongType, StringType, StructField, StructType
+from pyspark.sql.types import StructType
 
-from spark_lib.config import DEFAULT_CONF_DIR, ConfigError, read_yaml, strict_fields
+from spark_lib import schemas
+from spark_lib.columns import DataFrameMissingColumnError, require_columns  # noqa: F401 - re-exported
+from spark_lib.config import DEFAULT_CONF_DIR, ConfigError, read_section, read_yaml
 
 DEFAULT_RULES_FILE = DEFAULT_CONF_DIR / "matching_rules.yaml"
 RULES_SECTIONS = ("deterministic", "clustering", "ids")
 
-EDGES_SCHEMA = StructType(
-    [
-        StructField("record_key_l", StringType(), False),
-        StructField("record_key_r", StringType(), False),
-        StructField("rule", StringType(), False),       # the pivot column: email_std, account_id, ...
-        StructField("value", StringType(), False),      # the shared value
-    ]
-)
-
-GENERIC_VALUES_SCHEMA = StructType(
-    [
-        StructField("pivot", StringType(), False),
-        StructField("value", StringType(), False),
-        StructField("records", LongType(), False),               # distinct records carrying the value
-        StructField("distinct_first_names", LongType(), False),  # first names that count as different people
-        StructField("reason", StringType(), False),
-    ]
-)
+EDGES_SCHEMA = schemas.DETERMINISTIC_EDGES
+GENERIC_VALUES_SCHEMA = schemas.GENERIC_VALUES
 
 SHARED_VALUE_POLICIES = ("split", "exclude", "link_all")
 UNNAMED_POLICIES = ("majority", "none", "never")
-
-
-class DataFrameMissingColumnError(ValueError):
-    """An input DataFrame lacks a column the transformation needs; the message names it."""
-
-
-def require_columns(df: DataFrame, columns: typing.Iterable[str], what: str) -> None:
-    """Raise :class:`DataFrameMissingColumnError` naming the first missing column of ``df``."""
-    if df is None:
-        raise ValueError(f"'{what}' cannot be None")
-    present = set(df.columns)
-    missing = [c for c in columns if c not in present]
-    if missing:
-        raise DataFrameMissingColumnError(
-            f"{what} lacks column(s) {', '.join(missing)} (has: {', '.join(df.columns)})"
-        )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -211,81 +178,26 @@ class DeterministicConfig:
         for pivot, rule in self.pivots.items():
             if rule.shared_value_policy not in SHARED_VALUE_POLICIES:
                 raise ConfigError(
-                    f"deterministic.pivots.{pivot}.shared_value_policy: {rule.shared_value_policy!r} "
+                    f"pivots.{pivot}.shared_value_policy: {rule.shared_value_policy!r} "
                     f"is not one of {', '.join(SHARED_VALUE_POLICIES)}"
                 )
             if rule.unnamed_records is not None and rule.unnamed_records not in UNNAMED_POLICIES:
                 raise ConfigError(
-                    f"deterministic.pivots.{pivot}.unnamed_records: {rule.unnamed_records!r} "
+                    f"pivots.{pivot}.unnamed_records: {rule.unnamed_records!r} "
                     f"is not one of {', '.join(UNNAMED_POLICIES)}"
                 )
             if rule.max_records < 1 or rule.max_first_names < 1 or rule.max_other_values < 0:
-                raise ConfigError(f"deterministic.pivots.{pivot}: max_records and max_first_names must be >= 1")
+                raise ConfigError(f"pivots.{pivot}: max_records and max_first_names must be >= 1")
         if self.unnamed_records not in UNNAMED_POLICIES:
             raise ConfigError(
-                f"deterministic.unnamed_records: {self.unnamed_records!r} is not one of {', '.join(UNNAMED_POLICIES)}"
+                f"unnamed_records: {self.unnamed_records!r} is not one of {', '.join(UNNAMED_POLICIES)}"
             )
         if not self.pivots:
-            raise ConfigError("deterministic.pivots: give at least one pivot column")
+            raise ConfigError("pivots: give at least one pivot column")
 
 
-def build_section(cls: type, data: Any, where: str, file: str = "") -> Any:
-    """Fill frozen dataclass ``cls`` from a mapping, strictly: unknown keys, missing keys, wrong types fail.
-
-    Handles the field types the matching configs use: str, int, float, bool, ``tuple[X, ...]`` (from a YAML
-    list), nested dataclasses and ``Mapping[str, <dataclass>]``.
-    """
-    prefix = f"{file}: " if file else ""
-    convert = lambda name, value, annotation, key: _convert(value, annotation, key, file)  # noqa: E731
-    values = strict_fields(cls, {} if data is None else data, where, convert, file)
-    try:
-        return cls(**values)
-    except ConfigError as error:
-        raise ConfigError(f"{prefix}{error}") from None
-
-
-def _convert(value: Any, annotation: Any, where: str, file: str) -> Any:
-    prefix = f"{file}: " if file else ""
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-
-    def wrong(expected: str) -> ConfigError:
-        return ConfigError(f"{prefix}{where}: expected {expected}, got {type(value).__name__} {value!r}")
-
-    if dataclasses.is_dataclass(annotation):
-        return build_section(annotation, value, where, file)
-    if origin in (typing.Union, types.UnionType) and type(None) in args:  # ``X | None``
-        inner = [a for a in args if a is not type(None)]
-        return None if value is None else _convert(value, inner[0], where, file)
-    if origin in (Mapping, dict, collections.abc.Mapping):
-        if not isinstance(value, Mapping):
-            raise wrong("a mapping")
-        return {str(k): _convert(v, args[1], f"{where}.{k}", file) for k, v in value.items()}
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise wrong("a list")
-        return tuple(_convert(v, args[0], f"{where}[{i}]", file) for i, v in enumerate(value))
-    if annotation is bool:
-        if not isinstance(value, bool):
-            raise wrong("true or false")
-        return value
-    if annotation is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise wrong("an integer")
-        return value
-    if annotation is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise wrong("a number")
-        return float(value)
-    if annotation is str:
-        if not isinstance(value, str):
-            raise wrong("a string")
-        return value
-    return value
-
-
-def read_rules_section(section: str, path: str | os.PathLike | None = None) -> Any:
-    """The raw mapping of one section of ``conf/matching_rules.yaml`` (top-level keys are checked)."""
+def read_rules_file(path: str | os.PathLike | None = None) -> dict:
+    """The sections of ``conf/matching_rules.yaml`` (or of ``path``), its top-level keys checked."""
     file = Path(path or DEFAULT_RULES_FILE)
     data = read_yaml(file)
     if not isinstance(data, dict):
@@ -293,13 +205,18 @@ def read_rules_section(section: str, path: str | os.PathLike | None = None) -> A
     unknown = sorted(set(data) - set(RULES_SECTIONS))
     if unknown:
         raise ConfigError(f"{file}: unknown section {unknown[0]!r} (allowed: {', '.join(RULES_SECTIONS)})")
-    return data.get(section) or {}
+    return data
+
+
+def read_rules_section(section: str, path: str | os.PathLike | None = None) -> Any:
+    """The raw mapping of one section of ``conf/matching_rules.yaml`` ({} when absent)."""
+    return read_rules_file(path).get(section) or {}
 
 
 def load_deterministic_config(path: str | os.PathLike | None = None) -> DeterministicConfig:
     """Section ``deterministic`` of ``conf/matching_rules.yaml`` (or of ``path``)."""
     file = str(path or DEFAULT_RULES_FILE)
-    return build_section(DeterministicConfig, read_rules_section("deterministic", path), "deterministic", file)
+    return read_section(DeterministicConfig, read_rules_section("deterministic", path), "deterministic", file)
 
 
 def _as_config(config: DeterministicConfig | Mapping | None) -> DeterministicConfig:
@@ -307,7 +224,7 @@ def _as_config(config: DeterministicConfig | Mapping | None) -> DeterministicCon
         return DeterministicConfig()
     if isinstance(config, DeterministicConfig):
         return config
-    return build_section(DeterministicConfig, config, "deterministic")
+    return read_section(DeterministicConfig, config, "deterministic")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -11,6 +11,11 @@ Only records present in both the assignments and the truth are scored; the other
 precision or recall whose denominator is zero (no predicted pair, no true pair) is 1.0: nothing was claimed
 wrongly, nothing was missed.
 
+A matching run is scored twice (:func:`evaluate_matching`): on all records, and on the *identified* ones,
+leaving out the anonymous records (a cookie that never logged in: no method can say whose it is). The best
+pairwise recall any method can reach on all records while anonymous records stay alone is reported as
+``recall_ceiling``.
+
 Example::
 
     metrics = evaluate_clusters(assignments, spark.read.parquet("data/truth/truth.parquet"))
@@ -107,6 +112,33 @@ def evaluate_clusters(assignments_df: DataFrame, truth_df: DataFrame) -> dict:
         "bcubed_recall": b3_recall,
         "bcubed_f1": _f1(b3_precision, b3_recall),
     }
+
+
+def evaluate_matching(crosswalk: DataFrame, truth_df: DataFrame, anonymous: DataFrame) -> dict[str, float]:
+    """The figures of a matching run against the truth: every metric of :func:`evaluate_clusters` on all
+    records (``pairwise_f1``...), the same on the identified records (``identified_pairwise_f1``...), and
+    ``recall_ceiling``.
+
+    ``crosswalk``: record_key, customer_id, match_rule (``anonymous`` for the anonymous records);
+    ``anonymous``: record_key of the anonymous records, left out of the truth for the identified figures.
+
+    Example::
+
+        metrics = evaluate_matching(lake.read(tables.CROSSWALK), truth, links.anonymous)
+        metrics["identified_pairwise_f1"], metrics["recall_ceiling"]
+    """
+    require_columns(crosswalk, ["record_key", "customer_id", "match_rule"], "crosswalk")
+    require_columns(anonymous, ["record_key"], "anonymous")
+    clusters = crosswalk.select("record_key", F.col("customer_id").alias("cluster_id"), "match_rule")
+    every = evaluate_clusters(clusters, truth_df)
+    identified = evaluate_clusters(
+        clusters.where(F.col("match_rule") != "anonymous"),
+        _truth_keys(truth_df).join(anonymous.select("record_key"), "record_key", "left_anti"),
+    )
+    metrics = {k: v for k, v in every.items() if isinstance(v, (int, float))}
+    metrics.update({f"identified_{k}": v for k, v in identified.items() if isinstance(v, (int, float))})
+    metrics["recall_ceiling"] = _ratio(identified["true_pairs"], every["true_pairs"])
+    return metrics
 
 
 def cluster_size_distribution(assignments_df: DataFrame) -> DataFrame:

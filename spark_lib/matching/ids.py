@@ -32,7 +32,7 @@ Registry rows of records absent from this run's assignments (erased records) are
 
 Example::
 
-    registry, events = assign_customer_ids(assignments, lake.read_or_none("gold.customer_id_registry"),
+    registry, events = assign_customer_ids(assignments, lake.read_or_none(tables.ID_REGISTRY),
                                            datetime.now(timezone.utc))
 """
 
@@ -45,35 +45,14 @@ from typing import Mapping
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import ArrayType, LongType, StringType, StructField, StructType, TimestampType
 
-from spark_lib.config import ConfigError
-from spark_lib.matching.deterministic import (
-    DEFAULT_RULES_FILE,
-    build_section,
-    read_rules_section,
-    require_columns,
-)
+from spark_lib import schemas
+from spark_lib.columns import require_columns
+from spark_lib.config import ConfigError, read_section
+from spark_lib.matching.deterministic import DEFAULT_RULES_FILE, read_rules_section
 
-REGISTRY_SCHEMA = StructType(
-    [
-        StructField("record_key", StringType(), False),
-        StructField("customer_id", StringType(), False),
-        StructField("created_at", TimestampType(), False),   # when the customer id was first issued
-        StructField("assigned_at", TimestampType(), False),  # when this record got this customer id
-    ]
-)
-
-EVENTS_SCHEMA = StructType(
-    [
-        StructField("event_time", TimestampType(), False),
-        StructField("event_type", StringType(), False),      # merge | split | new
-        StructField("customer_id", StringType(), False),     # merge: survivor; split: the split id; new: the new id
-        StructField("other_ids", ArrayType(StringType(), False), False),  # merged / split-off / former ids
-        StructField("records_affected", LongType(), False),  # records whose customer id changed (new: all)
-        StructField("reason", StringType(), False),
-    ]
-)
+REGISTRY_SCHEMA = schemas.ID_REGISTRY
+EVENTS_SCHEMA = schemas.ID_EVENTS
 
 
 @dataclass(frozen=True)
@@ -85,13 +64,13 @@ class IdsConfig:
 
     def __post_init__(self) -> None:
         if not 16 <= self.hash_length <= 64:
-            raise ConfigError(f"ids.hash_length: {self.hash_length} must be between 16 and 64 hex characters")
+            raise ConfigError(f"hash_length: {self.hash_length} must be between 16 and 64 hex characters")
 
 
 def load_ids_config(path: str | os.PathLike | None = None) -> IdsConfig:
     """Section ``ids`` of ``conf/matching_rules.yaml`` (or of ``path``)."""
     file = str(path or DEFAULT_RULES_FILE)
-    return build_section(IdsConfig, read_rules_section("ids", path), "ids", file)
+    return read_section(IdsConfig, read_rules_section("ids", path), "ids", file)
 
 
 def _as_config(config: IdsConfig | Mapping | None) -> IdsConfig:
@@ -99,7 +78,7 @@ def _as_config(config: IdsConfig | Mapping | None) -> IdsConfig:
         return IdsConfig()
     if isinstance(config, IdsConfig):
         return config
-    return build_section(IdsConfig, config, "ids")
+    return read_section(IdsConfig, config, "ids")
 
 
 def assign_customer_ids(

@@ -1,6 +1,7 @@
 """MLflow tracking of the probabilistic matching model: one run per training, the registry for scoring.
 
-Every MLflow call of the project lives here; ``spark_lib`` never imports mlflow. The functions talk to the
+Every MLflow call of the project lives here, as every Delta call lives in :mod:`spark_lib.storage`: no other
+module imports mlflow, so an MLflow upgrade means reading this file. The functions talk to the
 tracking server through an explicit ``MlflowClient(tracking_uri)`` rather than MLflow's global state, so a
 test or a notebook can point at its own store without side effects on others.
 
@@ -252,6 +253,19 @@ def load_champion_model(
         path = client.download_artifacts(version.run_id, SETTINGS_ARTIFACT, folder)
         with open(path, encoding="utf-8") as handle:
             return json.load(handle)
+
+
+def run_metrics(run_id: str, tracking_uri: str | None = None) -> dict[str, float]:
+    """The metrics of one run, by name (the benchmark reads a training's comparisons and seconds here).
+
+    Example::
+
+        run_metrics(report.model_run_id, "sqlite:///mlflow.db")["seconds.em"]
+    """
+    if not run_id:
+        raise ValueError("run_metrics: 'run_id' cannot be empty")
+    client, _ = _client(tracking_uri)
+    return dict(client.get_run(run_id).data.metrics)
 
 
 def log_match_run(

@@ -1,0 +1,153 @@
+"""The table catalogue: every table of the lakehouse with its name, schema and keys, in one place.
+
+Jobs, the benchmark, notebooks and tests name tables through this module, never with string literals, so a
+renamed table or a new key is one edit. A :class:`Table` *is* its name (a ``str``), so it goes wherever a
+table name goes (``lake.read(tables.CROSSWALK)``, a dict key, an f-string) and carries its schema and keys.
+
+Schemas live in :mod:`spark_lib.schemas`; a table whose columns follow its source (bronze) or a builder's
+output (most gold tables) has ``schema=None`` and says which function shapes it.
+
+Example::
+
+    from spark_lib import tables
+
+    lake.merge(crosswalk, tables.CROSSWALK, keys=tables.CROSSWALK.keys)
+    tables.bronze("loyalty_members")          # 'bronze.loyalty_members'
+    tables.interactions("orders").keys        # ('interaction_key',)
+"""
+
+from __future__ import annotations
+
+from pyspark.sql.types import StructType
+
+from spark_lib import schemas
+from spark_lib.config import INTERACTION_TABLES
+
+LAYERS = ("bronze", "silver", "gold", "ops")
+
+
+class Table(str):
+    """A lakehouse table: the string is its ``<layer>.<entity>`` name; ``schema``, ``keys`` and
+    ``description`` say what it holds. ``keys`` is empty for an append-only log."""
+
+    schema: StructType | None
+    keys: tuple[str, ...]
+    description: str
+
+    def __new__(cls, name: str, *, keys: tuple[str, ...] = (), schema: StructType | None = None, description: str = ""):
+        layer, _, entity = name.partition(".")
+        if layer not in LAYERS or not entity:
+            raise ValueError(f"table name {name!r} is not '<{'|'.join(LAYERS)}>.<entity>'")
+        table = super().__new__(cls, name)
+        table.schema, table.keys, table.description = schema, tuple(keys), description
+        return table
+
+    @property
+    def layer(self) -> str:
+        return self.split(".", 1)[0]
+
+    @property
+    def entity(self) -> str:
+        return self.split(".", 1)[1]
+
+
+# bronze ------------------------------------------------------------------------------------------
+
+QUARANTINE = Table(
+    "bronze.quarantine",
+    description="rows that could not be used, with their reason and raw text (spark_lib.sources.bronze.QUARANTINE_COLUMNS)",
+)
+INGESTION_LOG = Table(
+    "bronze.ingestion_log", schema=schemas.INGESTION_LOG,
+    description="one row per ingested file: rows read = rows in bronze + rows in quarantine",
+)
+
+
+def bronze(source: str) -> Table:
+    """``bronze.<source>``: a source's rows as delivered, with ``_source``, ``_source_file``, ``_file_hash``,
+    ``_batch_id`` and ``_ingested_at``."""
+    return Table(f"bronze.{source}", keys=("_file_hash",), description=f"rows of source {source} as delivered")
+
+
+# silver ------------------------------------------------------------------------------------------
+
+CUSTOMER_RECORDS = Table(
+    "silver.customer_records", keys=("record_key",), schema=schemas.CUSTOMER_RECORDS,
+    description="one standardised row per identity record of every source",
+)
+GENERIC_VALUES = Table(
+    "silver.generic_values", keys=("pivot", "value"), schema=schemas.GENERIC_VALUES,
+    description="pivot values too common to link anyone (a store's phone, a placeholder email), with the reason",
+)
+DETERMINISTIC_EDGES = Table(
+    "silver.deterministic_edges", keys=("record_key_l", "record_key_r", "rule"), schema=schemas.DETERMINISTIC_EDGES,
+    description="links between records sharing a pivot value",
+)
+MATCH_PAIRS = Table(
+    "silver.match_pairs", keys=("record_key_l", "record_key_r"),
+    description="pairs scored by the probabilistic model above its threshold (spark_lib.matching.probabilistic.predict_pairs)",
+)
+
+
+def interactions(name: str) -> Table:
+    """``silver.<name>``: one of the interaction tables (orders, receipts, navigation events...)."""
+    if name not in INTERACTION_TABLES:
+        raise ValueError(f"{name!r} is not an interaction table (known: {', '.join(INTERACTION_TABLES)})")
+    return Table(f"silver.{name}", keys=("interaction_key",), schema=schemas.INTERACTIONS,
+                 description=f"standardised {name.replace('_', ' ')}")
+
+
+# gold: matching ----------------------------------------------------------------------------------
+
+CROSSWALK = Table(
+    "gold.customer_crosswalk", keys=("record_key",), schema=schemas.CROSSWALK,
+    description="each source record's customer and how it was matched",
+)
+ID_REGISTRY = Table(
+    "gold.customer_id_registry", keys=("record_key",), schema=schemas.ID_REGISTRY,
+    description="the persistent customer id of each record",
+)
+ID_EVENTS = Table(
+    "gold.customer_id_events", schema=schemas.ID_EVENTS,
+    description="log of new customers, merges and splits",
+)
+CLUSTER_SPLITS = Table(
+    "gold.cluster_splits", schema=schemas.CLUSTER_SPLITS,
+    description="log of the clusters merge protection re-formed (plus run_time)",
+)
+
+# gold: customers and marketing -------------------------------------------------------------------
+
+CUSTOMER = Table(
+    "gold.customer", keys=("customer_id",),
+    description="one golden record per customer (spark_lib.gold.customer.golden_records), change data feed on",
+)
+PROVENANCE = Table(
+    "gold.customer_provenance", keys=("customer_id", "attribute"),
+    description="for each golden value, the source record and the rule that won",
+)
+CUSTOMER_360 = Table(
+    "gold.customer_360", keys=("customer_id",),
+    description="revenue, orders, channels, engagement and RFM per customer (spark_lib.gold.customer360)",
+)
+SEGMENTS = Table(
+    "gold.customer_segments", keys=("run_date", "customer_id"),
+    description="RFM segment and temperature per customer and run date",
+)
+AUDIENCE_MEMBERS = Table(
+    "gold.audience_members", keys=("run_date", "audience", "customer_id"),
+    description="who to contact, on which channel and why (conf/audiences.yaml)",
+)
+KPI_SNAPSHOTS = Table(
+    "gold.kpi_snapshots", keys=("run_date", "kpi", "dimension"), schema=schemas.KPI_SNAPSHOTS,
+    description="KPIs per run date",
+)
+
+#: The tables matching writes, in the order it writes them.
+MATCHING_TABLES: tuple[Table, ...] = (
+    GENERIC_VALUES, DETERMINISTIC_EDGES, MATCH_PAIRS, CLUSTER_SPLITS, ID_REGISTRY, ID_EVENTS, CROSSWALK,
+)
+#: Every table of fixed name (bronze.<source> and the interaction tables are named by functions).
+CATALOGUE: tuple[Table, ...] = (
+    QUARANTINE, INGESTION_LOG, CUSTOMER_RECORDS, *MATCHING_TABLES, CUSTOMER, PROVENANCE, CUSTOMER_360, SEGMENTS, AUDIENCE_MEMBERS, KPI_SNAPSHOTS,
+)
