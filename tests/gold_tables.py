@@ -25,6 +25,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from spark_lib import tables
 from spark_lib.schemas import INTERACTIONS
 from tests.records import frame, silver_record
 
@@ -258,19 +259,19 @@ def tiny_lakehouse(spark: SparkSession, root) -> str:
     names = {c: {"first_name": f"Prénom{c[1:]}", "last_name": f"NOM{c[1:]}", **fields} for c, fields in CUSTOMERS.items()}
     rules = {k: ("probabilistic" if k.startswith("catalogue_mailings") else
                  "singleton" if k.startswith("email_events") else "deterministic:account_id") for k in RECORDS}
-    write_delta(lake.path("silver.customer_records"), CUSTOMER_RECORDS, customer_record_rows(RECORDS, names))
-    write_delta(lake.path("gold.customer_crosswalk"), CROSSWALK, crosswalk_rows(RECORDS, rules))
+    write_delta(lake.path(tables.CUSTOMER_RECORDS), CUSTOMER_RECORDS, customer_record_rows(RECORDS, names))
+    write_delta(lake.path(tables.CROSSWALK), CROSSWALK, crosswalk_rows(RECORDS, rules))
     for table, rows in interaction_rows(EVENTS).items():
         if table != "contacts":  # no call-centre contact in these stories: a missing table must do
-            write_delta(lake.path(f"silver.{table}"), INTERACTIONS, rows)
-    write_delta(lake.path("gold.customer"), CUSTOMER,
+            write_delta(lake.path(tables.interactions(table)), INTERACTIONS, rows)
+    write_delta(lake.path(tables.CUSTOMER), CUSTOMER,
                 [{"customer_id": c, "record_count": 5, "sources": ["web_events"], **f} for c, f in names.items()])
     provenance = [
         {"customer_id": c, "attribute": attribute, "value": f[attribute], "source": "eshop_accounts",
          "record_key": f"eshop_orders:{c.lower()}", "rule": "most_recent", "observed_at": ts("2026-10-01 12:00")}
         for c, f in names.items() for attribute in ("first_name", "last_name", "email") if f.get(attribute)
     ]
-    write_delta(lake.path("gold.customer_provenance"), PROVENANCE, provenance)
+    write_delta(lake.path(tables.PROVENANCE), PROVENANCE, provenance)
     temperatures = ("glacé", "froid", "tiède", "chaud", "brûlant")
     segments = ("champions", "loyal", "at_risk", "prospects")
     snapshots = [
@@ -278,8 +279,8 @@ def tiny_lakehouse(spark: SparkSession, root) -> str:
          "temperature": temperatures[(i + shift) % 5], "r_score": 3, "f_score": 3, "m_score": 3}
         for shift, day in enumerate(RUN_DATES) for i, c in enumerate(sorted(CUSTOMERS))
     ]
-    write_delta(lake.path("gold.customer_segments"), SEGMENTS, snapshots)
-    write_delta(lake.path("gold.customer_360"), CUSTOMER_360,
+    write_delta(lake.path(tables.SEGMENTS), SEGMENTS, snapshots)
+    write_delta(lake.path(tables.CUSTOMER_360), CUSTOMER_360,
                 [{"customer_id": c, "monetary": 10.0 * i, "frequency": i, "recency_days": 30 * i}
                  for i, c in enumerate(sorted(CUSTOMERS))])
     _BUILT[path] = path
@@ -324,8 +325,8 @@ def activated_lakehouse(spark: SparkSession, root) -> tuple:
         path = tiny_lakehouse(spark, root)
         args = argparse.Namespace(conf_dir=None, lakehouse=path, raw_dir=str(root / "raw"), sources=None)
         ctx = build_context(args, "test", spark=spark)
-        write_delta(ctx.lake.path("gold.audience_members"), AUDIENCE_MEMBERS, EARLIER_MEMBERS)
-        write_delta(ctx.lake.path("gold.kpi_snapshots"), KPI_SNAPSHOTS,
+        write_delta(ctx.lake.path(tables.AUDIENCE_MEMBERS), AUDIENCE_MEMBERS, EARLIER_MEMBERS)
+        write_delta(ctx.lake.path(tables.KPI_SNAPSHOTS), KPI_SNAPSHOTS,
                     [{"run_date": RUN_DATES[0], "kpi": k, "dimension": d, "value": v} for (k, d), v in SEPTEMBER_KPIS.items()])
         report = activate.run(ctx, run_date=RUN_DATES[1], audiences=ACTIVATED_AUDIENCES,
                               progress=Progress("activate", quiet=True))

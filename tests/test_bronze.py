@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 
 from jobs import ingest
 from jobs.common import build_context
+from spark_lib import tables
 from tests.deliveries import LOYALTY_CSV, write_delivery
 
 @pytest.fixture()
@@ -32,10 +33,10 @@ def test_rows_read_equal_bronze_plus_quarantine_with_reasons(spark, delivery):
     assert (reports["orders"].rows_bronze, reports["orders"].rows_quarantined) == (2, 1)
     assert (reports["receipts"].rows_bronze, reports["receipts"].rows_quarantined) == (2, 1)
     for name in ("loyalty", "orders", "receipts"):
-        assert ctx.lake.read(f"bronze.{name}").count() == reports[name].rows_bronze
+        assert ctx.lake.read(tables.bronze(name)).count() == reports[name].rows_bronze
 
     quarantine = {
-        (r.source, r.reason) for r in ctx.lake.read("bronze.quarantine").select("source", "reason").collect()
+        (r.source, r.reason) for r in ctx.lake.read(tables.QUARANTINE).select("source", "reason").collect()
     }
     assert quarantine == {
         ("loyalty", "malformed csv row: 4 fields where the header has 6, or an unbalanced quote"),
@@ -44,14 +45,14 @@ def test_rows_read_equal_bronze_plus_quarantine_with_reasons(spark, delivery):
         ("orders", "invalid json line"),
         ("receipts", "missing record id (column 'ticket_id')"),
     }
-    raw_lines = {r.raw_record for r in ctx.lake.read("bronze.quarantine").where("source = 'loyalty'").collect()}
+    raw_lines = {r.raw_record for r in ctx.lake.read(tables.QUARANTINE).where("source = 'loyalty'").collect()}
     assert "C003;M.;MARTIN;Jérôme" in raw_lines
 
 
 def test_bronze_keeps_values_as_delivered_with_ingestion_metadata(spark, delivery):
     ctx = build_context(delivery, "test", spark=spark)
     ingest.run(ctx, only=["loyalty"], progress=_quiet())
-    bronze = ctx.lake.read("bronze.loyalty")
+    bronze = ctx.lake.read(tables.bronze("loyalty"))
     # cp1252 accents decoded, the header "date naiss" made Delta-safe, values untouched strings.
     row = bronze.where("num_carte = 'C001'").first()
     assert (row["nom"], row["prenom"], row["date_naiss"], row["ville"]) == ("LEFÈVRE", "Hélène", "19800131", "Saint-Étienne")
@@ -63,7 +64,7 @@ def test_bronze_keeps_values_as_delivered_with_ingestion_metadata(spark, deliver
 def test_ingesting_the_same_file_twice_adds_nothing(spark, delivery, tmp_path):
     ctx = build_context(delivery, "test", spark=spark)
     ingest.run(ctx, progress=_quiet())
-    before = {t: ctx.lake.read(t).count() for t in ("bronze.loyalty", "bronze.orders", "bronze.quarantine")}
+    before = {t: ctx.lake.read(t).count() for t in (tables.bronze("loyalty"), tables.bronze("orders"), tables.QUARANTINE)}
 
     # The same delivery again, and a copy of one file under another name: nothing new.
     shutil.copy(Path(delivery.raw_dir) / "fid" / "adherents.csv", Path(delivery.raw_dir) / "fid" / "adherents_copie.csv")
@@ -78,7 +79,7 @@ def test_ingesting_the_same_file_twice_adds_nothing(spark, delivery, tmp_path):
     )
     third = {r.source: r for r in ingest.run(ctx, only=["loyalty"], progress=_quiet())}
     assert third["loyalty"].files_ingested == 1
-    assert ctx.lake.read("bronze.loyalty").count() == before["bronze.loyalty"] + 1
+    assert ctx.lake.read(tables.bronze("loyalty")).count() == before[tables.bronze("loyalty")] + 1
 
 
 def test_missing_mapped_column_is_an_error_naming_key_and_file(spark, delivery):

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
+from spark_lib import tables
 from spark_lib.gold.kpis import KPI_SNAPSHOTS as KPI_SCHEMA
 from spark_lib.storage import Lakehouse
 from tests.gold_tables import CUSTOMER, crosswalk, customers, frame, ts
@@ -52,26 +53,26 @@ def lake(spark, tmp_path):
 
 def test_golden_records_written_by_spark_read_the_same_with_delta_rs(spark, lake):
     df = customers(spark, GOLDEN)
-    lake.overwrite(df, "gold.customer")
+    lake.overwrite(df, tables.CUSTOMER)
 
-    table = DeltaTable(lake.path("gold.customer"))
+    table = DeltaTable(lake.path(tables.CUSTOMER))
 
     assert table.schema().to_arrow().names == CUSTOMER.fieldNames()
-    assert delta_rs_rows(table.to_pyarrow_table()) == spark_rows(lake.read("gold.customer"))
+    assert delta_rs_rows(table.to_pyarrow_table()) == spark_rows(lake.read(tables.CUSTOMER))
     assert delta_rs_rows(table.to_pyarrow_table())[0]["first_name"] == "Hélène"
 
 
 def test_snapshots_replaced_per_run_date_read_the_same_at_every_version(spark, lake):
     sep, oct_ = dt.date(2026, 9, 30), dt.date(2026, 10, 31)
     kpi = lambda day, value: {"run_date": day, "kpi": "duplicate_rate", "dimension": "all", "value": value}  # noqa: E731
-    lake.replace_where(frame(spark, KPI_SCHEMA, [kpi(sep, 0.61)]), "gold.kpi_snapshots", f"run_date = DATE'{sep}'")
-    lake.replace_where(frame(spark, KPI_SCHEMA, [kpi(oct_, 0.70)]), "gold.kpi_snapshots", f"run_date = DATE'{oct_}'")
-    lake.replace_where(frame(spark, KPI_SCHEMA, [kpi(oct_, 0.72)]), "gold.kpi_snapshots", f"run_date = DATE'{oct_}'")
+    lake.replace_where(frame(spark, KPI_SCHEMA, [kpi(sep, 0.61)]), tables.KPI_SNAPSHOTS, f"run_date = DATE'{sep}'")
+    lake.replace_where(frame(spark, KPI_SCHEMA, [kpi(oct_, 0.70)]), tables.KPI_SNAPSHOTS, f"run_date = DATE'{oct_}'")
+    lake.replace_where(frame(spark, KPI_SCHEMA, [kpi(oct_, 0.72)]), tables.KPI_SNAPSHOTS, f"run_date = DATE'{oct_}'")
 
-    table = DeltaTable(lake.path("gold.kpi_snapshots"))
+    table = DeltaTable(lake.path(tables.KPI_SNAPSHOTS))
 
     assert table.version() == 2
-    assert delta_rs_rows(table.to_pyarrow_table()) == spark_rows(lake.read("gold.kpi_snapshots"))
+    assert delta_rs_rows(table.to_pyarrow_table()) == spark_rows(lake.read(tables.KPI_SNAPSHOTS))
     assert {(r["run_date"], r["value"]) for r in table.to_pyarrow_table().to_pylist()} == {(sep, 0.61), (oct_, 0.72)}
     table.load_as_version(1)
     assert {(r["run_date"], r["value"]) for r in table.to_pyarrow_table().to_pylist()} == {(sep, 0.61), (oct_, 0.70)}
@@ -79,12 +80,12 @@ def test_snapshots_replaced_per_run_date_read_the_same_at_every_version(spark, l
 
 def test_change_data_feed_of_a_merged_crosswalk_reads_the_same_with_delta_rs(spark, lake):
     first = {"web_events:w1": "A", "crm_customers:c1": "A", "crm_customers:c2": "B"}
-    lake.overwrite(crosswalk(spark, first), "gold.customer_crosswalk")
-    path = lake.path("gold.customer_crosswalk")
+    lake.overwrite(crosswalk(spark, first), tables.CROSSWALK)
+    path = lake.path(tables.CROSSWALK)
     spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES (delta.enableChangeDataFeed = true)")
     # c2 moves to customer A (a merge of two customers), w2 is new, w1 and c1 are unchanged
     second = {**first, "crm_customers:c2": "A", "web_events:w2": "B"}
-    lake.merge(crosswalk(spark, second), "gold.customer_crosswalk", keys=["record_key"], compare_columns=["customer_id"])
+    lake.merge(crosswalk(spark, second), tables.CROSSWALK, keys=["record_key"], compare_columns=["customer_id"])
 
     changes = pa.table(DeltaTable(path).load_cdf(starting_version=2))
     expected = spark.read.format("delta").option("readChangeFeed", "true").option("startingVersion", 2).load(path)
@@ -103,6 +104,6 @@ def test_a_table_written_by_delta_rs_reads_the_same_in_spark(lake, tmp_path):
     rows = [{"run_date": dt.date(2026, 10, 31), "kpi": "customers", "dimension": "all", "value": 16956.0}]
     schema = pa.schema([("run_date", pa.date32(), False), ("kpi", pa.string(), False), ("dimension", pa.string(), False),
                         ("value", pa.float64())])
-    write_deltalake(lake.path("gold.kpi_snapshots"), pa.Table.from_pylist(rows, schema))
+    write_deltalake(lake.path(tables.KPI_SNAPSHOTS), pa.Table.from_pylist(rows, schema))
 
-    assert spark_rows(lake.read("gold.kpi_snapshots")) == rows
+    assert spark_rows(lake.read(tables.KPI_SNAPSHOTS)) == rows

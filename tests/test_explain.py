@@ -22,6 +22,7 @@ import pytest
 
 from jobs import explain
 from jobs.common import build_context
+from spark_lib import tables
 from spark_lib.tracking import log_training_run
 from spark_lib.matching import TrainedModel, build_settings, load_matching_config
 from spark_lib.matching.probabilistic import m_u_table
@@ -82,26 +83,26 @@ def lakehouse(spark, tmp_root) -> str:
     by_key = {r["record_key"]: r for r in rows}
     crosswalk = [(by_key[key]["source"], by_key[key]["source_record_id"], key, by_key[key]["channel"], customer, rule, p,
                   RUN_2) for key, customer, rule, p in CROSSWALK]
-    tables = {
-        "silver.customer_records": silver_records(spark, *rows),
-        "gold.customer_crosswalk": spark.createDataFrame(
+    frames = {
+        tables.CUSTOMER_RECORDS: silver_records(spark, *rows),
+        tables.CROSSWALK: spark.createDataFrame(
             crosswalk, "source string, source_record_id string, record_key string, channel string, customer_id string, "
                        "match_rule string, match_probability double, matched_at timestamp"),
-        "silver.deterministic_edges": spark.createDataFrame(
+        tables.DETERMINISTIC_EDGES: spark.createDataFrame(
             EDGES, "record_key_l string, record_key_r string, rule string, value string"),
-        "silver.match_pairs": spark.createDataFrame(
+        tables.MATCH_PAIRS: spark.createDataFrame(
             PAIRS, "record_key_l string, record_key_r string, match_probability double, match_weight double, "
                    "blocking_rule string, gamma_first_name int, gamma_last_name int"),
-        "gold.cluster_splits": spark.createDataFrame(
+        tables.CLUSTER_SPLITS: spark.createDataFrame(
             SPLITS, "component_id string, size_before long, sizes_after array<long>, threshold double, reason string, "
                     "run_time timestamp"),
-        "gold.customer_id_events": spark.createDataFrame(
+        tables.ID_EVENTS: spark.createDataFrame(
             EVENTS, "event_time timestamp, event_type string, customer_id string, other_ids array<string>, "
                     "records_affected long, reason string"),
     }
     # Six one-file tables: most of a write is the driver's Delta commit; side by side they take about half the time.
     with ThreadPoolExecutor(max_workers=3) as pool:
-        list(pool.map(lambda item: lake.overwrite(item[1], item[0]), tables.items()))
+        list(pool.map(lambda item: lake.overwrite(item[1], item[0]), frames.items()))
     return root
 
 

@@ -13,6 +13,7 @@ from pyspark.sql.types import DateType, IntegerType, LongType, StringType, Struc
 
 from jobs import gold
 from jobs.common import JobContext
+from spark_lib import tables
 from spark_lib.config import InteractionSpec, PipelineConfig, SourcesConfig, SourceSpec
 from spark_lib.gold import (
     AttributeRule,
@@ -243,7 +244,7 @@ def test_a_run_date_snapshot_replaces_that_date_only(spark, tmp_path):
     gold.publish_segments(ctx, snapshot(d1, ("a", "loyal"), ("b", "loyal"), ("c", "at_risk")), d1)
     gold.publish_segments(ctx, snapshot(d2, ("a", "champions"), ("b", "loyal")), d2)
     gold.publish_segments(ctx, snapshot(d1, ("a", "promising"), ("b", "hibernating")), d1)   # d1 re-run
-    actual = ctx.lake.read(gold.SEGMENTS).select("run_date", "customer_id", "rfm_segment")
+    actual = ctx.lake.read(tables.SEGMENTS).select("run_date", "customer_id", "rfm_segment")
     expected = spark.createDataFrame(
         [(d1, "a", "promising"), (d1, "b", "hibernating"), (d2, "a", "champions"), (d2, "b", "loyal")],
         "run_date date, customer_id string, rfm_segment string",
@@ -258,18 +259,18 @@ def _tiny_lakehouse(spark, root) -> JobContext:
             for key, last_name, when in (("shop:1", "DURAND", "2026-01-01"), ("shop:2", "PETIT", "2026-02-01"),
                                          ("shop:3", "MARTIN", "2026-03-01"))]
     lake.overwrite(silver_records(spark, *rows, channel="online", ingested_at=INGESTED, source_file="f"),
-                   "silver.customer_records")
+                   tables.CUSTOMER_RECORDS)
     lake.overwrite(
         crosswalk(spark, {"shop:1": "C1", "shop:2": "C2", "shop:3": "C3"}).select(
             F.lit("shop").alias("source"), F.substring("record_key", 6, 9).alias("source_record_id"), "record_key",
             F.lit("online").alias("channel"), "customer_id", F.lit("deterministic:account_id").alias("match_rule"),
             F.lit(1.0).alias("match_probability"), F.lit(INGESTED).alias("matched_at")),
-        "gold.customer_crosswalk",
+        tables.CROSSWALK,
     )
     lake.overwrite(
         events(spark, ("shop:1", "2026-10-30 12:00:00", "completed", 40.0, None, None),
                ("shop:3", "2026-03-01 12:00:00", "completed", 15.0, None, None)),
-        "silver.orders",
+        tables.interactions("orders"),
     )
     source = SourceSpec(name="shop", path="shop/*.json", format="json", channel="online", record_id="id",
                         identity={"last_name": "nom"},
@@ -288,8 +289,8 @@ def test_gold_job_reads_silver_and_the_crosswalk_and_publishes_every_gold_table(
     assert (report.run_date, report.customers, report.inserted, report.provenance_rows, report.customer_360_rows,
             report.segment_rows) == ("2026-10-30", 3, 3, 3, 3, 3)
     joined = (
-        ctx.lake.read(gold.CUSTOMER).join(ctx.lake.read(gold.CUSTOMER_360), "customer_id")
-        .join(ctx.lake.read(gold.SEGMENTS), ["customer_id", "run_date"])
+        ctx.lake.read(tables.CUSTOMER).join(ctx.lake.read(tables.CUSTOMER_360), "customer_id")
+        .join(ctx.lake.read(tables.SEGMENTS), ["customer_id", "run_date"])
         .select("customer_id", "last_name", "orders_online", "recency_days", "rfm_segment", "temperature")
     )
     expected = spark.createDataFrame(

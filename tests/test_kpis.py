@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from spark_lib import tables
 from spark_lib.gold.kpis import compute_kpis
 from tests.gold_tables import (
     AUDIENCE_MEMBERS,
@@ -58,11 +59,11 @@ MEMBER_ROWS = [
 @pytest.fixture(scope="module")
 def tables(spark):
     return {
-        "gold.customer_crosswalk": crosswalk(spark, RECORDS, RULES),
-        "silver.customer_records": None,
-        "gold.customer": customers(spark, CUSTOMERS),
-        "gold.customer_segments": frame(spark, SEGMENTS, SEGMENT_ROWS),
-        "gold.audience_members": frame(spark, AUDIENCE_MEMBERS, MEMBER_ROWS),
+        tables.CROSSWALK: crosswalk(spark, RECORDS, RULES),
+        tables.CUSTOMER_RECORDS: None,
+        tables.CUSTOMER: customers(spark, CUSTOMERS),
+        tables.SEGMENTS: frame(spark, SEGMENTS, SEGMENT_ROWS),
+        tables.AUDIENCE_MEMBERS: frame(spark, AUDIENCE_MEMBERS, MEMBER_ROWS),
     }
 
 
@@ -119,7 +120,7 @@ def test_every_kpi_of_a_run_date_on_hand_checked_customers(tables):
 
 def test_segment_kpis_between_snapshots_come_from_the_latest_snapshot_before(tables):
     mid_october = dt.date(2026, 10, 15)
-    result = compute_kpis({"gold.customer_segments": tables["gold.customer_segments"]}, mid_october)
+    result = compute_kpis({tables.SEGMENTS: tables[tables.SEGMENTS]}, mid_october)
 
     assert rows(result) == {
         (mid_october, "customers_by_rfm_segment", "champions", 1.0),
@@ -130,9 +131,9 @@ def test_segment_kpis_between_snapshots_come_from_the_latest_snapshot_before(tab
 
 
 def test_missing_tables_are_named_and_their_kpis_left_out(tables):
-    result = compute_kpis({"gold.customer_crosswalk": tables["gold.customer_crosswalk"]}, OCT)
+    result = compute_kpis({tables.CROSSWALK: tables[tables.CROSSWALK]}, OCT)
 
-    assert result.missing == ["gold.audience_members", "gold.customer", "gold.customer_segments"]
+    assert result.missing == [tables.AUDIENCE_MEMBERS, tables.CUSTOMER, tables.SEGMENTS]
     assert result.groups == ["identity", "sources"]
     assert {kpi for _, kpi, _, _ in rows(result)} == {
         "source_records", "customers", "duplicate_rate", "records_per_customer", "reconciliation_rate",
@@ -153,8 +154,8 @@ def activated(spark, tmp_root):
 
 def test_activate_writes_the_audiences_and_kpi_snapshot_of_its_run_date(activated):
     ctx, report = activated
-    members = ctx.lake.read("gold.audience_members").where(f"run_date = DATE'{OCT}'")
-    kpis = ctx.lake.read("gold.kpi_snapshots").where(f"run_date = DATE'{OCT}'")
+    members = ctx.lake.read(tables.AUDIENCE_MEMBERS).where(f"run_date = DATE'{OCT}'")
+    kpis = ctx.lake.read(tables.KPI_SNAPSHOTS).where(f"run_date = DATE'{OCT}'")
 
     assert {(r.audience, r.customer_id, r.channel) for r in members.collect()} == {
         ("catalogue_cart_no_order", "C01", "email"), ("catalogue_cart_no_order", "C04", "sms"),
@@ -176,8 +177,8 @@ def test_activate_writes_the_audiences_and_kpi_snapshot_of_its_run_date(activate
 
 def test_activate_replaces_only_the_audiences_and_run_date_it_evaluated(activated):
     ctx, _ = activated
-    members = ctx.lake.read("gold.audience_members")
-    kpis = ctx.lake.read("gold.kpi_snapshots")
+    members = ctx.lake.read(tables.AUDIENCE_MEMBERS)
+    kpis = ctx.lake.read(tables.KPI_SNAPSHOTS)
 
     # the stale October member of an evaluated audience is gone; September's rows are untouched
     assert members.where("customer_id = 'C99'").count() == 0

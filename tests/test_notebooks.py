@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
+from spark_lib import tables
 from spark_lib.tracking import log_training_run
 from notebooks._runner import NotebookCellError, run_notebook
 from spark_lib.matching import build_settings, load_matching_config
@@ -57,7 +58,7 @@ def notebook_lakehouse(spark, tmp_root) -> NotebookLakehouse:
     lake = Lakehouse(spark, path)
     pairs = [("eshop_orders:c01", "web_events:c01", 0.93, 3.7, "first_last_name"),
              ("catalogue_mailings:c04", "eshop_orders:c04", 0.999, 10.0, "first_last_name")]
-    lake.overwrite(spark.createDataFrame(pairs, PAIRS), "silver.match_pairs")
+    lake.overwrite(spark.createDataFrame(pairs, PAIRS), tables.MATCH_PAIRS)
     tracking_uri = f"sqlite:///{tmp_root / 'notebooks-mlflow.db'}"
     config = load_matching_config()
     model = TrainedModel(model_json=hand_set_model(config), timings={}, comparison_counts={}, backend="hand-set",

@@ -109,8 +109,8 @@ def test_nothing_read_is_lost_between_raw_files_and_bronze(pipeline):
 
 def test_every_identity_record_gets_exactly_one_customer(pipeline):
     ctx, _, _, first = pipeline
-    records = ctx.lake.read("silver.customer_records").select("record_key")
-    crosswalk = ctx.lake.read("gold.customer_crosswalk")
+    records = ctx.lake.read(tables.CUSTOMER_RECORDS).select("record_key")
+    crosswalk = ctx.lake.read(tables.CROSSWALK)
     assert crosswalk.count() == records.count() == first.records
     assert crosswalk.select("record_key").distinct().count() == first.records
     assert records.join(crosswalk, "record_key", "left_anti").count() == 0
@@ -148,9 +148,9 @@ def test_matching_quality_is_measured_against_ground_truth(pipeline):
 
 def test_second_run_on_unchanged_input_keeps_every_customer_id(pipeline):
     ctx, _, _, first = pipeline
-    before = {r.record_key: r.customer_id for r in ctx.lake.read("gold.customer_crosswalk").collect()}
+    before = {r.record_key: r.customer_id for r in ctx.lake.read(tables.CROSSWALK).collect()}
     second = match.run(ctx, retrain=False, progress=Progress("e2e", quiet=True))
-    after = {r.record_key: r.customer_id for r in ctx.lake.read("gold.customer_crosswalk").collect()}
+    after = {r.record_key: r.customer_id for r in ctx.lake.read(tables.CROSSWALK).collect()}
     assert not second.retrained
     assert after == before
     assert second.id_events == {}
@@ -161,8 +161,8 @@ def test_a_source_brought_by_configuration_alone_is_matched_with_its_persons(pip
     truth = ctx.spark.read.parquet(str(Path(ctx.truth_dir) / "truth.parquet")).select(
         F.concat_ws(":", "source", "source_record_id").alias("record_key"), "person_id"
     )
-    crosswalk = ctx.lake.read("gold.customer_crosswalk").join(truth, "record_key")
-    records = ctx.lake.read("silver.customer_records")
+    crosswalk = ctx.lake.read(tables.CROSSWALK).join(truth, "record_key")
+    records = ctx.lake.read(tables.CUSTOMER_RECORDS)
     members = crosswalk.where(F.col("source") == "franchise_members").select(
         F.col("record_key").alias("member"), "customer_id", F.col("person_id").alias("member_person")
     )
@@ -200,8 +200,8 @@ def published(pipeline):
 
 def test_every_golden_value_has_its_provenance_and_anonymous_records_are_no_customer(published):
     ctx, report, *_ = published
-    customer = ctx.lake.read("gold.customer")
-    provenance = ctx.lake.read("gold.customer_provenance")
+    customer = ctx.lake.read(tables.CUSTOMER)
+    provenance = ctx.lake.read(tables.PROVENANCE)
     attributes = [r.attribute for r in provenance.select("attribute").distinct().collect()]
     assert {"first_name", "last_name", "email", "phone_mobile", "street", "consent_email"} <= set(attributes)
     non_null = None
@@ -212,7 +212,7 @@ def test_every_golden_value_has_its_provenance_and_anonymous_records_are_no_cust
     assert non_null.exceptAll(documented).count() == 0      # every non-null value has a provenance row
     assert documented.exceptAll(non_null).count() == 0      # and exactly one, of a value that exists
 
-    crosswalk = ctx.lake.read("gold.customer_crosswalk")
+    crosswalk = ctx.lake.read(tables.CROSSWALK)
     known = crosswalk.where(F.col("match_rule") != "anonymous").select("customer_id").distinct()
     assert customer.count() == report.customers == known.count()
     assert customer.join(known, "customer_id", "left_anti").count() == 0
@@ -220,8 +220,8 @@ def test_every_golden_value_has_its_provenance_and_anonymous_records_are_no_cust
 
 def test_audiences_kpis_and_dashboard_are_published(published):
     ctx, _, activated, board = published
-    members = ctx.lake.read("gold.audience_members")
-    consented = ctx.lake.read("gold.customer").select(
+    members = ctx.lake.read(tables.AUDIENCE_MEMBERS)
+    consented = ctx.lake.read(tables.CUSTOMER).select(
         "customer_id", "consent_email", "consent_sms", "consent_postal"
     )
     channels = members.join(consented, "customer_id").select(
@@ -231,7 +231,7 @@ def test_audiences_kpis_and_dashboard_are_published(published):
     assert all(
         {"email": r.consent_email, "sms": r.consent_sms, "postal": r.consent_postal}[r.channel] for r in channels
     )
-    kpis = {r.kpi for r in ctx.lake.read("gold.kpi_snapshots").select("kpi").distinct().collect()}
+    kpis = {r.kpi for r in ctx.lake.read(tables.KPI_SNAPSHOTS).select("kpi").distinct().collect()}
     assert {"duplicate_rate", "reconciliation_rate"} <= kpis
     assert board.charts > 0 and Path(board.path).stat().st_size > 0 and not board.missing_tables
 
@@ -245,10 +245,10 @@ def test_a_failing_deterministic_step_stops_the_training_beside_it(pipeline, tmp
     rules = yaml.safe_load((conf / "matching_rules.yaml").read_text(encoding="utf-8"))
     rules["deterministic"]["pivots"]["fidelity_number"] = {"max_records": 50}
     (conf / "matching_rules.yaml").write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
-    crosswalk_rows = ctx.lake.read("gold.customer_crosswalk").count()
+    crosswalk_rows = ctx.lake.read(tables.CROSSWALK).count()
 
     with pytest.raises(DataFrameMissingColumnError, match="fidelity_number"):
         match.run(dataclasses.replace(ctx, conf_dir=conf), retrain=True, progress=Progress("e2e", quiet=True))
 
     assert not [t for t in threading.enumerate() if t.name.startswith("match-train")]
-    assert ctx.lake.read("gold.customer_crosswalk").count() == crosswalk_rows
+    assert ctx.lake.read(tables.CROSSWALK).count() == crosswalk_rows

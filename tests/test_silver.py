@@ -10,6 +10,7 @@ from pyspark.sql import functions as F
 
 from jobs import ingest, standardise
 from jobs.common import Progress, build_context
+from spark_lib import tables
 from tests.deliveries import write_delivery
 
 
@@ -24,7 +25,7 @@ def lake(spark, tmp_path_factory):
 
 def test_customer_records_are_conformed_from_every_format(spark, lake):
     ctx, _ = lake
-    records = ctx.lake.read("silver.customer_records")
+    records = ctx.lake.read(tables.CUSTOMER_RECORDS)
     actual = records.select(
         "record_key", "source", "channel", "civility", "first_name", "last_name", "first_name_std", "last_name_std",
         "birth_date", "loyalty_card", "account_id", "postcode", "city_std",
@@ -49,7 +50,7 @@ def test_customer_records_are_conformed_from_every_format(spark, lake):
 
 def test_interactions_are_keyed_to_their_source_record(spark, lake):
     ctx, _ = lake
-    receipts = ctx.lake.read("silver.receipts").select("interaction_key", "record_key", "event_type", "amount", "event_time")
+    receipts = ctx.lake.read(tables.interactions("receipts")).select("interaction_key", "record_key", "event_type", "amount", "event_time")
     expected = spark.createDataFrame(
         [
             # T3 is anonymous: it stays an interaction, keyed to a record that has no identity.
@@ -59,23 +60,23 @@ def test_interactions_are_keyed_to_their_source_record(spark, lake):
         receipts.schema,
     )
     assert_df_equality(receipts, expected, ignore_row_order=True, ignore_nullable=True)
-    orders = {(r.record_key, r.event_type) for r in ctx.lake.read("silver.orders").collect()}
+    orders = {(r.record_key, r.event_type) for r in ctx.lake.read(tables.interactions("orders")).collect()}
     assert orders == {("orders:O1", "completed"), ("orders:O3", "cart")}
 
 
 def test_rerun_on_unchanged_bronze_rewrites_nothing(lake):
     ctx, first = lake
-    assert {r.table: r.inserted for r in first}["silver.customer_records"] == 6
+    assert {r.table: r.inserted for r in first}[tables.CUSTOMER_RECORDS] == 6
     second = standardise.run(ctx, progress=Progress("standardise", quiet=True))
     assert [(r.table, r.inserted, r.updated) for r in second] == [(r.table, 0, 0) for r in first]
-    assert ctx.lake.read("silver.customer_records").count() == 6
+    assert ctx.lake.read(tables.CUSTOMER_RECORDS).count() == 6
 
 
 def test_quality_flags_explain_what_was_nulled(lake):
     ctx, _ = lake
     flags = {
         r.record_key: sorted(r.quality_flags)
-        for r in ctx.lake.read("silver.customer_records").select("record_key", "quality_flags").collect()
+        for r in ctx.lake.read(tables.CUSTOMER_RECORDS).select("record_key", "quality_flags").collect()
     }
     assert flags["loyalty:C006"] == ["birth_date:impossible"]
     assert flags["loyalty:C001"] == []
