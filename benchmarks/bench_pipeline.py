@@ -630,8 +630,6 @@ def _stage_seconds(run: dict, name: str) -> str:
     stage = run.get("stages", {}).get(name)
     if stage is None:
         return "—"
-    if stage.get("status") == "not available":
-        return "n/a"
     if stage.get("status") == "error":
         return "error"
     if stage.get("own_seconds") is not None:

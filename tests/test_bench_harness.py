@@ -44,7 +44,7 @@ def _results() -> dict:
             "predict": _stage(30.0, 3.1),
             "cluster": _stage(25.0, 3.2),
             "ids": _stage(15.0, 3.2),
-            "gold": {"status": "not available", "error": "no module jobs.gold"},
+            "gold": {"status": "error", "error": "ValueError: conf/gold.yaml: survivorship: ..."},
         },
         "rows": {"raw": 43_000, "silver_records": 12_800},
         "model_input_records": 6_400,
@@ -90,7 +90,7 @@ def test_results_are_written_as_json_markdown_and_a_stable_latest_copy(harness, 
     assert latest.read_text(encoding="utf-8") == markdown
     lines = markdown.splitlines()
     stage_row = next(line for line in lines if line.startswith("| 2,000 | 1.2 |"))
-    assert stage_row.split(" | ")[-3:] == ["n/a", "400.0", "ok |"]  # gold missing, size total, status
+    assert stage_row.split(" | ")[-3:] == ["error", "400.0", "ok |"]  # gold failed, size total, status
     ours = next(line for line in lines if "| RCU pipeline" in line)
     duckdb = next(line for line in lines if "| Splink on DuckDB" in line)
     spark = next(line for line in lines if "| Splink on Spark" in line)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from jobs import dashboard
-from spark_lib import tables
+from spark_lib import tables as catalogue
 from spark_lib.gold.dashboard import DASHBOARD_TABLES, collect_dashboard_data, render_dashboard
 from tests.gold_tables import activated_lakehouse, crosswalk
 
@@ -112,7 +112,7 @@ def test_every_chart_renders_in_headless_chromium_without_errors_or_network(brow
 
 def test_a_partial_lakehouse_names_its_missing_tables_and_still_renders_what_it_has(spark, browser, tmp_path):
     tables = {table: None for table in DASHBOARD_TABLES}
-    tables[tables.CROSSWALK] = crosswalk(spark, {"web_events:w1": "A", "crm_customers:c1": "A", "crm_customers:c2": "B"})
+    tables[catalogue.CROSSWALK] = crosswalk(spark, {"web_events:w1": "A", "crm_customers:c1": "A", "crm_customers:c2": "B"})
     path = tmp_path / "partial.html"
     path.write_text(render_dashboard(collect_dashboard_data(tables, lakehouse="partial")), encoding="utf-8")
 
@@ -122,7 +122,7 @@ def test_a_partial_lakehouse_names_its_missing_tables_and_still_renders_what_it_
     assert sorted(result["rendered"]) == ["channel_mix", "cluster_sizes", "match_rules", "sources"]
     assert result["missing_sections"] == ALL_CHARTS - 4
     banner = result["missing_banner"][0]
-    for table in (tables.CUSTOMER, tables.SEGMENTS, tables.AUDIENCE_MEMBERS, tables.KPI_SNAPSHOTS,
-                  tables.CUSTOMER_RECORDS):
+    for table in (catalogue.CUSTOMER, catalogue.SEGMENTS, catalogue.AUDIENCE_MEMBERS, catalogue.KPI_SNAPSHOTS,
+                  catalogue.CUSTOMER_RECORDS):
         assert table in banner
-    assert tables.CROSSWALK not in banner
+    assert catalogue.CROSSWALK not in banner

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from spark_lib import tables
+from spark_lib import tables as catalogue
 from spark_lib.gold.kpis import compute_kpis
 from tests.gold_tables import (
     AUDIENCE_MEMBERS,
@@ -59,11 +59,11 @@ MEMBER_ROWS = [
 @pytest.fixture(scope="module")
 def tables(spark):
     return {
-        tables.CROSSWALK: crosswalk(spark, RECORDS, RULES),
-        tables.CUSTOMER_RECORDS: None,
-        tables.CUSTOMER: customers(spark, CUSTOMERS),
-        tables.SEGMENTS: frame(spark, SEGMENTS, SEGMENT_ROWS),
-        tables.AUDIENCE_MEMBERS: frame(spark, AUDIENCE_MEMBERS, MEMBER_ROWS),
+        catalogue.CROSSWALK: crosswalk(spark, RECORDS, RULES),
+        catalogue.CUSTOMER_RECORDS: None,
+        catalogue.CUSTOMER: customers(spark, CUSTOMERS),
+        catalogue.SEGMENTS: frame(spark, SEGMENTS, SEGMENT_ROWS),
+        catalogue.AUDIENCE_MEMBERS: frame(spark, AUDIENCE_MEMBERS, MEMBER_ROWS),
     }
 
 
@@ -120,7 +120,7 @@ def test_every_kpi_of_a_run_date_on_hand_checked_customers(tables):
 
 def test_segment_kpis_between_snapshots_come_from_the_latest_snapshot_before(tables):
     mid_october = dt.date(2026, 10, 15)
-    result = compute_kpis({tables.SEGMENTS: tables[tables.SEGMENTS]}, mid_october)
+    result = compute_kpis({catalogue.SEGMENTS: tables[catalogue.SEGMENTS]}, mid_october)
 
     assert rows(result) == {
         (mid_october, "customers_by_rfm_segment", "champions", 1.0),
@@ -131,9 +131,9 @@ def test_segment_kpis_between_snapshots_come_from_the_latest_snapshot_before(tab
 
 
 def test_missing_tables_are_named_and_their_kpis_left_out(tables):
-    result = compute_kpis({tables.CROSSWALK: tables[tables.CROSSWALK]}, OCT)
+    result = compute_kpis({catalogue.CROSSWALK: tables[catalogue.CROSSWALK]}, OCT)
 
-    assert result.missing == [tables.AUDIENCE_MEMBERS, tables.CUSTOMER, tables.SEGMENTS]
+    assert result.missing == [catalogue.AUDIENCE_MEMBERS, catalogue.CUSTOMER, catalogue.SEGMENTS]
     assert result.groups == ["identity", "sources"]
     assert {kpi for _, kpi, _, _ in rows(result)} == {
         "source_records", "customers", "duplicate_rate", "records_per_customer", "reconciliation_rate",
@@ -154,8 +154,8 @@ def activated(spark, tmp_root):
 
 def test_activate_writes_the_audiences_and_kpi_snapshot_of_its_run_date(activated):
     ctx, report = activated
-    members = ctx.lake.read(tables.AUDIENCE_MEMBERS).where(f"run_date = DATE'{OCT}'")
-    kpis = ctx.lake.read(tables.KPI_SNAPSHOTS).where(f"run_date = DATE'{OCT}'")
+    members = ctx.lake.read(catalogue.AUDIENCE_MEMBERS).where(f"run_date = DATE'{OCT}'")
+    kpis = ctx.lake.read(catalogue.KPI_SNAPSHOTS).where(f"run_date = DATE'{OCT}'")
 
     assert {(r.audience, r.customer_id, r.channel) for r in members.collect()} == {
         ("catalogue_cart_no_order", "C01", "email"), ("catalogue_cart_no_order", "C04", "sms"),
@@ -177,8 +177,8 @@ def test_activate_writes_the_audiences_and_kpi_snapshot_of_its_run_date(activate
 
 def test_activate_replaces_only_the_audiences_and_run_date_it_evaluated(activated):
     ctx, _ = activated
-    members = ctx.lake.read(tables.AUDIENCE_MEMBERS)
-    kpis = ctx.lake.read(tables.KPI_SNAPSHOTS)
+    members = ctx.lake.read(catalogue.AUDIENCE_MEMBERS)
+    kpis = ctx.lake.read(catalogue.KPI_SNAPSHOTS)
 
     # the stale October member of an evaluated audience is gone; September's rows are untouched
     assert members.where("customer_id = 'C99'").count() == 0

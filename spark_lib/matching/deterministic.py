@@ -45,9 +45,7 @@ creates no edge between different first names; its only extra risk is an unnamed
 name group. That risk is bounded where it costs most: an unnamed record whose values point to different
 people (a receipt bearing Paul's loyalty card and the family email Marie mostly uses) would merge them, so it
 keeps only the values whose main holder (the name group holding a strict majority of the value's named
-records) agrees with that of its highest-priority pivot. On the 100k-person benchmark lakehouse this took
-identified-record pairwise precision from 0.9919 to 0.9942 for a recall of 0.9561 -> 0.9560 (deterministic
-and probabilistic edges clustered together).
+records) agrees with that of its highest-priority pivot.
 
 A third policy, ``link_all``, links every record bearing the value whatever the names: it is meant for ids
 issued by a system, whose holder owns every record that bears them (an e-shop account and the orders placed
@@ -55,23 +53,9 @@ from it, even an order shipped to someone else as a gift). ``ignore_sources`` dr
 source's values of a pivot: an order's phone is its shipping contact's, so a gift order would otherwise
 link the buyer's household to the recipient.
 
-Measured on the generated data set (64,486 silver records of 10,000 persons; deterministic edges only,
-clustered by :func:`spark_lib.matching.clustering.cluster_records`, scored by
-:func:`spark_lib.matching.evaluation.evaluate_clusters`):
-
-=============================================  =========  ======  ===========  ==========
-policies                                       precision  recall  pairwise F1  B-cubed F1
-=============================================  =========  ======  ===========  ==========
-exclude (every pivot)                          0.9949     0.7021  0.8233       0.8321
-split, unnamed records: none                   0.9945     0.7236  0.8377       0.8408
-split, unnamed records: majority               0.9924     0.7456  0.8515       0.8497
-+ account_id: link_all                         0.9557     0.7598  0.8466       0.8525
-+ phone_mobile ignores eshop_orders (default)  0.9964     0.7445  0.8522       0.8503
-=============================================  =========  ======  ===========  ==========
-
-``split`` beats ``exclude`` on recall (+4.4 points) for 0.25 points of precision. The defaults
-(``conf/matching_rules.yaml``) are the last row; ``exclude`` remains available for sources whose first
-names are unreliable. Raising ``max_first_names`` from 2 to 4 or 6 changed nothing on this data set.
+``split`` finds more true links than ``exclude`` for little precision; ``exclude`` remains available for
+sources whose first names are unreliable. The measured comparison of the policies is in
+``benchmarks/README.md`` ("Deterministic policies").
 
 Edges
 -----

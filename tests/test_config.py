@@ -1,0 +1,58 @@
+"""The one reader of configuration sections: strict, and every error names the file and the key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from spark_lib.config import ConfigError, read_section
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    columns: tuple[str, ...]
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class Section:
+    threshold: float
+    rules: tuple[Rule, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)
+    limit: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.threshold <= 1:
+            raise ConfigError(f"threshold: {self.threshold} is not a probability")
+
+
+def test_a_section_is_read_with_its_types_nested_items_and_defaults():
+    section = read_section(Section, {"threshold": 1, "rules": {"email": ["email_std"], "names": {"columns": ["a", "b"],
+                                     "weight": 2}}, "labels": {"fr": "client"}}, "matching", "conf/x.yaml")
+    assert section.threshold == 1.0 and isinstance(section.threshold, float)
+    assert section.rules == (Rule("email", ("email_std",)), Rule("names", ("a", "b"), 2.0))
+    assert section.labels == {"fr": "client"} and section.limit is None
+    assert read_section(Section, {"threshold": 0.5, "limit": None}, "matching").limit is None
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"threshold": 0.5, "treshold": 1}, "conf/x.yaml: matching: unknown key 'treshold' (allowed: labels, limit, rules, threshold)"),
+        ({}, "conf/x.yaml: matching: missing required key 'threshold'"),
+        ({"threshold": "high"}, "conf/x.yaml: matching.threshold: expected a number, got str 'high'"),
+        ({"threshold": True}, "conf/x.yaml: matching.threshold: expected a number, got bool True"),
+        ({"threshold": 0.5, "limit": 2.5}, "conf/x.yaml: matching.limit: expected an integer, got float 2.5"),
+        ({"threshold": 0.5, "rules": {"email": "email_std"}}, "conf/x.yaml: matching.rules.email.columns: expected a list"),
+        ({"threshold": 0.5, "rules": {"email": {"column": ["x"]}}}, "conf/x.yaml: matching.rules.email: unknown key 'column'"),
+        ({"threshold": 0.5, "labels": {"fr": 3}}, "conf/x.yaml: matching.labels.fr: expected a string, got int 3"),
+        ({"threshold": 1.5}, "conf/x.yaml: matching.threshold: 1.5 is not a probability"),
+        ([0.5], "conf/x.yaml: matching: expected a mapping, got list [0.5]"),
+    ],
+)
+def test_every_mistake_names_the_file_and_the_key(data, message):
+    with pytest.raises(ConfigError) as error:
+        read_section(Section, data, "matching", "conf/x.yaml")
+    assert str(error.value).startswith(message)
