@@ -30,14 +30,23 @@ from pyspark.sql import functions as F
 
 from jobs.common import JobContext, Progress, add_common_arguments, build_context
 from spark_lib import tables, tracking
-from spark_lib.matching.clustering import cluster_customers, largest_guarded_cluster
-from spark_lib.matching.crosswalk import COMPARED_COLUMNS, build_crosswalk, summarise_crosswalk
-from spark_lib.matching.evaluation import evaluate_matching
-from spark_lib.matching.ids import assign_customer_ids
-from spark_lib.matching.links import link_deterministic
-from spark_lib.matching.model import TrainingThread
-from spark_lib.matching.probabilistic import load_matching_config, model_input, predict_pairs, preflight, train_model
-from spark_lib.matching.rules import load_matching_rules
+from spark_lib.matching import (
+    TrainingThread,
+    assign_customer_ids,
+    build_crosswalk,
+    cluster_customers,
+    evaluate_matching,
+    largest_guarded_cluster,
+    link_deterministic,
+    load_matching_config,
+    load_matching_rules,
+    model_input,
+    predict_pairs,
+    preflight,
+    summarise_crosswalk,
+    train_model,
+)
+from spark_lib.matching.crosswalk import COMPARED_COLUMNS
 
 
 @dataclass
