@@ -68,8 +68,8 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict[str, Any]:
     :func:`explore.explain_customer`."""
     if args.pair:
         config = load_matching_config(ctx.conf_dir / "matching.yaml")
-        pair = explore.explain_records_pair(ctx.lake, *args.pair, config,
-                                            tracking_uri=ctx.pipeline.mlflow_tracking_uri)
+        pair = explore.explain_records_pair(ctx.lake, *args.pair, config, tracking_uri=ctx.pipeline.mlflow_tracking_uri,
+                                            model_name=ctx.pipeline.model_name)
         if args.html and pair.get("chart") is not None:
             path = Path(args.html)
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,9 @@
 1. deterministic links on pivot identifiers (generic values excluded and listed in ``silver.generic_values``);
 2. probabilistic links scored by the Splink model registered in MLflow under the ``champion`` alias
    (trained, logged and registered first when there is none or ``--retrain`` is given; training runs in a
-   thread beside step 1, since only its prior needs the deterministic cores);
+   thread beside step 1, since only its prior needs the deterministic cores). A champion trained on other
+   data (other sources, other filled columns, other comparisons: its fingerprint) stops the run unless
+   ``--accept-champion`` is given;
 3. clustering with merge protection (splits logged in ``gold.cluster_splits``);
 4. persistent ids (``gold.customer_id_registry``, merge/split events in ``gold.customer_id_events``);
 5. the crosswalk ``gold.customer_crosswalk`` (source, source record id, customer id, how it was matched);
@@ -11,7 +13,7 @@
 
 The steps are library functions of ``spark_lib.matching``; this job reads, calls them and writes.
 
-    rcu match [--retrain]
+    rcu match [--retrain | --accept-champion]
     spark-submit --py-files rcu.zip jobs/match.py --lakehouse /data/lakehouse --conf-dir conf
 """
 
@@ -47,6 +49,12 @@ from spark_lib.matching import (
     train_model,
 )
 from spark_lib.matching.crosswalk import COMPARED_COLUMNS
+from spark_lib.matching.probabilistic import (
+    ModelMismatchError,
+    check_fingerprint,
+    data_fingerprint,
+    fingerprint_differences,
+)
 
 
 @dataclass
@@ -79,7 +87,8 @@ def load_truth(ctx: JobContext) -> DataFrame | None:
     return ctx.spark.read.parquet(str(path)) if path.exists() else None
 
 
-def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None, evaluate: bool = True) -> MatchReport:
+def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None, evaluate: bool = True,
+        accept_champion: bool = False) -> MatchReport:
     stages = ctx.stages("match", progress)
     config = load_matching_config(ctx.conf_dir / "matching.yaml")
     rules = load_matching_rules(ctx.conf_dir / "matching_rules.yaml")
@@ -93,8 +102,9 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
         return lake.read(table)
 
     # The records the model scores: training, the pre-flight and Splink's scoring read them many times.
-    inputs = model_input(records, config).persist()
-    model_json = None if retrain else _champion(ctx, stages.progress)
+    inputs = model_input(records, config)
+    model_json = None if retrain else _champion(ctx, stages.progress, inputs, config, accept_champion)
+    inputs = inputs.persist()
 
     def train(wait_for_cores):
         with stages.named_jobs("train"):
@@ -172,20 +182,30 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
     with stages("log"):
         report.model_run_id = tracking.log_match_run(
             model=model, config=config, metrics=report.metrics, timings=report.seconds,
-            tracking_uri=ctx.pipeline.mlflow_tracking_uri,
+            tracking_uri=ctx.pipeline.mlflow_tracking_uri, model_name=ctx.pipeline.model_name,
         )
     return report
 
 
-def _champion(ctx: JobContext, progress: Progress) -> dict | None:
-    """The registered champion's model JSON, or None when there is none yet (the job then trains one)."""
+def _champion(ctx: JobContext, progress: Progress, inputs: DataFrame, config, accept: bool) -> dict | None:
+    """The registered champion's model JSON, or None when there is none yet (the job then trains one).
+
+    A champion whose fingerprint does not fit the data raises ModelMismatchError, unless ``accept``."""
     try:
-        model_json = tracking.load_champion_model(tracking_uri=ctx.pipeline.mlflow_tracking_uri)
+        champion = tracking.load_champion(ctx.pipeline.model_name, tracking_uri=ctx.pipeline.mlflow_tracking_uri)
     except LookupError:
-        progress("model: no registered champion yet, training one")
+        progress(f"model: no registered champion of {ctx.pipeline.model_name} yet, training one")
         return None
-    progress("model: scoring with the registered champion")
-    return model_json
+    current = data_fingerprint(inputs, config)
+    differences = fingerprint_differences(champion.fingerprint, current)
+    if differences and not accept:
+        check_fingerprint(champion.fingerprint, current, str(champion))
+    if differences:
+        progress(f"model: scoring with {champion} although it does not fit the data (--accept-champion): "
+                 f"{'; '.join(differences)}")
+    else:
+        progress(f"model: scoring with {champion}, the champion")
+    return champion.model_json
 
 
 def _evaluation_text(report: MatchReport) -> str:
@@ -200,7 +220,10 @@ def _evaluation_text(report: MatchReport) -> str:
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(prog="rcu match", description=__doc__)
     add_common_arguments(parser)
-    parser.add_argument("--retrain", action="store_true", help="train a new model and make it the champion")
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument("--retrain", action="store_true", help="train a new model and make it the champion")
+    choice.add_argument("--accept-champion", action="store_true",
+                        help="score with the champion even when it was trained on other data (its fingerprint differs)")
     parser.add_argument("--truth-dir", help="ground truth folder for evaluation (default: pipeline.yaml truth_dir)")
     return parser
 
@@ -208,7 +231,11 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 def main(argv: list[str] | None = None) -> MatchReport:
     args = build_parser().parse_args(argv)
     ctx = build_context(args, "rcu-match")
-    report = run(ctx, retrain=args.retrain)
+    try:
+        report = run(ctx, retrain=args.retrain, accept_champion=args.accept_champion)
+    except ModelMismatchError as error:
+        print(f"rcu match: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from error
     print(json.dumps(report.__dict__, indent=2, default=str), file=sys.stdout)
     return report
 

@@ -23,7 +23,10 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--persons", type=int, help="generate synthetic data for this many persons first")
     parser.add_argument("--seed", type=int, default=None, help="generator seed (default: pipeline.yaml seed)")
     parser.add_argument("--truth-dir", help="where the generator writes the ground truth")
-    parser.add_argument("--retrain", action="store_true", help="train a new matching model even if one is registered")
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument("--retrain", action="store_true", help="train a new matching model even if one is registered")
+    choice.add_argument("--accept-champion", action="store_true",
+                        help="score with the registered champion even when it was trained on other data")
     return parser
 
 
@@ -51,7 +54,8 @@ def main(argv: list[str] | None = None) -> dict:
         elif step == "standardise":
             summary[step] = standardise.run(ctx, progress=progress)
         elif step == "match":
-            summary[step] = match.run(ctx, retrain=args.retrain, progress=progress)
+            summary[step] = match.run(ctx, retrain=args.retrain, progress=progress,
+                                      accept_champion=args.accept_champion)
         elif step == "gold":
             summary[step] = gold.run(ctx, progress=progress)
         elif step == "activate":

@@ -152,6 +152,9 @@ class PipelineConfig:
     raw_dir: str = "data/raw"
     truth_dir: str = "data/truth"
     mlflow_tracking_uri: str = "sqlite:///mlflow.db"
+    #: the registered model matching trains and scores with: one name per lakehouse keeps each data set's
+    #: champion apart when several lakehouses share a tracking server
+    model_name: str = "rcu-matching"
     default_persons: int = 10000
     seed: int = 42
     #: ISO country code used when a phone or address has none

@@ -12,6 +12,7 @@ A training run holds:
   stage (``seconds.<stage>``), m, u and match weight per comparison level (``m.<comparison>.<gamma>``),
   and the evaluation metrics when given;
 - artifacts: ``model/splink_settings.json`` (Splink's model JSON, the registered artifact),
+  ``model/fingerprint.json`` (what it was trained on: comparisons, sources, filled columns; names only),
   ``parameters/m_u_parameters.{csv,json}``, ``charts/*.html`` (Splink's charts), ``config/matching.yaml``.
 
 The model is registered as a plain artifact (the settings JSON): scoring needs Spark and the whole record
@@ -33,6 +34,7 @@ import math
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -42,6 +44,8 @@ DEFAULT_MODEL_NAME = "rcu-matching"
 DEFAULT_EXPERIMENT = "rcu-matching"
 CHAMPION = "champion"
 SETTINGS_ARTIFACT = "model/splink_settings.json"
+#: what the model was trained on (spark_lib.matching.probabilistic.fingerprint), beside its settings
+FINGERPRINT_ARTIFACT = "model/fingerprint.json"
 
 
 def _client(tracking_uri: str | None):
@@ -185,6 +189,8 @@ def log_training_run(
             client.log_batch(run_id, metrics=values[start : start + 1000])
 
         client.log_dict(run_id, model.model_json, SETTINGS_ARTIFACT)
+        if model.fingerprint:
+            client.log_dict(run_id, model.fingerprint, FINGERPRINT_ARTIFACT)
         rows = m_u_table(model.model_json)
         client.log_text(run_id, _m_u_csv(rows), "parameters/m_u_parameters.csv")
         client.log_dict(run_id, {"comparison_levels": rows, "comparison_counts": model.comparison_counts,
@@ -233,14 +239,27 @@ def set_model_alias(version: str | int, alias: str = CHAMPION, name: str = DEFAU
     client.set_registered_model_alias(name, alias, str(version))
 
 
-def load_champion_model(
-    name: str = DEFAULT_MODEL_NAME, alias: str = CHAMPION, tracking_uri: str | None = None
-) -> dict[str, Any]:
-    """The Splink model JSON of the version ``name@alias`` points at, ready for ``predict_pairs``.
+@dataclass(frozen=True)
+class RegisteredModel:
+    """A registered model version: its Splink model JSON and the fingerprint of what it was trained on."""
+
+    name: str
+    version: str
+    model_json: dict[str, Any]
+    #: empty for a version registered before fingerprints were recorded
+    fingerprint: dict[str, Any]
+
+    def __str__(self) -> str:
+        return f"the registered model {self.name} version {self.version}"
+
+
+def load_champion(name: str = DEFAULT_MODEL_NAME, alias: str = CHAMPION, tracking_uri: str | None = None) -> RegisteredModel:
+    """The version ``name@alias`` points at, with its model JSON and fingerprint; LookupError when none.
 
     Example::
 
-        model_json = load_champion_model(tracking_uri="sqlite:///mlflow.db")   # models:/rcu-matching@champion
+        champion = load_champion("rcu-matching", tracking_uri="sqlite:///mlflow.db")
+        champion.model_json["probability_two_random_records_match"], champion.fingerprint["sources"]
     """
     from mlflow.exceptions import MlflowException
 
@@ -250,9 +269,29 @@ def load_champion_model(
     except MlflowException as error:
         raise LookupError(f"no registered model version {name}@{alias}: train and log one with alias={alias!r}") from error
     with tempfile.TemporaryDirectory(prefix="rcu-model-") as folder:
-        path = client.download_artifacts(version.run_id, SETTINGS_ARTIFACT, folder)
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
+        model_json = _read_json(client.download_artifacts(version.run_id, SETTINGS_ARTIFACT, folder))
+        try:
+            fingerprint = _read_json(client.download_artifacts(version.run_id, FINGERPRINT_ARTIFACT, folder))
+        except (MlflowException, OSError):  # a version registered before fingerprints were recorded
+            fingerprint = {}
+    return RegisteredModel(name, str(version.version), model_json, fingerprint)
+
+
+def _read_json(path: str) -> Any:
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def load_champion_model(
+    name: str = DEFAULT_MODEL_NAME, alias: str = CHAMPION, tracking_uri: str | None = None
+) -> dict[str, Any]:
+    """The Splink model JSON of the version ``name@alias`` points at, ready for ``predict_pairs``.
+
+    Example::
+
+        model_json = load_champion_model(tracking_uri="sqlite:///mlflow.db")   # models:/rcu-matching@champion
+    """
+    return load_champion(name, alias, tracking_uri).model_json
 
 
 def run_metrics(run_id: str, tracking_uri: str | None = None) -> dict[str, float]:

@@ -25,7 +25,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from spark_lib import tables
+from spark_lib import schemas, tables
 from spark_lib.schemas import INTERACTIONS
 from tests.records import frame, silver_record
 
@@ -64,18 +64,8 @@ PROVENANCE = StructType(
     ]
 )
 
-CROSSWALK = StructType(
-    [
-        StructField("source", StringType(), False),
-        StructField("source_record_id", StringType(), False),
-        StructField("record_key", StringType(), False),
-        StructField("channel", StringType(), False),
-        StructField("customer_id", StringType(), False),
-        StructField("match_rule", StringType()),
-        StructField("match_probability", DoubleType()),
-        StructField("matched_at", TimestampType()),
-    ]
-)
+#: gold.customer_crosswalk, as the match job writes it
+CROSSWALK = schemas.CROSSWALK
 
 SEGMENTS = StructType(
     [

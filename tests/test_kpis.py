@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from spark_lib import tables as catalogue
-from spark_lib.gold.kpis import compute_kpis
+from spark_lib.gold.kpis import KPI_DEFINITIONS, compute_kpis, identity_kpis
 from tests.gold_tables import (
     AUDIENCE_MEMBERS,
     RUN_DATES,
@@ -186,3 +186,24 @@ def test_activate_replaces_only_the_audiences_and_run_date_it_evaluated(activate
     assert september == {("catalogue_cart_no_order", "C01", "(September)")}
     assert {(r.kpi, r.dimension): r.value for r in kpis.where(f"run_date = DATE'{SEP}'").collect()} == SEPTEMBER_KPIS
     assert {r.run_date for r in kpis.select("run_date").distinct().collect()} == set(RUN_DATES)
+
+
+def test_anonymous_records_are_counted_apart_from_golden_customers(spark):
+    """C1 holds three records (two channels), C2 one; two cookies that never logged in are no one's customer."""
+    crosswalk = spark.createDataFrame(
+        [("a:1", "C1", "online", "deterministic:email_std"), ("a:2", "C1", "offline", "probabilistic"),
+         ("b:3", "C1", "offline", "deterministic:email_std"), ("b:4", "C2", "offline", "singleton"),
+         ("web:k1", "C3", "online", "anonymous"), ("web:k2", "C4", "online", "anonymous")],
+        "record_key string, customer_id string, channel string, match_rule string",
+    )
+    figures = {(r.kpi, r.dimension): r.value for r in identity_kpis(crosswalk).collect()}
+
+    assert figures[("source_records", "all")] == 6 and figures[("anonymous_records", "all")] == 2
+    assert figures[("identified_records", "all")] == 4 and figures[("customers", "all")] == 2
+    assert figures[("duplicate_rate", "all")] == pytest.approx(1 - 2 / 4)
+    assert figures[("customers_with_duplicates", "all")] == pytest.approx(1 / 2)
+    assert figures[("records_per_customer", "all")] == pytest.approx(2.0)
+    assert figures[("reconciliation_rate", "all")] == pytest.approx(1 / 2)
+    assert figures[("customers_by_channel_mix", "online_only")] == 0
+    assert figures[("records_by_match_rule", "anonymous")] == 2
+    assert set(kpi for kpi, _ in figures) <= set(KPI_DEFINITIONS)

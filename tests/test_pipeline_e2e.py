@@ -20,9 +20,11 @@ import pytest
 import yaml
 from pyspark.sql import functions as F
 
-from spark_lib import tables
+from spark_lib import tables, tracking
 from spark_lib.config import DEFAULT_CONF_DIR
 from spark_lib.matching.deterministic import DataFrameMissingColumnError
+from spark_lib.matching.probabilistic import ModelMismatchError
+from spark_lib.storage import Lakehouse
 
 from jobs import activate, dashboard, generate, gold, ingest, match, standardise
 from jobs.common import Progress, build_context
@@ -252,3 +254,20 @@ def test_a_failing_deterministic_step_stops_the_training_beside_it(pipeline, tmp
 
     assert not [t for t in threading.enumerate() if t.name.startswith("match-train")]
     assert ctx.lake.read(tables.CROSSWALK).count() == crosswalk_rows
+
+
+def test_a_champion_trained_on_other_data_does_not_score_it_unasked(pipeline, tmp_path):
+    """The champion remembers what it was trained on; the same lakehouse without the franchise source is other
+    data: the run stops before any table changes, naming the model, the difference and the flag."""
+    ctx, *_ = pipeline
+    champion = tracking.load_champion(ctx.pipeline.model_name, tracking_uri=ctx.pipeline.mlflow_tracking_uri)
+    assert "franchise_members" in champion.fingerprint["sources"]
+    assert {"first_name_std", "birth_date", "email_std"} <= set(champion.fingerprint["columns"])
+
+    other = dataclasses.replace(ctx, lake=Lakehouse(ctx.spark, str(tmp_path / "lake")))
+    records = ctx.lake.read(tables.CUSTOMER_RECORDS).where(F.col("source") != "franchise_members")
+    other.lake.overwrite(records, tables.CUSTOMER_RECORDS)
+
+    with pytest.raises(ModelMismatchError, match=r"version \d+ does not fit .*absent franchise_members.*--accept-champion"):
+        match.run(other, progress=Progress("e2e", quiet=True))
+    assert not other.lake.exists(tables.CROSSWALK)

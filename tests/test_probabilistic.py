@@ -288,6 +288,20 @@ def test_deterministic_links_set_the_prior(spark, records, config):
     assert model.prior_source == "deterministic_links"
 
 
+def test_without_a_deterministic_link_the_prior_comes_from_the_prior_rules(spark, records, config):
+    """A customer file of names, addresses and birth dates only: every record is its own core. Training does not
+    stop; the prior is Splink's estimate on training.prior_rules (names and birth date agreeing)."""
+    small = dataclasses.replace(config.probabilistic.training, em_blocking_rules=config.probabilistic.training.em_blocking_rules[:1])
+    config = dataclasses.replace(config, probabilistic=dataclasses.replace(config.probabilistic, training=small))
+    alone = model_input(records, config).select("record_key", F.col("record_key").alias("core_id"))
+
+    model = train_model(spark, records, config, deterministic_cores=alone)
+
+    assert model.prior_source == "prior_rules"
+    n = model.input_records
+    assert 1 / (n * (n - 1) / 2) <= model.probability_two_random_records_match <= 0.5
+
+
 def test_deterministic_cores_count_every_linked_pair_of_the_model_records(spark, records, config):
     """The match job's prior: pairs of model records sharing a core, however long the chain of links."""
     chain = [("crm:C010", "loyalty:L010"), ("loyalty:L010", "web:K001"), ("web:K001", "crm:C011"),

@@ -34,11 +34,11 @@ class ModelUnavailableError(ExplainError):
     """The champion model cannot be loaded from the MLflow registry."""
 
 
-def load_model(tracking_uri: str | None) -> dict[str, Any]:
+def load_model(tracking_uri: str | None, model_name: str = tracking.DEFAULT_MODEL_NAME) -> dict[str, Any]:
     """The champion model JSON of the MLflow registry at ``tracking_uri``; raises ModelUnavailableError with
     the reason (no champion yet, a missing artifact, an unreachable server) rather than MLflow's traceback."""
     try:
-        return tracking.load_champion_model(tracking_uri=tracking_uri)
+        return tracking.load_champion_model(model_name, tracking_uri=tracking_uri)
     except LookupError as error:
         raise ModelUnavailableError(f"{error} (tracking URI {tracking_uri}): run `rcu match` first") from error
     except Exception as error:  # noqa: BLE001 - say which, not a traceback
@@ -82,6 +82,7 @@ def explain_records_pair(
     model_json: Mapping[str, Any] | None = None,
     *,
     tracking_uri: str | None = None,
+    model_name: str = tracking.DEFAULT_MODEL_NAME,
 ) -> dict[str, Any]:
     """Why two records are (or are not) one person, as a dict.
 
@@ -152,7 +153,7 @@ def explain_records_pair(
         return result
 
     if model_json is None:
-        model_json = load_model(tracking_uri)
+        model_json = load_model(tracking_uri, model_name)
     explanation = explain_pair(lake.spark, silver, model_json, key_l, key_r, config)
     prior = next((s for s in explanation.steps if s["comparison"] == "Prior"), None)
     result.update(

@@ -27,7 +27,7 @@ from typing import Any, Mapping
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from spark_lib.gold.kpis import TEMPERATURES, compute_kpis
+from spark_lib.gold.kpis import KPI_DEFINITIONS, TEMPERATURES, compute_kpis
 from spark_lib.tables import AUDIENCE_MEMBERS, CROSSWALK, CUSTOMER, KPI_SNAPSHOTS, SEGMENTS
 from spark_lib.tables import CUSTOMER_RECORDS as RECORDS
 
@@ -183,8 +183,8 @@ def build_charts(data: DashboardData) -> list[Chart]:
     dates = list(history)
 
     chart = Chart("quality_over_time", "Duplicate rate and reconciliation over run dates",
-                  "Duplicate rate = 1 - customers / source records. Reconciliation = share of customers with both "
-                  "online and offline records.")
+                  "Duplicate rate = 1 - golden customers / identified records (anonymous records left out). "
+                  "Reconciliation = share of golden customers with both online and offline records.")
     chart.missing = _needs(data, KPI_SNAPSHOTS)
     if not chart.missing:
         fig = go.Figure()
@@ -318,7 +318,9 @@ def _tiles(data: DashboardData) -> list[tuple[str, str]]:
     return [
         ("Customers", number(value("customers"))),
         ("Source records", number(value("source_records"))),
+        ("Anonymous records", number(value("anonymous_records"))),
         ("Duplicate rate", percent(value("duplicate_rate"))),
+        ("Customers with duplicates", percent(value("customers_with_duplicates"))),
         ("Online/offline reconciliation", percent(value("reconciliation_rate"))),
         ("Valid email", percent(value("reachable_share", "valid_email"))),
         ("Mobile phone", percent(value("reachable_share", "mobile"))),
@@ -344,6 +346,9 @@ main { padding: 20px 28px 40px; }
 .tile .value { font-size: 26px; font-weight: 600; margin-top: 4px; color: var(--accent); }
 .charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(460px, 1fr)); gap: 16px; }
 .card { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 14px 16px; }
+#kpi-definitions { margin-top: 20px; }
+#kpi-definitions table { border-collapse: collapse; font-size: 13px; }
+#kpi-definitions td, #kpi-definitions th { text-align: left; padding: 4px 10px; border-bottom: 1px solid var(--line); }
 .card h2 { font-size: 15px; margin: 0 0 2px; }
 .card p.description { color: var(--muted); font-size: 12px; margin: 0 0 8px; min-height: 30px; }
 .card .plot { height: 340px; }
@@ -373,6 +378,8 @@ def render_dashboard(data: DashboardData) -> str:
                      f'<div class="plot">{div}</div></section>')
     tiles = "".join(f'<div class="tile"><div class="label">{e(label)}</div><div class="value">{e(value)}</div></div>'
                     for label, value in _tiles(data))
+    definitions = "".join(f"<tr><td><code>{e(kpi)}</code></td><td>{e(dimensions)}</td><td>{e(meaning)}</td></tr>"
+                          for kpi, (dimensions, meaning) in KPI_DEFINITIONS.items())
     missing = ""
     if data.missing:
         items = ", ".join(f"<code>{e(t)}</code> (<code>{e(WRITTEN_BY[t])}</code>)" for t in data.missing)
@@ -399,6 +406,9 @@ def render_dashboard(data: DashboardData) -> str:
 <div class="charts">
 {''.join(parts)}
 </div>
+<section class="card" id="kpi-definitions"><h2>What each figure counts</h2>
+<table><thead><tr><th>KPI</th><th>dimensions</th><th>definition</th></tr></thead><tbody>{definitions}</tbody></table>
+</section>
 </main>
 <footer>Self-contained page: every script is inlined, nothing is fetched from the network.</footer>
 </body>

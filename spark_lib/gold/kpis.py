@@ -5,27 +5,7 @@ else the source, match rule, segment, temperature or audience it is broken down 
 need one gold or silver table; :func:`compute_kpis` computes the groups whose table exists and names the
 others, so a partial lakehouse (matching done, golden record not yet) still gets its KPIs.
 
-=============================  ============================  ==========================================
-kpi                            dimension                     meaning
-=============================  ============================  ==========================================
-source_records                 all                           identity records matched (crosswalk rows)
-customers                      all                           distinct customers
-duplicate_rate                 all                           1 - customers / source records
-records_per_customer           all                           source records / customers
-reconciliation_rate            all                           customers with online AND offline records / customers
-customers_by_channel_mix       online_only, offline_only,    customers by the channels of their records
-                               online_and_offline
-largest_cluster                all                           records of the largest customer
-records_by_match_rule          deterministic:<pivot>, ...    crosswalk rows by how they were matched
-records_by_source              <source>                      silver.customer_records rows per source
-reachable_share                valid_email, mobile,          share of golden records holding a valid email,
-                               full_address                  a mobile phone, a street + postcode + city
-contactable_share              email, sms, postal            share consented AND reachable on the channel
-customers_by_rfm_segment       <segment>                     customers per RFM segment (segments snapshot)
-customers_by_temperature       glacé ... brûlant             customers per temperature (segments snapshot)
-audience_members               <audience>                    members of each trigger audience
-audience_members_by_channel    <audience>/<channel>          members of each audience per channel
-=============================  ============================  ==========================================
+Each KPI's definition is in :data:`KPI_DEFINITIONS` (the dashboard shows them; the README copies them).
 
 Example::
 
@@ -49,6 +29,34 @@ from spark_lib.tables import AUDIENCE_MEMBERS, CROSSWALK, CUSTOMER, CUSTOMER_REC
 from spark_lib.gold.audiences import CHANNELS, contactable, reachable
 
 ALL = "all"
+
+#: kpi -> (its dimensions, what it counts): the definitions the dashboard and the README show. A golden
+#: customer is a customer of ``gold.customer``: anonymous records (a cookie that never logged in, a receipt
+#: with only the store's phone: nothing says whose they are) are source records but no one's customer.
+KPI_DEFINITIONS: dict[str, tuple[str, str]] = {
+    "source_records": ("all", "identity records of every source (crosswalk rows), anonymous ones included"),
+    "identified_records": ("all", "source records that are not anonymous"),
+    "anonymous_records": ("all", "source records with nothing to match on, counted apart from customers"),
+    "customers": ("all", "golden customers: distinct customers of the identified records"),
+    "duplicate_rate": ("all", "share of identified records that repeat a customer another record already "
+                              "gives: 1 - customers / identified records"),
+    "customers_with_duplicates": ("all", "share of golden customers known through more than one record"),
+    "records_per_customer": ("all", "identified records / golden customers"),
+    "reconciliation_rate": ("all", "share of golden customers with both online and offline records"),
+    "customers_by_channel_mix": ("online_only, offline_only, online_and_offline",
+                                 "golden customers by the channels of their records"),
+    "largest_cluster": ("all", "records of the golden customer with the most records"),
+    "records_by_match_rule": ("deterministic:<pivot>, probabilistic, singleton, anonymous",
+                              "source records by how they were matched"),
+    "records_by_source": ("<source>", "silver.customer_records rows per source"),
+    "reachable_share": ("valid_email, mobile, full_address",
+                        "share of golden customers holding a valid email, a mobile phone, a street + postcode + city"),
+    "contactable_share": ("email, sms, postal", "share of golden customers consenting AND reachable on the channel"),
+    "customers_by_rfm_segment": ("<segment>", "golden customers per RFM segment (segments snapshot)"),
+    "customers_by_temperature": ("glacé ... brûlant", "golden customers per temperature (segments snapshot)"),
+    "audience_members": ("<audience>", "members of each trigger audience"),
+    "audience_members_by_channel": ("<audience>/<channel>", "members of each audience per channel"),
+}
 
 KPI_SNAPSHOTS = schemas.KPI_SNAPSHOTS
 
@@ -85,24 +93,41 @@ def _counts(df: DataFrame, dimensions: Mapping[str, Column]) -> DataFrame:
 
 
 def identity_kpis(crosswalk: DataFrame) -> DataFrame:
-    """Records vs customers, duplicate and reconciliation rates, channel mix, largest cluster, match rules."""
+    """Records and golden customers, duplicate and reconciliation rates, channel mix, largest customer, match rules.
+
+    Anonymous records (``match_rule = 'anonymous'``: nothing says whose they are) are counted apart: they are
+    source records but no one's golden customer, so every per-customer figure leaves them out.
+    """
+    anonymous = F.col("match_rule").eqNullSafe("anonymous")
+    identified = ~anonymous
+
+    def seen(channel: str):
+        return F.max(F.when(identified & (F.col("channel") == channel), 1).otherwise(0))
+
     per_customer = crosswalk.groupBy("customer_id").agg(
-        F.count("*").alias("records"),
-        F.max(F.when(F.col("channel") == "online", 1).otherwise(0)).alias("online"),
-        F.max(F.when(F.col("channel") == "offline", 1).otherwise(0)).alias("offline"),
+        F.sum(F.when(identified, 1).otherwise(0)).alias("records"),
+        F.sum(F.when(anonymous, 1).otherwise(0)).alias("anonymous"),
+        seen("online").alias("online"),
+        seen("offline").alias("offline"),
     )
+    golden = F.col("records") > 0
     stats = per_customer.agg(
         F.sum("records").alias("records"),
-        F.count("*").alias("customers"),
+        F.sum("anonymous").alias("anonymous"),
+        F.count(F.when(golden, 1)).alias("customers"),
+        F.count(F.when(F.col("records") > 1, 1)).alias("with_duplicates"),
         F.sum(F.col("online") * F.col("offline")).alias("both"),
         F.sum(F.when((F.col("online") == 1) & (F.col("offline") == 0), 1).otherwise(0)).alias("online_only"),
         F.sum(F.when((F.col("online") == 0) & (F.col("offline") == 1), 1).otherwise(0)).alias("offline_only"),
         F.max("records").alias("largest"),
     )
     figures = [
-        ("source_records", ALL, F.col("records")),
+        ("source_records", ALL, F.col("records") + F.col("anonymous")),
+        ("identified_records", ALL, F.col("records")),
+        ("anonymous_records", ALL, F.col("anonymous")),
         ("customers", ALL, F.col("customers")),
         ("duplicate_rate", ALL, 1 - F.try_divide(F.col("customers"), F.col("records"))),
+        ("customers_with_duplicates", ALL, F.try_divide(F.col("with_duplicates"), F.col("customers"))),
         ("records_per_customer", ALL, F.try_divide(F.col("records"), F.col("customers"))),
         ("reconciliation_rate", ALL, F.try_divide(F.col("both"), F.col("customers"))),
         ("largest_cluster", ALL, F.col("largest")),

@@ -10,6 +10,7 @@ Modules, each one responsibility; each imports only modules listed above it (no 
 - :mod:`.splink_internals`: every use of Splink's private API (read it first on a Splink upgrade);
 - :mod:`.comparisons`: the comparison levels (household gates included) and the Splink settings;
 - :mod:`.scoring`: the records the model sees, the pre-flight on their pairs, scoring on Spark;
+- :mod:`.fingerprint`: what a model was trained on, checked before a registered model scores other data;
 - :mod:`.training`: the parameters estimated on a sample (DuckDB or Spark), the prior from the links;
 - :mod:`.explanation`: one pair's score broken down, the m/u table and Splink's charts.
 
@@ -38,6 +39,12 @@ from spark_lib.matching.probabilistic.config import (
     load_matching_config,
     parse_probabilistic,
 )
+from spark_lib.matching.probabilistic.fingerprint import (
+    ModelMismatchError,
+    check_fingerprint,
+    data_fingerprint,
+    fingerprint_differences,
+)
 from spark_lib.matching.probabilistic.explanation import PairExplanation, explain_pair, m_u_table, model_charts
 from spark_lib.matching.probabilistic.scoring import CORE_COLUMN, model_input, predict_pairs, preflight
 from spark_lib.matching.probabilistic.training import (
@@ -60,14 +67,18 @@ __all__ = [
     "ComparisonSettings",
     "ContactRecords",
     "MatchingConfig",
+    "ModelMismatchError",
     "PairExplanation",
     "ProbabilisticConfig",
     "TrainedModel",
     "TrainingSettings",
     "build_settings",
+    "check_fingerprint",
     "count_core_pairs",
     "count_linked_pairs",
+    "data_fingerprint",
     "explain_pair",
+    "fingerprint_differences",
     "load_matching_config",
     "m_u_table",
     "model_charts",

@@ -8,8 +8,10 @@
    probability, so the mix of agreement patterns among blocked pairs, and the prior, are those of the
    full data;
 3. u by random sampling, on the model without the household gates (see :func:`_estimate_u`);
-4. the prior (``probability_two_random_records_match``) from the deterministic links when given (pairs
-   they group / assumed recall / all pairs), else from Splink's deterministic-rule estimate;
+4. the prior (``probability_two_random_records_match``) from the deterministic links when given and when
+   they link some of the model's records (pairs they group / assumed recall / all pairs), else from Splink's
+   estimate on ``training.prior_rules`` (strict rules on names and birth dates, of assumed recall): data
+   without pivot identifiers still gets a prior from the data;
 5. m by expectation-maximisation over a few training blocking rules, then floored;
 6. the trained parameters are written into settings rendered for Spark SQL: the model JSON scores on
    Spark whichever backend trained it.
@@ -40,6 +42,7 @@ from pyspark.sql import functions as F
 from spark_lib.matching.blocking import check_comparison_limits, count_comparisons
 from spark_lib.matching.probabilistic.comparisons import build_settings, settings_for_dialect
 from spark_lib.matching.probabilistic.config import UNIQUE_ID, MatchingConfig
+from spark_lib.matching.probabilistic.fingerprint import data_fingerprint
 from spark_lib.matching.probabilistic.scoring import _model_records, _spark_api
 from spark_lib.matching.probabilistic.splink_internals import copy_u_probabilities, floor_m_probabilities, set_prior
 
@@ -65,6 +68,8 @@ class TrainedModel:
     training_records: int
     #: how the prior was set: "deterministic_links" or "prior_rules"
     prior_source: str
+    #: what it was trained on (:mod:`.fingerprint`): comparisons, sources and filled columns
+    fingerprint: dict[str, Any] = field(default_factory=dict)
     #: the training linker, for Splink's charts (see :func:`.explanation.model_charts`)
     linker: Any = field(default=None, repr=False, compare=False)
 
@@ -196,6 +201,7 @@ def train_model(
         records = _model_records(records_df, config, inputs)
         counts = count_comparisons(records, config.blocking.rules)
         check_comparison_limits(counts, config.blocking)
+        fingerprint = data_fingerprint(records, config)
     if counts.records < 2:
         raise ValueError("train_model: fewer than two records carry enough identity to be matched")
 
@@ -222,15 +228,21 @@ def train_model(
             deterministic_cores = deterministic_cores()
 
     with _stage(timings, "prior"):
-        if deterministic_cores is not None or deterministic_pairs is not None:
-            if deterministic_cores is not None:
-                links = count_core_pairs(records, deterministic_cores)
-            else:
-                links = count_linked_pairs(records, deterministic_pairs)
+        links = 0
+        if deterministic_cores is not None:
+            links = count_core_pairs(records, deterministic_cores)
+        elif deterministic_pairs is not None:
+            links = count_linked_pairs(records, deterministic_pairs)
+        if links:
             prior = prior_from_links(links, counts.records, training.deterministic_recall)
             set_prior(linker, prior)  # what Splink's own estimator does; the prior is not a trainable parameter
             prior_source = "deterministic_links"
         else:
+            # No pivot links among the model's records (a CRM of names, addresses and birth dates only): the
+            # prior comes from the data, by Splink's estimate from strict rules of assumed recall.
+            if deterministic_cores is not None or deterministic_pairs is not None:
+                logger.warning("probabilistic matching: no deterministic link among the model's records; "
+                               "the prior comes from training.prior_rules (recall %s)", training.prior_rules_recall)
             linker.training.estimate_probability_two_random_records_match(
                 [r.splink_rule() for r in training.prior_rules], recall=training.prior_rules_recall
             )
@@ -256,6 +268,7 @@ def train_model(
         input_records=counts.records,
         training_records=training_records,
         prior_source=prior_source,
+        fingerprint=fingerprint,
         linker=linker,
     )
 
