@@ -73,6 +73,7 @@ def open_page(browser, path: Path) -> dict:
             "s.querySelectorAll('.main-svg .trace, .main-svg .slice').length > 0).map(s => s.dataset.chart)"
         ),
         "tiles": page.locator(".tile .value").all_inner_texts(),
+        "definitions": page.locator("#kpi-definitions tbody tr").count(),
         "missing_banner": page.locator("#missing-tables").all_inner_texts(),
         "errors": errors,
         "remote_requests": [u for u in requests if not u.startswith(("file:", "data:", "blob:", "about:"))],
@@ -105,8 +106,10 @@ def test_every_chart_renders_in_headless_chromium_without_errors_or_network(brow
         "quality_over_time", "volumes_over_time", "contact_quality", "rfm_segments", "temperatures",
         "temperatures_over_time", "audiences", "match_rules", "cluster_sizes", "sources", "channel_mix",
     ])
-    # 19 customers of 5 records each (duplicate rate 1 - 19/95); October's audiences: 4 + 1 + 1 + 1 members
-    assert result["tiles"][:2] == ["19", "95"] and result["tiles"][2] == "80.0%" and result["tiles"][-1] == "7"
+    # 19 customers of 5 records each, no anonymous record (duplicate rate 1 - 19/95, every customer has
+    # duplicates); October's audiences: 4 + 1 + 1 + 1 members
+    assert result["tiles"][:5] == ["19", "95", "0", "80.0%", "100.0%"] and result["tiles"][-1] == "7"
+    assert result["definitions"] >= 10
     assert result["missing_banner"] == []
 
 

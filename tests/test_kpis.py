@@ -76,8 +76,11 @@ def test_every_kpi_of_a_run_date_on_hand_checked_customers(tables):
 
     expected = {
         ("source_records", "all", 8.0),
+        ("identified_records", "all", 8.0),
+        ("anonymous_records", "all", 0.0),
         ("customers", "all", 4.0),
         ("duplicate_rate", "all", 0.5),
+        ("customers_with_duplicates", "all", 0.75),
         ("records_per_customer", "all", 2.0),
         ("reconciliation_rate", "all", 0.25),
         ("largest_cluster", "all", 3.0),
@@ -136,8 +139,9 @@ def test_missing_tables_are_named_and_their_kpis_left_out(tables):
     assert result.missing == [catalogue.AUDIENCE_MEMBERS, catalogue.CUSTOMER, catalogue.SEGMENTS]
     assert result.groups == ["identity", "sources"]
     assert {kpi for _, kpi, _, _ in rows(result)} == {
-        "source_records", "customers", "duplicate_rate", "records_per_customer", "reconciliation_rate",
-        "largest_cluster", "customers_by_channel_mix", "records_by_match_rule", "records_by_source",
+        "source_records", "identified_records", "anonymous_records", "customers", "duplicate_rate",
+        "customers_with_duplicates", "records_per_customer", "reconciliation_rate", "largest_cluster",
+        "customers_by_channel_mix", "records_by_match_rule", "records_by_source",
     }
     assert compute_kpis({}, OCT).kpis is None
 
