@@ -153,6 +153,8 @@ def _run(ctx: JobContext, run_date: dt.date | None, progress: Progress, config: 
     started = time.perf_counter()
     config = config or load_gold_config(ctx.conf_dir / "gold.yaml")
     config.check_sources(ctx.sources.names)
+    trust = ctx.sources.trust()
+    config.check_trust(trust, ctx.sources.file)
     lake = ctx.lake
     report = GoldReport(seconds=stages.seconds)
     run_time = dt.datetime.now(dt.timezone.utc).replace(microsecond=0, tzinfo=None)
@@ -171,7 +173,7 @@ def _run(ctx: JobContext, run_date: dt.date | None, progress: Progress, config: 
 
     with stages("survivorship") as stage:
         # Both gold.customer and its provenance are read off the survivors: compute them once.
-        survivors = survive(with_customer_id(records, crosswalk), config.survivorship).localCheckpoint()
+        survivors = survive(with_customer_id(records, crosswalk), config.survivorship, trust).localCheckpoint()
         report.customers = survivors.count()
         stage.done(f"{report.customers:,} customers")
 

@@ -121,6 +121,16 @@ class SourceSpec:
     birth_date_format: str | None = None
     #: a record id that repeats (a cookie on every page view) is folded into one identity record
     records_repeat: bool = False
+    #: how far the golden record trusts this source (0-100, 50 when not given), for survivorship's
+    #: ``source_trust`` rule: one number, or per golden attribute ``{default: 50, email: 90, phone_mobile: 0}``
+    #: (0: never used for that attribute)
+    trust: int | Mapping[str, int] = 50
+
+    def trust_for(self, attribute: str) -> int:
+        """This source's trust for ``attribute`` of the golden record."""
+        if isinstance(self.trust, int):
+            return self.trust
+        return self.trust.get(attribute, self.trust.get("default", 50))
 
     def glob(self, raw_dir: str | os.PathLike) -> str:
         """The source's path pattern, resolved against the raw-data folder when relative."""
@@ -142,6 +152,10 @@ class SourcesConfig:
     @property
     def names(self) -> list[str]:
         return [s.name for s in self.sources]
+
+    def trust(self) -> dict[str, dict[str, int]]:
+        """source -> attribute (or ``"default"``) -> trust: what survivorship's ``source_trust`` rule reads."""
+        return {s.name: ({"default": s.trust} if isinstance(s.trust, int) else dict(s.trust)) for s in self.sources}
 
 
 @dataclass(frozen=True)
@@ -370,6 +384,9 @@ def parse_source(name: str, data: Any, file: str) -> SourceSpec:
                 f"{file}: {where}.identity: unknown canonical field {canonical!r} "
                 f"(allowed: {', '.join(IDENTITY_FIELDS)})"
             )
+    levels = spec.trust.values() if isinstance(spec.trust, Mapping) else [spec.trust]
+    if any(not 0 <= level <= 100 for level in levels):
+        raise ConfigError(f"{file}: {where}.trust: expected trust levels from 0 (never used) to 100, got {spec.trust!r}")
     if len(spec.encoding) == 0 or len(spec.separator) != 1:
         raise ConfigError(f"{file}: {where}.separator: expected one character, got {spec.separator!r}")
     parsed_interactions = None

@@ -3,6 +3,7 @@ provenance, and publishing to gold.customer with a MERGE that leaves unchanged c
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -13,7 +14,7 @@ from pyspark.sql.types import BooleanType, DateType, StringType, StructField, St
 from jobs.common import JobContext
 from jobs.gold import publish_customers
 from spark_lib.tables import CUSTOMER
-from spark_lib.config import ConfigError, PipelineConfig, SourcesConfig
+from spark_lib.config import ConfigError, PipelineConfig, SourcesConfig, load_sources
 from spark_lib.gold import (
     AttributeRule,
     content_hash,
@@ -38,9 +39,9 @@ def records(spark, *rows: dict):
                           channel="online", ingested_at=RUN_TIME, source_file="test")
 
 
-def winners(spark, rows, *rules: AttributeRule):
+def winners(spark, rows, *rules: AttributeRule, trust=None):
     """customer_id and the attributes' golden columns."""
-    golden = golden_records(survive(records(spark, *rows), rules), rules, RUN_TIME)
+    golden = golden_records(survive(records(spark, *rows), rules, trust), rules, RUN_TIME)
     return golden.select("customer_id", *[c for rule in rules for c in rule.columns])
 
 
@@ -269,7 +270,7 @@ def test_conf_gold_yaml_loads_with_every_attribute_of_the_golden_record():
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (("    rules: [most_recent, source_priority]\n", "    rulez: [most_recent]\n"),
+        (("    rules: [most_recent, source_trust]\n", "    rulez: [most_recent]\n"),
          r"gold\.yaml: survivorship\.email: unknown key 'rulez'"),
         (("    validated_only: true                         # email_valid", "    validated_only: yes please #"),
          r"gold\.yaml: survivorship\.email\.validated_only: expected true or false"),
@@ -292,8 +293,44 @@ def test_a_mistake_in_gold_yaml_is_an_error_naming_the_key_and_the_file(tmp_path
 
 def test_a_source_unknown_to_sources_yaml_is_an_error_naming_it():
     config = load_gold_config()
+    config.check_sources(["my_crm"])  # conf/gold.yaml names no source: any sources.yaml fits it
+    ordered = AttributeRule("birth_date", rules=("source_priority",), sources=("loyalty_members", "my_crm"))
+    config = dataclasses.replace(config, survivorship=(*config.survivorship[:3], ordered, *config.survivorship[4:]))
     with pytest.raises(ConfigError, match=r"survivorship\.birth_date\.sources: unknown source 'loyalty_members'"):
-        config.check_sources(["crm_customers", "eshop_accounts"])
+        config.check_sources(["my_crm", "eshop_accounts"])
+
+
+def test_the_most_trusted_source_wins_and_a_trust_of_zero_keeps_a_source_out(spark):
+    """Trust is declared with the sources (sources.yaml), per attribute or for all: no source named in gold.yaml."""
+    email = AttributeRule("email", rules=("source_trust", "most_recent"))
+    phone = AttributeRule("phone_mobile", rules=("most_recent",))
+    trust = {"shop": {"default": 80}, "crm": {"default": 50, "email": 90}, "orders": {"phone_mobile": 0}}
+    rows = [
+        {"key": "shop:1", "email": "a@shop.fr", "phone_mobile": "+33611111111", "record_time": ts(20)},
+        {"key": "crm:1", "email": "a@crm.fr", "record_time": ts(1)},          # trusted most for emails
+        {"key": "web:1", "email": "a@web.fr", "record_time": ts(30)},         # undeclared: 50
+        {"key": "orders:1", "phone_mobile": "+33622222222", "record_time": ts(30)},   # a gift's recipient
+        {"key": "web:2", "email": "b@web.fr", "customer_id": "C2"},
+        {"key": "shop:2", "email": "b@shop.fr", "customer_id": "C2", "record_time": ts(1)},
+    ]
+    actual = winners(spark, rows, email, phone, trust=trust)
+    assert sorted(map(tuple, actual.collect())) == [("C1", "a@crm.fr", "+33611111111"), ("C2", "b@shop.fr", None)]
+
+
+def test_sources_declare_their_trust_and_mistakes_in_it_are_named(tmp_path):
+    config = load_gold_config()
+    sources = load_sources()
+    assert sources.get("eshop_orders").trust_for("phone_mobile") == 0
+    assert sources.get("loyalty_members").trust_for("birth_date") > sources.get("eshop_accounts").trust_for("birth_date")
+    assert sources.get("web_events").trust_for("email") == 50
+    config.check_trust(sources.trust(), sources.file)
+    with pytest.raises(ConfigError, match=r"sources\.crm\.trust: unknown attribute 'emial'"):
+        config.check_trust({"crm": {"emial": 90}}, "sources.yaml")
+    bad = tmp_path / "sources.yaml"
+    bad.write_text("sources:\n  crm:\n    path: c.csv\n    format: csv\n    channel: offline\n    record_id: id\n"
+                   "    identity: {email: mail}\n    trust: 140\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"sources\.crm\.trust: expected trust levels from 0"):
+        load_sources(bad)
 
 
 def test_attribute_spread_over_two_rules_is_refused():

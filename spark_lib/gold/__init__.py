@@ -16,7 +16,7 @@ wrong type raises :class:`~spark_lib.config.ConfigError` naming the file and the
 Example::
 
     config = load_gold_config()                      # conf/gold.yaml
-    survivors = survive(with_customer_id(records, crosswalk), config.survivorship)
+    survivors = survive(with_customer_id(records, crosswalk), config.survivorship, load_sources().trust())
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 
 from spark_lib.config import DEFAULT_CONF_DIR, ConfigError, read_section, read_yaml
@@ -91,6 +91,17 @@ class GoldConfig:
                             f"{self.file}: survivorship.{rule.name}.{key}: unknown source {source!r} "
                             f"(sources.yaml declares: {', '.join(sorted(known))})"
                         )
+
+    def check_trust(self, trust: Mapping[str, Mapping[str, int]], file: str = "sources.yaml") -> None:
+        """Refuse a trust level in ``sources.yaml`` for an attribute the golden record does not have (a typo)."""
+        attributes = [rule.name for rule in self.survivorship]
+        for source, levels in trust.items():
+            for attribute in levels:
+                if attribute != "default" and attribute not in attributes:
+                    raise ConfigError(
+                        f"{file}: sources.{source}.trust: unknown attribute {attribute!r} "
+                        f"(default, or one of gold.yaml's: {', '.join(attributes)})"
+                    )
 
 
 def load_gold_config(path: str | os.PathLike | None = None) -> GoldConfig:

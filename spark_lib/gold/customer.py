@@ -21,7 +21,7 @@ provenance always come from the same record.
 
 Example::
 
-    survivors = survive(with_customer_id(records, crosswalk), config.survivorship).localCheckpoint()
+    survivors = survive(with_customer_id(records, crosswalk), config.survivorship, sources.trust()).localCheckpoint()
     customers = golden_records(survivors, config.survivorship, run_time)
     provenance = customer_provenance(survivors, config.survivorship)
 """

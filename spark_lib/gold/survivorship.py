@@ -6,9 +6,14 @@ one before, and the smallest ``record_key`` breaks what is left, so the choice i
 
 Rules (``conf/gold.yaml``, section ``survivorship``)
 ---------------------------------------------------
+``source_trust``
+    the record of the most trusted source wins. Trust is declared with each source in ``sources.yaml``
+    (``trust: 70``, or per attribute ``trust: {default: 50, email: 90, phone_mobile: 0}``; 50 when not
+    declared), so a retailer's own sources need no edit of ``gold.yaml``. Sources of equal trust are level;
+    a trust of 0 keeps the source out of the attribute altogether.
 ``source_priority``
     the record of the source that comes first in ``sources`` wins; sources not listed come after every
-    listed one, level with each other.
+    listed one, level with each other (an explicit order, for when trust is not enough).
 ``most_recent``
     the record with the latest ``record_time`` (when the source last saw or changed it) wins.
 ``most_frequent``
@@ -20,7 +25,8 @@ Rules (``conf/gold.yaml``, section ``survivorship``)
     building beats the same street without).
 
 A record is a candidate for an attribute when its ``required`` columns (default: at least one of the
-attribute's columns) are not null and its source is not in ``ignore_sources``. With ``validated_only``
+attribute's columns) are not null, its source is not in ``ignore_sources`` and does not have a trust of
+0 for the attribute. With ``validated_only``
 it must also be validated: every ``<column>_valid`` flag of the records (``email_valid``) is true, and its
 ``quality_flags`` name none of the attribute's ``flag_fields`` (default: its columns), so a placeholder
 (``email:placeholder``) or an address the source typed wrong (``email:domain_corrected``: the display value
@@ -51,7 +57,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import reduce
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -60,7 +66,11 @@ from spark_lib.columns import DataFrameMissingColumnError, require_columns  # no
 from spark_lib.config import ConfigError
 from spark_lib.schemas import CUSTOMER_RECORDS
 
-RULES: tuple[str, ...] = ("source_priority", "most_recent", "most_frequent", "most_complete")
+RULES: tuple[str, ...] = ("source_trust", "source_priority", "most_recent", "most_frequent", "most_complete")
+#: a source's trust when ``sources.yaml`` declares none (for the attribute, or at all)
+DEFAULT_TRUST = 50
+#: source -> attribute (or ``"default"``) -> trust, 0 to 100 (see :meth:`spark_lib.config.SourcesConfig.trust`)
+SourceTrust = Mapping[str, Mapping[str, int]]
 
 #: Consent channels: golden columns ``consent_<channel>``, ``consent_<channel>_date``, ``consent_<channel>_source``.
 CONSENT_CHANNELS: tuple[str, ...] = ("email", "sms", "postal")
@@ -155,6 +165,16 @@ def _descending_time(column: Column) -> Column:
     return F.coalesce(-F.unix_micros(column), F.lit(_MAX_LONG))
 
 
+def _trust(attribute: str, trust: SourceTrust | None) -> Column:
+    """The trust of each record's source for ``attribute`` (:data:`DEFAULT_TRUST` when undeclared)."""
+    levels = {source: by_attribute.get(attribute, by_attribute.get("default", DEFAULT_TRUST))
+              for source, by_attribute in (trust or {}).items()}
+    value = F.lit(DEFAULT_TRUST)
+    for source, level in sorted(levels.items()):
+        value = F.when(F.col("source") == source, F.lit(level)).otherwise(value)
+    return value
+
+
 def _source_rank(sources: Sequence[str]) -> Column:
     position = F.array_position(F.array(*[F.lit(s) for s in sources]), F.col("source"))
     return F.when(position == 0, F.lit(len(sources) + 1)).otherwise(position)
@@ -168,13 +188,15 @@ def _any(conditions: Sequence[Column]) -> Column:
     return reduce(lambda a, b: a | b, conditions)
 
 
-def _is_candidate(rule: AttributeRule, columns: set[str]) -> Column:
+def _is_candidate(rule: AttributeRule, columns: set[str], trust: SourceTrust | None = None) -> Column:
     if rule.required:
         condition = _all([F.col(c).isNotNull() for c in rule.required])
     else:
         condition = _any([F.col(c).isNotNull() for c in rule.columns])
     if rule.ignore_sources:
         condition = condition & ~F.col("source").isin(*rule.ignore_sources)
+    if trust:
+        condition = condition & (_trust(rule.name, trust) > 0)
     if rule.validated_only:
         for column in rule.columns:
             if f"{column}_valid" in columns:
@@ -207,10 +229,12 @@ def _frequency_column(rule: AttributeRule) -> str:
     return f"_freq_{rule.name}"
 
 
-def _sort_keys(rule: AttributeRule) -> list[Column]:
+def _sort_keys(rule: AttributeRule, trust: SourceTrust | None = None) -> list[Column]:
     keys = []
     for name in rule.rules:
-        if name == "source_priority":
+        if name == "source_trust":
+            keys.append(-_trust(rule.name, trust))
+        elif name == "source_priority":
             keys.append(_source_rank(rule.sources))
         elif name == "most_recent":
             keys.append(_descending_time(F.col("record_time")))
@@ -233,10 +257,11 @@ def _winner(condition: Column, keys: Sequence[Column], payload: dict[str, Column
 # --------------------------------------------------------------------------------------------------
 
 
-def survive(records: DataFrame, attributes: Sequence[AttributeRule]) -> DataFrame:
+def survive(records: DataFrame, attributes: Sequence[AttributeRule], trust: SourceTrust | None = None) -> DataFrame:
     """One row per ``customer_id``: the winning record of every attribute and consent, and the aggregates.
 
-    ``records``: ``silver.customer_records`` rows with their ``customer_id`` (see :func:`with_customer_id`).
+    ``records``: ``silver.customer_records`` rows with their ``customer_id`` (see :func:`with_customer_id`);
+    ``trust``: each source's trust (``SourcesConfig.trust()``), for the ``source_trust`` rule.
 
     Columns of the result:
 
@@ -264,7 +289,7 @@ def survive(records: DataFrame, attributes: Sequence[AttributeRule]) -> DataFram
     # One shuffle: every window below is partitioned by customer_id (and more), and so is the aggregation,
     # so hash-partitioning by customer_id once serves them all. Candidacy is computed once per attribute.
     frame = records.select(*sorted(needed)).repartition("customer_id")
-    frame = frame.select("*", *[_is_candidate(rule, columns).alias(_candidate_column(rule)) for rule in attributes])
+    frame = frame.select("*", *[_is_candidate(rule, columns, trust).alias(_candidate_column(rule)) for rule in attributes])
     # most_frequent: a value's count among the customer's candidates. One window over the customer's rows
     # collects each attribute's candidate values once; every row then counts its own value in that list
     # (quadratic per customer, but customers have a handful of records and it saves a sort per attribute).
@@ -282,7 +307,7 @@ def survive(records: DataFrame, attributes: Sequence[AttributeRule]) -> DataFram
     for rule in attributes:
         payload = {c: F.col(c) for c in rule.columns}
         payload.update(source=F.col("source"), record_key=F.col("record_key"), observed_at=F.col("record_time"))
-        aggregates.append(_winner(F.col(_candidate_column(rule)), _sort_keys(rule), payload).alias(f"attr_{rule.name}"))
+        aggregates.append(_winner(F.col(_candidate_column(rule)), _sort_keys(rule, trust), payload).alias(f"attr_{rule.name}"))
 
     statement_time = F.coalesce(F.col("consent_date"), F.col("record_time"))
     for channel in CONSENT_CHANNELS:
