@@ -31,6 +31,7 @@ from spark_lib.matching.probabilistic import (
     ContactRecords,
     count_core_pairs,
     count_linked_pairs,
+    m_u_table,
     model_input,
     parse_probabilistic,
 )
@@ -300,6 +301,22 @@ def test_without_a_deterministic_link_the_prior_comes_from_the_prior_rules(spark
     assert model.prior_source == "prior_rules"
     n = model.input_records
     assert 1 / (n * (n - 1) / 2) <= model.probability_two_random_records_match <= 0.5
+
+
+def test_names_addresses_and_birth_dates_alone_train_a_model(spark, records, config):
+    """An old store CRM: no email, phone, card, account. The pivot EM rules find no pair and are skipped; the
+    fallback rules (address, last name with city, last name with street) estimate every comparison."""
+    pivots = ("email", "email_std", "phone_mobile", "phone_landline", "loyalty_card", "account_id", "customer_ref")
+    crm = records.select(*[F.lit(None).cast(f.dataType).alias(f.name) if f.name in pivots else F.col(f.name)
+                           for f in records.schema.fields])
+    alone = model_input(crm, config).select("record_key", F.col("record_key").alias("core_id"))
+
+    model = train_model(spark, crm, config, deterministic_cores=alone)
+
+    assert model.prior_source == "prior_rules"
+    assert model.em_rules == ("address", "last_name_city", "last_name_street")
+    weights = {(r["comparison"], r["gamma"]): r["match_weight"] for r in m_u_table(model.model_json)}
+    assert weights[("first_name", 5)] > 0 and weights[("birth_date", 3)] > 0 and weights[("address", 3)] > 0
 
 
 def test_deterministic_cores_count_every_linked_pair_of_the_model_records(spark, records, config):

@@ -68,6 +68,15 @@ class TrainingSettings:
 
     em_blocking_rules: tuple[BlockingRuleSpec, ...]
     prior_rules: tuple[BlockingRuleSpec, ...]
+    #: EM rules run only when ``em_blocking_rules`` leave a comparison without an estimate (a rule that
+    #: finds no pair, as a pivot rule does on data without pivots), in order, until every comparison has
+    #: one. EM cannot estimate a comparison that reads a column of its rule, and the household gates read
+    #: first names and birth dates: these rules block on address and last-name columns only.
+    em_fallback_rules: tuple[BlockingRuleSpec, ...] = (
+        BlockingRuleSpec("address", ("postcode", "house_number", "street_std")),
+        BlockingRuleSpec("last_name_city", ("last_name_std", "city_std")),
+        BlockingRuleSpec("last_name_street", ("last_name_std", "street_std")),
+    )
     backend: str = "duckdb"
     #: bound on the records trained on (uniform sample); 0 trains on all records
     max_records: int = 300_000
@@ -141,7 +150,8 @@ def parse_probabilistic(data: Any, file: str) -> ProbabilisticConfig:
 
     def training(value: Any, where: str, file_: str) -> TrainingSettings:
         parsed = read_section(
-            TrainingSettings, value, where, file_, nested={"em_blocking_rules": parse_rules, "prior_rules": parse_rules}
+            TrainingSettings, value, where, file_,
+            nested={"em_blocking_rules": parse_rules, "prior_rules": parse_rules, "em_fallback_rules": parse_rules},
         )
         if parsed.backend not in BACKENDS:
             raise ConfigError(f"{file_}: {where}.backend: {parsed.backend!r} is not one of {', '.join(BACKENDS)}")

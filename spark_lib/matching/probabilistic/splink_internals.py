@@ -17,6 +17,8 @@ named for what the model needs rather than for the attribute it touches:
   (``ComparisonLevel._m_probability`` / ``_u_probability``: ``None`` when never estimated, the text
   ``splink.internals.constants.LEVEL_NOT_OBSERVED_TEXT`` when not observed) and writing the public
   ``m_probability`` / ``u_probability`` setters;
+- :func:`comparisons_without_trained_m`: the comparisons EM has not estimated yet
+  (``ComparisonLevel._trained_m_probabilities``);
 - :func:`has_em_sessions`: whether EM ran (``Linker._em_training_sessions``).
 
 On an upgrade, check that each of these names still exists with the same meaning (a grep of Splink's
@@ -114,6 +116,16 @@ def floor_m_probabilities(linker, floor: float) -> None:
                 level.m_probability = level.u_probability = floor
             elif not estimated(m) or m < floor:
                 level.m_probability = floor
+
+
+def comparisons_without_trained_m(linker) -> list[str]:
+    """The comparisons of ``linker`` none of whose non-null levels has an m estimated by EM yet (a comparison
+    every EM session blocked on, or whose session found no pair)."""
+    return [
+        comparison.output_column_name
+        for comparison in linker._settings_obj.comparisons
+        if not any(level._trained_m_probabilities for level in comparison._comparison_levels_excluding_null)
+    ]
 
 
 def has_em_sessions(linker) -> bool:

@@ -34,17 +34,22 @@ import logging
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from spark_lib.matching.blocking import check_comparison_limits, count_comparisons
+from spark_lib.matching.blocking import BlockingRuleSpec, ComparisonCounts, check_comparison_limits, count_comparisons
 from spark_lib.matching.probabilistic.comparisons import build_settings, settings_for_dialect
-from spark_lib.matching.probabilistic.config import UNIQUE_ID, MatchingConfig
+from spark_lib.matching.probabilistic.config import UNIQUE_ID, MatchingConfig, TrainingSettings
 from spark_lib.matching.probabilistic.fingerprint import data_fingerprint
 from spark_lib.matching.probabilistic.scoring import _model_records, _spark_api
-from spark_lib.matching.probabilistic.splink_internals import copy_u_probabilities, floor_m_probabilities, set_prior
+from spark_lib.matching.probabilistic.splink_internals import (
+    comparisons_without_trained_m,
+    copy_u_probabilities,
+    floor_m_probabilities,
+    set_prior,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +73,8 @@ class TrainedModel:
     training_records: int
     #: how the prior was set: "deterministic_links" or "prior_rules"
     prior_source: str
+    #: the EM blocking rules that estimated m (a rule finding no pair is skipped; fallback rules may run)
+    em_rules: tuple[str, ...] = ()
     #: what it was trained on (:mod:`.fingerprint`): comparisons, sources and filled columns
     fingerprint: dict[str, Any] = field(default_factory=dict)
     #: the training linker, for Splink's charts (see :func:`.explanation.model_charts`)
@@ -199,7 +206,7 @@ def train_model(
 
     with _stage(timings, "preflight"):
         records = _model_records(records_df, config, inputs)
-        counts = count_comparisons(records, config.blocking.rules)
+        counts, em_pairs = _count_pairs(records, config)
         check_comparison_limits(counts, config.blocking)
         fingerprint = data_fingerprint(records, config)
     if counts.records < 2:
@@ -249,10 +256,7 @@ def train_model(
             prior_source = "prior_rules"
 
     with _stage(timings, "em"):
-        for rule in training.em_blocking_rules:
-            linker.training.estimate_parameters_using_expectation_maximisation(
-                rule.splink_rule(), estimate_without_term_frequencies=training.em_without_term_frequencies
-            )
+        em_rules = _expectation_maximisation(linker, training, em_pairs)
 
     with _stage(timings, "export"):
         _floor_m_probabilities(linker, training.min_m_probability)
@@ -268,9 +272,63 @@ def train_model(
         input_records=counts.records,
         training_records=training_records,
         prior_source=prior_source,
+        em_rules=tuple(em_rules),
         fingerprint=fingerprint,
         linker=linker,
     )
+
+
+#: the prefix of the EM rules' names when they are counted with the prediction rules (names may repeat)
+_EM = "em:"
+
+
+def _count_pairs(records: DataFrame, config: MatchingConfig) -> tuple[ComparisonCounts, dict[str, int]]:
+    """The pre-flight counts of the prediction rules and the pairs each EM rule finds, in one Spark job."""
+    training = config.probabilistic.training
+    em_rules = [dataclasses.replace(r, name=f"{_EM}{r.name}")
+                for r in (*training.em_blocking_rules, *training.em_fallback_rules)]
+    counts = count_comparisons(records, [*config.blocking.rules, *em_rules])
+    names = set(config.blocking.names)
+    blocking = ComparisonCounts(
+        comparisons={k: v for k, v in counts.comparisons.items() if k in names},
+        largest_block={k: v for k, v in counts.largest_block.items() if k in names},
+        records=counts.records,
+    )
+    return blocking, {k[len(_EM):]: v for k, v in counts.comparisons.items() if k.startswith(_EM)}
+
+
+def _expectation_maximisation(linker, training: TrainingSettings, pairs: Mapping[str, int]) -> list[str]:
+    """m by EM over ``training.em_blocking_rules``, then over ``em_fallback_rules`` while a comparison has no
+    estimate. A rule that finds no pair on this data (``pairs``: a pivot missing from every record) is
+    skipped. Returns the names of the rules that ran; raises when none finds a pair.
+    """
+    ran: list[str] = []
+
+    def session(rule: BlockingRuleSpec) -> None:
+        if not pairs.get(rule.name):
+            logger.warning("probabilistic matching: EM rule %r finds no pair of records on this data: skipped", rule.name)
+            return
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            rule.splink_rule(), estimate_without_term_frequencies=training.em_without_term_frequencies
+        )
+        ran.append(rule.name)
+
+    for rule in training.em_blocking_rules:
+        session(rule)
+    for rule in training.em_fallback_rules:
+        if not comparisons_without_trained_m(linker):
+            break
+        session(rule)
+    if not ran:
+        names = [r.name for r in (*training.em_blocking_rules, *training.em_fallback_rules)]
+        raise ValueError(
+            f"train_model: no EM blocking rule finds a pair of records ({', '.join(names)}): give "
+            "probabilistic.training.em_blocking_rules on columns this data has"
+        )
+    missing = comparisons_without_trained_m(linker)
+    if missing:
+        logger.warning("probabilistic matching: no EM estimate of m for %s: floored", ", ".join(missing))
+    return ran
 
 
 def _estimate_u(linker, db_api, table, config: MatchingConfig) -> None:
