@@ -2,11 +2,11 @@
 # MAGIC %md
 # MAGIC # Diagnose the matching model
 # MAGIC
-# MAGIC The Splink model registered in MLflow as `rcu-matching@champion`: its m and u probabilities and match
+# MAGIC The Splink model registered in MLflow (`rcu-matching@champion` by default): its m and u probabilities and match
 # MAGIC weights per comparison level (Splink's charts), how the crosswalk's records were matched, the size of
 # MAGIC the customers' clusters, and the pairs the model was least sure of, each explained comparison by comparison.
 # MAGIC
-# MAGIC Parameters: `lakehouse`, `tracking_uri` (empty: `conf/pipeline.yaml`'s), `alias` (default `champion`),
+# MAGIC Parameters: `lakehouse`, `tracking_uri` and `model_name` (empty: `conf/pipeline.yaml`'s), `alias` (default `champion`),
 # MAGIC `pairs` (how many borderline pairs to list).
 
 # COMMAND ----------
@@ -30,10 +30,12 @@ except NameError:  # a plain Python session: local widgets (their defaults) and 
 
 dbutils.widgets.text("lakehouse", "lakehouse", "Lakehouse folder")
 dbutils.widgets.text("tracking_uri", "", "MLflow tracking URI (empty: conf/pipeline.yaml)")
+dbutils.widgets.text("model_name", "", "Registered model (empty: conf/pipeline.yaml's model_name)")
 dbutils.widgets.text("alias", tracking.CHAMPION, "Registered model alias")
 dbutils.widgets.text("pairs", "10", "Borderline pairs to list")
 LAKEHOUSE = dbutils.widgets.get("lakehouse")
 TRACKING_URI = dbutils.widgets.get("tracking_uri") or load_pipeline().mlflow_tracking_uri
+MODEL_NAME = dbutils.widgets.get("model_name") or load_pipeline().model_name
 ALIAS = dbutils.widgets.get("alias")
 PAIRS = int(dbutils.widgets.get("pairs"))
 
@@ -47,8 +49,8 @@ config = load_matching_config()
 
 # COMMAND ----------
 
-model_json = tracking.load_champion_model(alias=ALIAS, tracking_uri=TRACKING_URI)
-print(f"{tracking.DEFAULT_MODEL_NAME}@{ALIAS}: prior {model_json['probability_two_random_records_match']:.2e}, "
+model_json = tracking.load_champion_model(MODEL_NAME, alias=ALIAS, tracking_uri=TRACKING_URI)
+print(f"{MODEL_NAME}@{ALIAS}: prior {model_json['probability_two_random_records_match']:.2e}, "
       f"{len(model_json['comparisons'])} comparisons")
 display(pd.DataFrame(m_u_table(model_json)))
 
