@@ -101,10 +101,14 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
         lake.overwrite(df, table)
         return lake.read(table)
 
-    # The records the model scores: training, the pre-flight and Splink's scoring read them many times.
-    inputs = model_input(records, config)
-    model_json = None if retrain else _champion(ctx, stages.progress, inputs, config, accept_champion)
-    inputs = inputs.persist()
+    # The records the model scores: the champion's fingerprint check, training, the pre-flight and Splink's
+    # scoring read them many times.
+    inputs = model_input(records, config).persist()
+    try:
+        model_json = None if retrain else _champion(ctx, stages.progress, inputs, config, accept_champion)
+    except BaseException:
+        inputs.unpersist()
+        raise
 
     def train(wait_for_cores):
         with stages.named_jobs("train"):

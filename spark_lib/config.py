@@ -77,6 +77,9 @@ INTERACTION_TABLES: tuple[str, ...] = (
     "contacts",
 )
 
+#: a source's trust for an attribute of the golden record when ``sources.yaml`` declares none
+DEFAULT_TRUST = 50
+
 FORMATS = ("csv", "json", "parquet")
 CHANNELS = ("online", "offline")
 
@@ -124,18 +127,23 @@ class SourceSpec:
     #: how far the golden record trusts this source (0-100, 50 when not given), for survivorship's
     #: ``source_trust`` rule: one number, or per golden attribute ``{default: 50, email: 90, phone_mobile: 0}``
     #: (0: never used for that attribute)
-    trust: int | Mapping[str, int] = 50
+    trust: int | Mapping[str, int] = DEFAULT_TRUST
 
     def trust_for(self, attribute: str) -> int:
         """This source's trust for ``attribute`` of the golden record."""
-        if isinstance(self.trust, int):
-            return self.trust
-        return self.trust.get(attribute, self.trust.get("default", 50))
+        return trust_level(self.trust, attribute)
 
     def glob(self, raw_dir: str | os.PathLike) -> str:
         """The source's path pattern, resolved against the raw-data folder when relative."""
         path = Path(self.path)
         return str(path if path.is_absolute() else Path(raw_dir) / path)
+
+
+def trust_level(trust: int | Mapping[str, int], attribute: str) -> int:
+    """A declared ``trust`` (one level, or per attribute with a ``default``) for ``attribute``."""
+    if isinstance(trust, int):
+        return trust
+    return trust.get(attribute, trust.get("default", DEFAULT_TRUST))
 
 
 @dataclass(frozen=True)

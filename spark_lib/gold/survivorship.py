@@ -63,12 +63,10 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from spark_lib.columns import DataFrameMissingColumnError, require_columns  # noqa: F401 - re-exported
-from spark_lib.config import ConfigError
+from spark_lib.config import DEFAULT_TRUST, ConfigError, trust_level
 from spark_lib.schemas import CUSTOMER_RECORDS
 
 RULES: tuple[str, ...] = ("source_trust", "source_priority", "most_recent", "most_frequent", "most_complete")
-#: a source's trust when ``sources.yaml`` declares none (for the attribute, or at all)
-DEFAULT_TRUST = 50
 #: source -> attribute (or ``"default"``) -> trust, 0 to 100 (see :meth:`spark_lib.config.SourcesConfig.trust`)
 SourceTrust = Mapping[str, Mapping[str, int]]
 
@@ -167,8 +165,7 @@ def _descending_time(column: Column) -> Column:
 
 def _trust(attribute: str, trust: SourceTrust | None) -> Column:
     """The trust of each record's source for ``attribute`` (:data:`DEFAULT_TRUST` when undeclared)."""
-    levels = {source: by_attribute.get(attribute, by_attribute.get("default", DEFAULT_TRUST))
-              for source, by_attribute in (trust or {}).items()}
+    levels = {source: trust_level(declared, attribute) for source, declared in (trust or {}).items()}
     value = F.lit(DEFAULT_TRUST)
     for source, level in sorted(levels.items()):
         value = F.when(F.col("source") == source, F.lit(level)).otherwise(value)
