@@ -118,6 +118,21 @@ def test_every_stage_gets_its_seconds_and_a_peak_not_below_its_start(harness):
     assert {"seconds", "start_rss_bytes", "peak_rss_bytes"} <= set(fails)
 
 
+def test_memory_windows_follow_the_match_job_s_stages_as_a_listener_sees_them(harness):
+    """The match job tells its stages to listeners; MLflow logging shares evaluation's window, other jobs'
+    stages open none."""
+    bench_pipeline, _ = harness
+    with bench_pipeline.MemorySampler(interval=0.01) as sampler:
+        recorder = bench_pipeline.StageRecorder(sampler)
+        for stage in ("deterministic", "train", "predict", "cluster", "ids", "evaluate", "log"):
+            recorder.follow_match("start", "match", stage)
+            recorder.follow_match("end", "match", stage)
+        recorder.follow_match("start", "gold", "read")
+        assert recorder.current == "evaluate"
+        recorder.end()
+    assert list(recorder.stages) == ["deterministic", "train", "predict", "cluster", "ids", "evaluate"]
+
+
 def test_session_is_sized_for_the_persons(harness):
     bench_pipeline, _ = harness
     assert bench_pipeline.session_settings(1_000_000, cores=2, ram_bytes=64 * GIB) == {
