@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
@@ -25,8 +27,8 @@ from spark_lib.matching.deterministic import (
 from tests.records import silver_columns
 
 # The silver columns the pivots read (tests.records.silver_columns: unspecified fields are null).
-COLUMNS = ("record_key", "source", "first_name_canonical", "email_std", "phone_mobile", "loyalty_card", "account_id",
-           "cookie_id", "customer_ref")
+COLUMNS = ("record_key", "source", "first_name_canonical", "birth_date", "email_std", "phone_mobile", "loyalty_card",
+           "account_id", "cookie_id", "customer_ref")
 
 
 def edges(spark, *rows):
@@ -67,6 +69,17 @@ FAMILY = [
     {"record_key": "eshop:2", "first_name_canonical": "frederic", "email_std": "fred.leroy@orange.fr"},
     {"record_key": "crm:8", "first_name_canonical": "frederic", "email_std": "fred.leroy@orange.fr"},
     {"record_key": "call:4", "first_name_canonical": "frederik", "email_std": "fred.leroy@orange.fr"},
+    # Marie the mother (1961) and Marie the daughter (1989, once with day and month swapped, once a typo)
+    # share the family email: two groups; the undated record joins the larger one, the daughter's
+    {"record_key": "crm:20", "first_name_canonical": "marie", "birth_date": dt.date(1961, 3, 14),
+     "email_std": "martin.famille@sfr.fr"},
+    {"record_key": "eshop:20", "first_name_canonical": "marie", "birth_date": dt.date(1989, 7, 2),
+     "email_std": "martin.famille@sfr.fr"},
+    {"record_key": "loyalty:20", "first_name_canonical": "marie", "birth_date": dt.date(1989, 2, 7),
+     "email_std": "martin.famille@sfr.fr"},
+    {"record_key": "call:20", "first_name_canonical": "marie", "birth_date": dt.date(1989, 7, 12),
+     "email_std": "martin.famille@sfr.fr"},
+    {"record_key": "web:20", "first_name_canonical": "marie", "email_std": "martin.famille@sfr.fr"},
     # Louis and Louise are two people: no link; the unnamed contact ties between them: no link either
     {"record_key": "eshop:3", "first_name_canonical": "louis", "email_std": "durand@gmail.com"},
     {"record_key": "crm:9", "first_name_canonical": "louise", "email_std": "durand@gmail.com"},
@@ -149,6 +162,9 @@ def test_family_email_links_each_first_name_apart_and_nicknames_and_typos_togeth
             ("crm:7", "emailing:5", "email_std", "famille.martin@free.fr"),
             ("call:4", "crm:8", "email_std", "fred.leroy@orange.fr"),
             ("call:4", "eshop:2", "email_std", "fred.leroy@orange.fr"),
+            ("call:20", "eshop:20", "email_std", "martin.famille@sfr.fr"),
+            ("call:20", "loyalty:20", "email_std", "martin.famille@sfr.fr"),
+            ("call:20", "web:20", "email_std", "martin.famille@sfr.fr"),
         ),
         ignore_row_order=True,
         ignore_nullable=True,
@@ -273,7 +289,7 @@ def test_a_nameless_record_whose_identifiers_name_different_people_follows_its_m
     )
 
 
-LANDLINE_COLUMNS = ("record_key", "source", "first_name_canonical", "first_name_std", "last_name_std", "street_std",
+LANDLINE_COLUMNS = ("record_key", "source", "first_name_canonical", "birth_date", "first_name_std", "last_name_std", "street_std",
                     "phone_landline", "loyalty_card")
 
 
@@ -296,6 +312,7 @@ HOUSEHOLD = [
     {"record_key": "pos:2", "phone_landline": "+33145678901"},
     *({"record_key": f"pos:s{i}", "phone_landline": "+33555998277"} for i in range(5)),
     {"record_key": "pos:card", "phone_landline": "+33555998277", "loyalty_card": "L7"},
+    {"record_key": "loyalty:7", "first_name_canonical": "lea", "first_name_std": "lea", "loyalty_card": "L7"},
 ]
 
 
@@ -304,7 +321,12 @@ def test_a_landline_links_one_first_name_and_never_a_nameless_record(spark):
 
     assert_df_equality(
         deterministic_edges(df, LANDLINE_CONFIG),
-        edges(spark, ("crm:1", "loyalty:1", "phone_landline", "+33145678901")),
+        edges(
+            spark,
+            ("crm:1", "loyalty:1", "phone_landline", "+33145678901"),
+            ("loyalty:7", "pos:card", "loyalty_card", "L7"),
+        ),
+        ignore_row_order=True,
         ignore_nullable=True,
     )
     store = generic_values(df, LANDLINE_CONFIG).collect()
@@ -320,14 +342,14 @@ def test_records_with_no_name_address_or_usable_identifier_are_anonymous(spark):
         *HOUSEHOLD,
         {"record_key": "web:cookie"},                                  # never logged in
         {"record_key": "newsletter:9", "street_std": "rue de la paix"},  # an address is someone
+        {"record_key": "pos:typo", "loyalty_card": "L71"},             # a card no other record bears
     )
-    listed = generic_values(df, LANDLINE_CONFIG)
 
-    anonymous = {r.record_key for r in anonymous_records(df, listed, LANDLINE_CONFIG).collect()}
+    anonymous = {r.record_key for r in anonymous_records(df, deterministic_edges(df, LANDLINE_CONFIG)).collect()}
 
     # pos:1 and pos:2 bear the household's line, which cannot say who; the store's line says nothing at all;
-    # pos:card has its card.
-    assert anonymous == {"pos:1", "pos:2", "web:cookie", *(f"pos:s{i}" for i in range(5))}
+    # pos:card's card is Léa's; pos:typo's card links nobody.
+    assert anonymous == {"pos:1", "pos:2", "web:cookie", "pos:typo", *(f"pos:s{i}" for i in range(5))}
 
 
 def test_placeholder_emails_nulled_by_standardisation_are_listed_with_their_counts(spark):

@@ -57,9 +57,20 @@ link the buyer's household to the recipient.
 sources whose first names are unreliable. The measured comparison of the policies is in
 ``benchmarks/README.md`` ("Deterministic policies").
 
+Birth dates: a pivot link does not hold on its own between clearly different dates
+-----------------------------------------------------------------------------------
+A mother and her daughter may share a first name and the family email. With ``birth_dates: split``
+(default), the records of one value and first-name group whose birth dates are both known and *clearly
+differ* are linked apart: two birth dates are the same person's when :func:`birth_dates_close` says so
+(equal, one character apart, same year and month, day and month swapped), and each date joins the
+earliest date it is close to, or that date's own group (two hops). Records without a birth date join the date group
+holding the most records. Such records may still be linked by other pivots or by the probabilistic model,
+which weighs every field; the deterministic step only stops asserting it. ``link_all`` pivots (ids issued
+by a system) are never split.
+
 Edges
 -----
-Within a group (pivot, value, first-name group) every record is linked to the group's smallest
+Within a group (pivot, value, first-name group, birth-date group) every record is linked to the group's smallest
 ``record_key`` (a star): n - 1 edges that give the same connected components as all n(n-1)/2 pairs.
 
 Example::
@@ -93,6 +104,7 @@ GENERIC_VALUES_SCHEMA = schemas.GENERIC_VALUES
 
 SHARED_VALUE_POLICIES = ("split", "exclude", "link_all")
 UNNAMED_POLICIES = ("majority", "none", "never")
+BIRTH_DATE_POLICIES = ("split", "link")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -157,8 +169,15 @@ class DeterministicConfig:
     first_names: FirstNameSimilarity = field(default_factory=FirstNameSimilarity)
     #: majority | none: how records without a first name use a value shared by several first names
     unnamed_records: str = "majority"
+    #: split: a value shared by records whose known birth dates clearly differ links each birth date's
+    #: records apart (a mother and her daughter of the same first name on one family email); link: ignore
+    #: birth dates. Never applied to ``link_all`` pivots.
+    birth_dates: str = "split"
+    birth_date_column: str = "birth_date"
 
     def __post_init__(self) -> None:
+        if self.birth_dates not in BIRTH_DATE_POLICIES:
+            raise ConfigError(f"birth_dates: {self.birth_dates!r} is not one of {', '.join(BIRTH_DATE_POLICIES)}")
         for pivot, rule in self.pivots.items():
             if rule.shared_value_policy not in SHARED_VALUE_POLICIES:
                 raise ConfigError(
@@ -296,8 +315,8 @@ _FUZZY_NAMES_CAP = 200
 
 
 def pivot_values(records_df: DataFrame, config: DeterministicConfig | Mapping | None = None) -> DataFrame:
-    """One row per (pivot, value, record): pivot, value, record_key, first_name, and ``o_<pivot>``: the
-    record's value of every pivot (to count the other identifiers a value travels with).
+    """One row per (pivot, value, record): pivot, value, record_key, first_name, birth_date (null unless
+    ``birth_dates: split``) and ``o_<pivot>``: the record's value of every pivot (to count the other identifiers a value travels with).
 
     :func:`classify_values`, :func:`deterministic_edges` and :func:`anonymous_records` all start from these
     rows: a job that calls them all unfolds the records once and hands the rows over, materialised
@@ -306,8 +325,10 @@ def pivot_values(records_df: DataFrame, config: DeterministicConfig | Mapping | 
     config = _as_config(config)
     name_col = config.first_names.column
     needs_source = any(rule.ignore_sources for rule in config.pivots.values())
-    require_columns(records_df, ["record_key", name_col, *config.pivots, *(["source"] if needs_source else [])],
-                    "records_df")
+    dates = [config.birth_date_column] if config.birth_dates == "split" else []
+    require_columns(
+        records_df, ["record_key", name_col, *dates, *config.pivots, *(["source"] if needs_source else [])], "records_df"
+    )
     name = F.trim(F.col(name_col))
     name = F.when(name != "", name)
 
@@ -320,12 +341,16 @@ def pivot_values(records_df: DataFrame, config: DeterministicConfig | Mapping | 
         return F.when(usable, value)
 
     others = [f"o_{q}" for q in config.pivots]
-    base = records_df.select("record_key", name.alias("first_name"), *(clean(q).alias(f"o_{q}") for q in config.pivots))
+    birth_date = F.col(config.birth_date_column) if dates else F.lit(None).cast("date")
+    base = records_df.select(
+        "record_key", name.alias("first_name"), birth_date.alias("birth_date"),
+        *(clean(q).alias(f"o_{q}") for q in config.pivots),
+    )
     # One scan of the records: each row unfolds into its present pivot values (a union of one select per
     # pivot would read the table once per pivot).
     values = F.array(*(F.struct(F.lit(p).alias("pivot"), F.col(f"o_{p}").alias("value")) for p in config.pivots))
     present = F.filter(values, lambda v: v["value"].isNotNull())
-    return base.select(F.inline(present), "record_key", "first_name", *others)
+    return base.select(F.inline(present), "record_key", "first_name", "birth_date", *others)
 
 
 def _classify(long: DataFrame, config: DeterministicConfig) -> DataFrame:
@@ -446,7 +471,9 @@ def _values_of(records_df: DataFrame, cfg: DeterministicConfig, values: DataFram
     """The caller's :func:`pivot_values` when it has them, else those of ``records_df``."""
     if values is None:
         return pivot_values(records_df, cfg)
-    require_columns(values, ["pivot", "value", "record_key", "first_name", *(f"o_{p}" for p in cfg.pivots)], "values")
+    require_columns(
+        values, ["pivot", "value", "record_key", "first_name", "birth_date", *(f"o_{p}" for p in cfg.pivots)], "values"
+    )
     return values
 
 
@@ -506,9 +533,9 @@ def deterministic_edges(
     named = F.col("first_name").isNotNull()
     group = F.when(named, F.element_at("name_map", F.col("first_name"))).otherwise(F.col("unnamed_group"))
     members = (
-        long.select(*keys, "record_key", "first_name")
+        long.select(*keys, "record_key", "first_name", "birth_date")
         .join(usable, keys)
-        .select(*keys, "record_key", named.alias("named"), group.alias("grp"),
+        .select(*keys, "record_key", "birth_date", named.alias("named"), group.alias("grp"),
                 F.when(~named, F.col("majority_name")).alias("hint"))
         .filter(F.col("grp").isNotNull())
     )
@@ -526,9 +553,13 @@ def deterministic_edges(
         .drop("trusted_hint")
     )
     members = members.filter(F.col("named")).unionByName(unnamed)
+    if cfg.birth_dates == "split":
+        members = _with_birth_date_groups(members, cfg)
+    else:
+        members = members.withColumn("date_grp", F.lit(None).cast("date"))
     # A record holds one value per pivot and belongs to one group of it: one edge per (record, pivot), no
     # duplicates to drop.
-    centre = F.min("record_key").over(Window.partitionBy(*keys, "grp"))
+    centre = F.min("record_key").over(Window.partitionBy(*keys, "grp", "date_grp"))
     edges = (
         members.select("*", centre.alias("centre"))
         .filter(F.col("record_key") != F.col("centre"))
@@ -542,6 +573,77 @@ def deterministic_edges(
     return _with_schema(edges, EDGES_SCHEMA)
 
 
+def birth_dates_close(a: Column, b: Column) -> Column:
+    """True when birth dates ``a`` and ``b`` can be one person's despite a typo: equal, one character apart,
+    same year and month, or day and month swapped (null when either is null). The probabilistic model's
+    birth-date levels and household gates read the same test."""
+    return (
+        (F.levenshtein(a.cast("string"), b.cast("string")) <= 1)
+        | ((F.year(a) == F.year(b)) & (F.month(a) == F.month(b)))
+        | ((F.year(a) == F.year(b)) & (F.month(a) == F.dayofmonth(b)) & (F.dayofmonth(a) == F.month(b)))
+    )
+
+
+def _with_birth_date_groups(members: DataFrame, cfg: DeterministicConfig) -> DataFrame:
+    """``members`` (pivot, value, grp, record_key, birth_date, ...) with ``date_grp``: the birth-date group a
+    record joins within its (pivot, value, name group); null where the group's known dates are all one.
+
+    Each distinct date joins the earliest date of the group it is close to (two hops); a record without a
+    birth date joins the group holding the most records. Only groups with two distinct dates or more are
+    looked at: an aggregation over the dated members and a join of the few groups that have them.
+    """
+    keys = ["pivot", "value", "grp"]
+    splittable = _per_pivot(cfg, lambda r: r.shared_value_policy != "link_all")
+    per_date = (
+        members.where(F.col("birth_date").isNotNull() & splittable)
+        .groupBy(*keys, "birth_date")
+        .agg(F.count(F.lit(1)).alias("n"))
+    )
+    dates = per_date.groupBy(*keys).agg(
+        F.sort_array(F.collect_list(F.struct(F.col("birth_date").alias("d"), "n"))).alias("dates")
+    ).where(F.size("dates") >= 2)
+    days = F.transform(F.col("dates"), lambda x: x["d"])
+    tagged = F.transform(
+        F.col("dates"),
+        lambda x: F.struct(
+            x["d"].alias("d"),
+            x["n"].alias("n"),
+            F.array_min(F.filter(days, lambda m: (m <= x["d"]) & birth_dates_close(x["d"], m))).alias("grp"),
+        ),
+    )
+    # a second hop: 1989-07-12 joined 1989-07-02 (same month), which joined 1989-02-07 (day and month swapped)
+    second_hop = F.transform(
+        F.col("tagged"),
+        lambda x: x.withField("grp", F.array_min(F.transform(
+            F.filter(F.col("tagged"), lambda y: y["d"] == x["grp"]), lambda y: y["grp"]))),
+    )
+    dates = dates.select(*keys, tagged.alias("tagged")).select(*keys, second_hop.alias("tagged"))
+    groups = F.array_distinct(F.transform(F.col("tagged"), lambda x: x["grp"]))
+    sizes = F.transform(
+        groups,
+        lambda g: F.struct(
+            F.aggregate(F.filter(F.col("tagged"), lambda x: x["grp"] == g), F.lit(0).cast("long"),
+                        lambda acc, x: acc + x["n"]).alias("n"),
+            # the earliest date wins a tie: array_max on (n, -days) picks the most records, then the earliest
+            (-F.datediff(g, F.lit("1900-01-01"))).alias("order"),
+            g.alias("grp"),
+        ),
+    )
+    split = dates.where(F.size(groups) >= 2).select(
+        *keys,
+        F.map_from_entries(F.transform(F.col("tagged"), lambda x: F.struct(x["d"], x["grp"]))).alias("date_map"),
+        F.array_max(sizes)["grp"].alias("undated_grp"),
+    )
+    date_grp = F.when(F.col("birth_date").isNotNull(), F.element_at("date_map", F.col("birth_date"))).otherwise(
+        F.col("undated_grp")
+    )
+    return (
+        members.join(split, keys, "left")
+        .withColumn("date_grp", F.when(F.col("date_map").isNotNull(), date_grp))
+        .drop("date_map", "undated_grp")
+    )
+
+
 def _with_schema(df: DataFrame, schema: StructType) -> DataFrame:
     """Cast and order ``df``'s columns as ``schema`` (nullability is documented by the schema constant)."""
     return df.select(*(F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields))
@@ -553,32 +655,25 @@ IDENTITY_COLUMNS = ("first_name_std", "last_name_std", "street_std")
 
 def anonymous_records(
     records_df: DataFrame,
-    generic_df: DataFrame,
-    config: DeterministicConfig | Mapping | None = None,
+    edges_df: DataFrame,
     identity_columns: typing.Sequence[str] = IDENTITY_COLUMNS,
-    values: DataFrame | None = None,
 ) -> DataFrame:
-    """Records that carry nothing to match on: no name, no address and no pivot value able to link them.
+    """Records that carry nothing to match on: no name, no address, and no deterministic edge.
 
-    A pivot value cannot link a record when it is generic (``generic_df``), ignored for the record's source,
-    or belongs to a pivot whose ``unnamed_records`` is ``never`` (such records have no first name). A web
-    cookie that never logged in, a receipt bearing only the store's phone: no method can say whose they
-    are. Output: record_key. ``values``: :func:`pivot_values` of the same records and config, when the
-    caller already has them.
+    Without a name or an address, only a pivot value shared with another record can say whose a record is.
+    A web cookie that never logged in, a receipt bearing only the store's phone (a generic value), a
+    household landline (``unnamed_records: never``), a receipt whose card no other record bears (a typo at
+    the till): no method can say whose they are, and a golden customer made of one would hold no value.
+    They are reported apart from customers. Output: record_key.
 
     Example::
 
-        anonymous_records(records, generic_values(records, config), config).count()
+        anonymous_records(records, deterministic_edges(records, config)).count()
     """
-    cfg = _as_config(config)
-    require_columns(generic_df, ["pivot", "value"], "generic_df")
+    require_columns(edges_df, ["record_key_l", "record_key_r"], "edges_df")
     require_columns(records_df, ["record_key", *identity_columns], "records_df")
-    linkable_pivots = [p for p, rule in cfg.pivots.items() if (rule.unnamed_records or cfg.unnamed_records) != "never"]
-    usable = (
-        _values_of(records_df, cfg, values)
-        .filter(F.col("pivot").isin(*linkable_pivots))
-        .join(generic_df.select("pivot", "value"), ["pivot", "value"], "left_anti")
-        .select("record_key")
+    linked = edges_df.select(F.col("record_key_l").alias("record_key")).unionByName(
+        edges_df.select(F.col("record_key_r").alias("record_key"))
     )
     named = F.lit(False)
     for column in identity_columns:
@@ -586,7 +681,7 @@ def anonymous_records(
     return (
         records_df.where(~F.coalesce(named, F.lit(False)))
         .select("record_key")
-        .join(usable, "record_key", "left_anti")
+        .join(linked, "record_key", "left_anti")
         .distinct()
     )
 

@@ -76,6 +76,6 @@ def link_deterministic(
     listed = generic_values(records, classified=classified).unionByName(placeholder_values(records))
     generic = materialise(listed, tables.GENERIC_VALUES)
     edges = materialise(deterministic_edges(records, config, classified, values=values), tables.DETERMINISTIC_EDGES)
-    anonymous = anonymous_records(records, generic, config, values=values).localCheckpoint()
+    anonymous = anonymous_records(records, edges).localCheckpoint()
     cores = deterministic_cores(records, edges, clustering)
     return DeterministicLinks(generic, edges, anonymous, cores, cores.by_record().localCheckpoint())

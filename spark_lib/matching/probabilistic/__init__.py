@@ -25,7 +25,7 @@ Example::
     pairs = predict_pairs(spark, records, model.model_json, config)
 """
 
-from spark_lib.matching.probabilistic.comparisons import NAMES_SWAPPED, build_settings, settings_for_dialect
+from spark_lib.matching.probabilistic.comparisons import build_settings, names_swapped_sql, settings_for_dialect
 from spark_lib.matching.probabilistic.config import (
     BACKENDS,
     BREAK_LINEAGE_METHODS,
@@ -61,7 +61,6 @@ __all__ = [
     "BREAK_LINEAGE_METHODS",
     "CORE_COLUMN",
     "MODEL_COLUMNS",
-    "NAMES_SWAPPED",
     "UNIQUE_ID",
     "WAIT_FOR_CORES",
     "ComparisonSettings",
@@ -83,6 +82,7 @@ __all__ = [
     "m_u_table",
     "model_charts",
     "model_input",
+    "names_swapped_sql",
     "parse_probabilistic",
     "predict_pairs",
     "preflight",

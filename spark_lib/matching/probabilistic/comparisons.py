@@ -30,8 +30,16 @@ from typing import Any, Callable, Mapping
 from spark_lib.matching.probabilistic.config import UNIQUE_ID, ComparisonSettings, MatchingConfig
 from spark_lib.matching.probabilistic.splink_internals import dialect_level
 
-#: first and last name typed the wrong way round ("fesy manon" / "manon fesy")
-NAMES_SWAPPED = "(first_name_std_l = last_name_std_r AND last_name_std_l = first_name_std_r)"
+
+def names_swapped_sql(dialect, threshold: float) -> str:
+    """First and last names typed the wrong way round, typos included: "fesy manon" / "manon fesy", "marine
+    quidert" / "quidert marind". Each name is compared with the other side's other name (Jaro-Winkler at
+    least ``threshold``, exact swaps included); "anne anne" against itself is the exact level, not this one."""
+    jw = dialect.jaro_winkler_function_name
+    return (
+        f"({jw}(first_name_std_l, last_name_std_r) >= {threshold} "
+        f"AND {jw}(last_name_std_l, first_name_std_r) >= {threshold})"
+    )
 
 
 def _level(sql: Callable[[Any], str], label: str):
@@ -131,6 +139,8 @@ def _comparisons(c: ComparisonSettings) -> list:
     from splink import ColumnExpression
 
     tf = set(c.term_frequency_columns)
+    # a swapped pair is two name comparisons at once: the stricter of the first-name thresholds
+    swap_threshold = max(c.first_name_jaro_winkler)
 
     def jaro_winkler_levels(column: str, thresholds) -> list:
         return [cll.JaroWinklerLevel(column, t) for t in thresholds]
@@ -148,7 +158,7 @@ def _comparisons(c: ComparisonSettings) -> list:
                 ),
                 "Same formal first name (nickname resolved)",
             ),
-            _level(lambda d: NAMES_SWAPPED, "First and last names swapped"),
+            _level(lambda d: names_swapped_sql(d, swap_threshold), "First and last names swapped (typos allowed)"),
             *jaro_winkler_levels("first_name_std", c.first_name_jaro_winkler),
             cll.ElseLevel(),
         ],
@@ -166,7 +176,7 @@ def _comparisons(c: ComparisonSettings) -> list:
                 ),
                 "Birth name matches (married name)",
             ),
-            _level(lambda d: NAMES_SWAPPED, "First and last names swapped"),
+            _level(lambda d: names_swapped_sql(d, swap_threshold), "First and last names swapped (typos allowed)"),
             *jaro_winkler_levels("last_name_std", c.last_name_jaro_winkler),
             cll.ElseLevel(),
         ],
