@@ -6,7 +6,8 @@ Example::
     silver = raw.transform(standardise_phones)                      # French numbers by default
     silver = raw.transform(standardise_phones, default_region="BE")
     # a Belgian source: each record's standardised country first, then Belgium, then the pipeline's region
-    silver = raw.transform(standardise_addresses, default_country="BE").transform(standardise_phones, default_country="BE")
+    addresses = raw.transform(standardise_addresses, default_country="BE")
+    silver = addresses.transform(standardise_phones, default_country="BE")
 
 Inputs: ``phone``, ``phone_2`` (strings, may be absent; left untouched) and ``country`` (ISO alpha-2, as
 :func:`~spark_lib.standardise.addresses.standardise_addresses` writes it; may be absent). Outputs, in E.164
