@@ -128,6 +128,9 @@ class SourceSpec:
     #: ``source_trust`` rule: one number, or per golden attribute ``{default: 50, email: 90, phone_mobile: 0}``
     #: (0: never used for that attribute)
     trust: int | Mapping[str, int] = DEFAULT_TRUST
+    #: the country (ISO 3166 alpha-2, "BE") of the source's records that give none: their phones and postcodes
+    #: are read in it; unset, such records are read as French (phones: pipeline.yaml's ``default_region``)
+    default_country: str | None = None
 
     def trust_for(self, attribute: str) -> int:
         """This source's trust for ``attribute`` of the golden record."""
@@ -179,7 +182,8 @@ class PipelineConfig:
     model_name: str = "rcu-matching"
     default_persons: int = 10000
     seed: int = 42
-    #: ISO country code used when a phone or address has none
+    #: ISO country code phone numbers are read in when the record gives no country and its source declares
+    #: no ``default_country`` (sources.yaml); addresses without any country are read as French
     default_region: str = "FR"
     #: tables a step writes at the same time (one Spark job each, from driver threads): Delta commits and
     #: Python-side planning of one table overlap the other's tasks; 1 writes them one after the other
@@ -364,6 +368,16 @@ def _choice(value: str, allowed: tuple[str, ...], where: str, file: str) -> None
         raise ConfigError(f"{file}: {where}: {value!r} is not one of {', '.join(allowed)}")
 
 
+def _country_code(value: str, where: str, file: str) -> str:
+    """``value`` as an ISO 3166 alpha-2 code in upper case ("be" -> "BE"), when the phone library knows it."""
+    import phonenumbers
+
+    code = value.strip().upper()
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise ConfigError(f"{file}: {where}: expected an ISO 3166 alpha-2 country code (FR, BE...), got {value!r}")
+    return code
+
+
 def read_yaml(path: Path) -> Any:
     """The YAML file at ``path`` ({} when empty); a missing file or bad YAML is a ConfigError naming the file."""
     if not path.exists():
@@ -395,6 +409,9 @@ def parse_source(name: str, data: Any, file: str) -> SourceSpec:
     levels = spec.trust.values() if isinstance(spec.trust, Mapping) else [spec.trust]
     if any(not 0 <= level <= 100 for level in levels):
         raise ConfigError(f"{file}: {where}.trust: expected trust levels from 0 (never used) to 100, got {spec.trust!r}")
+    if spec.default_country is not None:
+        country = _country_code(spec.default_country, f"{where}.default_country", file)
+        spec = dataclasses.replace(spec, default_country=country)
     if len(spec.encoding) == 0 or len(spec.separator) != 1:
         raise ConfigError(f"{file}: {where}.separator: expected one character, got {spec.separator!r}")
     parsed_interactions = None

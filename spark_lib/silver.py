@@ -85,9 +85,18 @@ def canonical_identity(bronze: DataFrame, spec: SourceSpec) -> DataFrame:
 
 
 def customer_records(bronze: DataFrame, spec: SourceSpec, default_region: str = "FR") -> DataFrame:
-    """Bronze rows of one source -> standardised ``silver.customer_records`` rows."""
+    """Bronze rows of one source -> standardised ``silver.customer_records`` rows.
+
+    ``default_region``: the pipeline's country for phone numbers of records with no country, when the source
+    declares no ``default_country``.
+    """
     identity = canonical_identity(bronze, spec).withColumn("quality_flags", F.array().cast("array<string>"))
-    standard = standardise_identity(identity, birth_date_format=spec.birth_date_format, default_region=default_region)
+    standard = standardise_identity(
+        identity,
+        birth_date_format=spec.birth_date_format,
+        default_region=default_region,
+        default_country=spec.default_country,
+    )
     conformed = standard.select(
         record_key(spec.name, F.col("source_record_id")).alias("record_key"),
         F.lit(spec.name).alias("source"),

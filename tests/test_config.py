@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from spark_lib.config import ConfigError, read_section
+from spark_lib.config import ConfigError, parse_source, read_section
 
 
 @dataclass(frozen=True)
@@ -55,4 +55,29 @@ def test_a_section_is_read_with_its_types_nested_items_and_defaults():
 def test_every_mistake_names_the_file_and_the_key(data, message):
     with pytest.raises(ConfigError) as error:
         read_section(Section, data, "matching", "conf/x.yaml")
+    assert str(error.value).startswith(message)
+
+
+def _source(**settings):
+    entry = {"path": "be/*.csv", "format": "csv", "channel": "online", "record_id": "id", "identity": {"email": "mail"}}
+    return parse_source("shop_be", {**entry, **settings}, "conf/sources.yaml")
+
+
+def test_a_source_default_country_is_an_iso_code_in_upper_case():
+    assert _source().default_country is None
+    assert _source(default_country="BE").default_country == "BE"
+    assert _source(default_country="ch").default_country == "CH"
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("XX", "conf/sources.yaml: sources.shop_be.default_country: expected an ISO 3166 alpha-2 country code"),
+        ("Belgique", "conf/sources.yaml: sources.shop_be.default_country: expected an ISO 3166 alpha-2 country code"),
+        (32, "conf/sources.yaml: sources.shop_be.default_country: expected a string, got int 32"),
+    ],
+)
+def test_an_unknown_default_country_names_the_file_and_the_key(value, message):
+    with pytest.raises(ConfigError) as error:
+        _source(default_country=value)
     assert str(error.value).startswith(message)

@@ -181,6 +181,121 @@ def test_foreign_postcode_is_kept_as_given(spark, addresses_of):
     _assert(addresses_of("foreign_postcodes", "postcode", "country", "quality_flags"), expected)
 
 
+FOREIGN_VALID = [
+    ("BE", "1000", "1000"), ("BE", "B-1000", "1000"), ("CH", "CH-8001", "8001"), ("LU", "L-1234", "1234"),
+    ("LU", "1234", "1234"), ("AT", "A-1010", "1010"), ("DK", "DK-2100", "2100"), ("DE", "10115", "10115"),
+    ("DE", "D-01067", "01067"), ("ES", "28001", "28001"), ("IT", "00184", "00184"), ("MC", "98000", "98000"),
+    ("NL", "1234ab", "1234 AB"), ("NL", "NL-1234 AB", "1234 AB"), ("PT", "1234 567", "1234-567"),
+    ("PT", "1234-567", "1234-567"), ("GB", "sw1a1aa", "SW1A 1AA"), ("GB", "m1 1ae", "M1 1AE"),
+    ("GB", " EC1A 1BB ", "EC1A 1BB"), ("SE", "114 55", "114 55"),  # no known format: kept as given
+]
+_case("foreign_valid", [(str(i), None, None, None, p, None, c) for i, (c, p, _) in enumerate(FOREIGN_VALID)])
+
+
+def test_foreign_postcode_is_standardised_in_its_country_format(spark, addresses_of):
+    expected = spark.createDataFrame(
+        [(str(i), c, out, []) for i, (c, _, out) in enumerate(FOREIGN_VALID)],
+        "id string, country string, postcode string, quality_flags array<string>",
+    )
+    _assert(addresses_of("foreign_valid", "country", "postcode", "quality_flags"), expected)
+
+
+FOREIGN_INVALID = [
+    ("BE", "01000"), ("BE", "0999"), ("CH", "800"), ("LU", "12345"), ("DE", "1011"), ("ES", "53001"),
+    ("IT", "0018"), ("MC", "75001"), ("NL", "0123 AB"), ("NL", "1234"), ("PT", "1234"), ("GB", "12345"),
+    ("GB", "SW1A"),
+]
+_case("foreign_invalid", [(str(i), None, None, None, p, None, c) for i, (c, p) in enumerate(FOREIGN_INVALID)])
+
+
+def test_postcode_invalid_for_its_country_is_nulled_and_flagged(spark, addresses_of):
+    expected = spark.createDataFrame(
+        [(str(i), c, None, ["postcode:invalid"]) for i, (c, _) in enumerate(FOREIGN_INVALID)],
+        "id string, country string, postcode string, quality_flags array<string>",
+    )
+    _assert(addresses_of("foreign_invalid", "country", "postcode", "quality_flags"), expected)
+
+
+_case(
+    "country_flags",
+    [
+        ("1", None, None, None, "SW1A 1AA", "London", None),  # no country, not a French postcode
+        ("2", None, None, None, "75001", "Paris", None),  # a valid French postcode says France
+        ("3", None, "rue de la Paix", None, None, "Paris", None),  # no postcode to read: nothing flagged
+        ("4", None, None, None, "1000", None, "Narnia"),
+        ("5", None, None, None, "114 55", None, "SE"),  # an ISO code missing from the table is recognised
+    ],
+)
+
+
+def test_unknown_and_unrecognised_countries_are_flagged(spark, addresses_of):
+    expected = spark.createDataFrame(
+        [
+            ("1", None, None, ["postcode:invalid", "country:unknown"]),
+            ("2", "FR", "75001", []),
+            ("3", None, None, []),
+            ("4", "NARNIA", "1000", ["country:unrecognised"]),
+            ("5", "SE", "114 55", []),
+        ],
+        "id string, country string, postcode string, quality_flags array<string>",
+    )
+    _assert(addresses_of("country_flags", "country", "postcode", "quality_flags"), expected)
+
+
+NUMBER_AFTER_STREET = [
+    ("DE", "Hauptstraße 12", "12", "Hauptstraße", "hauptstrasse"),
+    ("DE", "Hauptstrasse 12", "12", "Hauptstrasse", "hauptstrasse"),
+    ("CH", "Bahnhofstrasse 12a", "12 A", "Bahnhofstrasse", "bahnhofstrasse"),
+    ("ES", "Calle Mayor, 5", "5", "Calle Mayor", "calle mayor"),
+    ("BE", "Rue de la Loi 16", "16", "Rue de la Loi", "rue de la loi"),
+    ("BE", "16 rue de la Loi", "16", "Rue de la Loi", "rue de la loi"),  # at the start: read there first
+    ("IT", "Via Roma n. 10", "10", "Via Roma", "via roma"),
+    ("NL", "Kerkstraat 12-14", "12-14", "Kerkstraat", "kerkstraat"),
+    ("DE", "Straße des 17. Juni 135", "135", "Straße des 17. Juni", "strasse des 17 juni"),
+    ("DE", "Hauptstraße", None, "Hauptstraße", "hauptstrasse"),
+    ("FR", "Route Nationale 7", None, "Route Nationale 7", "route nationale 7"),  # France: a road's number
+    (None, "RN 7", None, "RN 7", "rn 7"),
+    (None, "Chemin du Moulin 2", None, "Chemin du Moulin 2", "chemin du moulin 2"),
+]
+_case(
+    "number_after_street",
+    [(str(i), None, street, None, None, None, c) for i, (c, street, *_) in enumerate(NUMBER_AFTER_STREET)]
+    + [("given", "5", "Hauptstraße 12", None, None, None, "DE")],  # a number is given: the street stays whole
+)
+
+
+def test_house_number_after_the_street_is_extracted_where_countries_write_it_there(spark, addresses_of):
+    expected = spark.createDataFrame(
+        [(str(i), *out) for i, (_, _, *out) in enumerate(NUMBER_AFTER_STREET)]
+        + [("given", "5", "Hauptstraße 12", "hauptstrasse 12")],
+        "id string, house_number string, street string, street_std string",
+    )
+    _assert(addresses_of("number_after_street", "house_number", "street", "street_std"), expected)
+
+
+def test_default_country_reads_records_without_country(spark):
+    rows = [
+        ("1", None, "Rue de la Loi 16", None, "1000", "Bruxelles", None),  # not the French "01000"
+        ("2", None, None, None, "B-4000", "Liège", None),
+        ("3", None, None, None, "75001", "Paris", None),  # not a Belgian postcode
+        ("4", None, "12 rue de Rivoli", None, "1000", "Paris", "France"),  # the record's own country wins
+        ("5", None, None, None, None, None, None),  # no address: no country to give
+    ]
+    df = spark.createDataFrame(rows, INPUTS)
+    columns = ("id", "house_number", "street", "postcode", "country", "quality_flags")
+    expected = spark.createDataFrame(
+        [
+            ("1", "16", "Rue de la Loi", "1000", "BE", []),
+            ("2", None, None, "4000", "BE", []),
+            ("3", None, None, None, "BE", ["postcode:invalid"]),
+            ("4", "12", "Rue de Rivoli", "01000", "FR", []),
+            ("5", None, None, None, None, []),
+        ],
+        "id string, house_number string, street string, postcode string, country string, quality_flags array<string>",
+    )
+    _assert(standardise_addresses(df, default_country="BE").select(*columns), expected)
+
+
 _case("city_display", _cities(["Paris Cedex 15", "saint-étienne cedex 1", "Lyon", "  aix-en-provence  "]))
 
 

@@ -6,7 +6,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from spark_lib.standardise import UnknownRegionError, standardise_phones
+from spark_lib.standardise import UnknownRegionError, standardise_addresses, standardise_phones
 
 OUT = "id string, phone string, phone_2 string, phone_mobile string, phone_landline string, quality_flags array<string>"
 
@@ -181,3 +181,69 @@ def test_unknown_default_region_raises(spark):
     df = spark.createDataFrame([("1", "0671234589")], "id string, phone string")
     with pytest.raises(UnknownRegionError, match="XX"):
         standardise_phones(df, default_region="XX")
+
+
+def _phones_in_countries(spark, rows, **kwargs):
+    """``rows``: (phone, country) pairs; ``country`` as a record writes it, standardised by the address step."""
+    df = spark.createDataFrame([(str(i), p, c) for i, (p, c) in enumerate(rows)], "id string, phone string, country string")
+    out = df.transform(standardise_addresses, **kwargs).transform(standardise_phones, **kwargs)
+    return out.select("id", "phone", "country", "phone_mobile", "phone_landline", "quality_flags")
+
+
+def _expected_in_countries(spark, rows, outputs):
+    schema = (
+        "id string, phone string, country string, phone_mobile string, phone_landline string, "
+        "quality_flags array<string>"
+    )
+    return spark.createDataFrame([(str(i), p, *out) for i, ((p, _), out) in enumerate(zip(rows, outputs))], schema)
+
+
+def test_phone_is_read_in_the_record_country(spark):
+    rows = [
+        ("0470 12 34 56", "Belgique"),
+        ("079 123 45 67", "CH"),
+        ("022 345 67 89", "Suisse"),
+        ("07911 123456", "Royaume-Uni"),
+        ("07700 900123", "Royaume-Uni"),  # Ofcom's range for fiction: not a real number
+        ("06 71 23 45 89", "FR"),
+        ("06 71 23 45 89", None),  # no country: French, as before
+        ("06 71 23 45 89", "Narnia"),  # a country phonenumbers does not know: French too
+        ("0032 470 12 34 56", "États-Unis"),  # written internationally: read as written whatever the region
+        ("+33 6 71 23 45 89", "Belgique"),
+        ("671234589", "Belgique"),  # the French repair of a dropped zero applies in France only
+    ]
+    expected = _expected_in_countries(
+        spark,
+        rows,
+        [
+            ("BE", "+32470123456", None, []),
+            ("CH", "+41791234567", None, []),
+            ("CH", None, "+41223456789", []),
+            ("GB", "+447911123456", None, []),
+            ("GB", None, None, ["phone:invalid"]),
+            ("FR", "+33671234589", None, []),
+            (None, "+33671234589", None, []),
+            ("NARNIA", "+33671234589", None, ["country:unrecognised"]),
+            ("US", "+32470123456", None, []),
+            ("BE", "+33671234589", None, []),
+            ("BE", None, None, ["phone:invalid"]),
+        ],
+    )
+    _assert(_phones_in_countries(spark, rows), expected)
+
+
+def test_default_country_reads_the_numbers_of_records_without_country(spark):
+    rows = [("0470 12 34 56", None), ("06 71 23 45 89", "France"), ("+41 79 123 45 67", None)]
+    expected = _expected_in_countries(
+        spark,
+        rows,
+        # records without an address keep a null country: the default reads their phones all the same
+        [(None, "+32470123456", None, []), ("FR", "+33671234589", None, []), (None, "+41791234567", None, [])],
+    )
+    _assert(_phones_in_countries(spark, rows, default_country="BE"), expected)
+
+
+def test_unknown_default_country_raises(spark):
+    df = spark.createDataFrame([("1", "0470123456")], "id string, phone string")
+    with pytest.raises(UnknownRegionError, match="default_country 'XX'"):
+        standardise_phones(df, default_country="XX")

@@ -1,5 +1,5 @@
-"""Standardisation of French customer identity fields: ``DataFrame -> DataFrame`` transforms, Spark-native
-except phone parsing (``phonenumbers`` in a pandas UDF).
+"""Standardisation of customer identity fields (a French retailer's customers, at home or abroad):
+``DataFrame -> DataFrame`` transforms, Spark-native except phone parsing (``phonenumbers`` in a pandas UDF).
 
 Every transform reads canonical input columns (strings; an absent column counts as all null), adds or replaces
 its output columns (see :mod:`spark_lib.schemas`, ``CUSTOMER_RECORDS``), leaves other columns as they are and
@@ -8,15 +8,17 @@ appends reasons to ``quality_flags`` (``array<string>``, created when absent) wh
 Example::
 
     from spark_lib.standardise import standardise_identity
-    silver = raw.transform(standardise_identity, birth_date_format=spec.birth_date_format)
+    silver = raw.transform(
+        standardise_identity, birth_date_format=spec.birth_date_format, default_country=spec.default_country
+    )
 
-or step by step::
+or step by step (addresses before phones: a phone is read in the record's standardised ``country``)::
 
     silver = (
         raw.transform(standardise_names)
         .transform(standardise_emails)
-        .transform(standardise_phones, default_region="FR")
-        .transform(standardise_addresses)
+        .transform(standardise_addresses, default_country="BE")
+        .transform(standardise_phones, default_region="FR", default_country="BE")
         .transform(standardise_birth_dates, fmt="dd/MM/yyyy")
         .transform(standardise_consents)
     )
@@ -31,7 +33,13 @@ from spark_lib.standardise.consents import parse_consent, standardise_consents
 from spark_lib.standardise.dates import DateFormatError, parse_date, parse_timestamp, standardise_birth_dates
 from spark_lib.standardise.emails import standardise_emails
 from spark_lib.standardise.names import civility_code, standardise_names
-from spark_lib.standardise.phones import UnknownRegionError, parse_phone, parse_phone_column, standardise_phones
+from spark_lib.standardise.phones import (
+    UnknownRegionError,
+    check_region,
+    parse_phone,
+    parse_phone_column,
+    standardise_phones,
+)
 from spark_lib.standardise.text import (
     QUALITY_FLAGS,
     ResourceMissingError,
@@ -47,6 +55,7 @@ __all__ = [
     "ResourceMissingError",
     "UnknownRegionError",
     "blank_to_null",
+    "check_region",
     "civility_code",
     "clean_text",
     "country_code",
@@ -73,18 +82,22 @@ def standardise_identity(
     birth_date_format: str | None = None,
     default_region: str = "FR",
     today=None,
+    default_country: str | None = None,
 ) -> DataFrame:
-    """All identity standardisations in one call: names, e-mails, phones, addresses, birth dates, consents.
+    """All identity standardisations in one call: names, e-mails, addresses, phones, birth dates, consents.
 
     ``birth_date_format``: the source's Spark pattern for ``birth_date`` (None: common formats tried in turn).
-    ``default_region``: the country of phone numbers written without an international prefix.
+    ``default_region``: the pipeline's country of phone numbers written without an international prefix, for
+    records with neither a country of their own nor a ``default_country``.
     ``today``: reference day for birth-date checks (default ``current_date()``).
+    ``default_country``: the source's country (ISO alpha-2) for records that give none: it reads their
+    postcodes, house numbers and phones (see :mod:`.addresses` and :mod:`.phones`).
     """
     return (
         df.transform(standardise_names)
         .transform(standardise_emails)
-        .transform(standardise_phones, default_region=default_region)
-        .transform(standardise_addresses)
+        .transform(standardise_addresses, default_country=default_country)
+        .transform(standardise_phones, default_region=default_region, default_country=default_country)
         .transform(standardise_birth_dates, fmt=birth_date_format, today=today)
         .transform(standardise_consents)
     )

@@ -5,8 +5,13 @@ Example::
     from spark_lib.standardise import standardise_phones
     silver = raw.transform(standardise_phones)                      # French numbers by default
     silver = raw.transform(standardise_phones, default_region="BE")
+    # a Belgian source: each record's standardised country first, then Belgium, then the pipeline's region
+    addresses = raw.transform(standardise_addresses, default_country="BE")
+    silver = addresses.transform(standardise_phones, default_country="BE")
 
-Inputs: ``phone``, ``phone_2`` (strings, may be absent; left untouched). Outputs, in E.164 (``+33612345678``):
+Inputs: ``phone``, ``phone_2`` (strings, may be absent; left untouched) and ``country`` (ISO alpha-2, as
+:func:`~spark_lib.standardise.addresses.standardise_addresses` writes it; may be absent). Outputs, in E.164
+(``+33612345678``):
 
 - ``phone_mobile``: the first input that is a mobile (number type MOBILE, or FIXED_LINE_OR_MOBILE with a
   French 06/07 prefix).
@@ -16,8 +21,14 @@ Flags: ``phone:invalid``, ``phone:placeholder`` (0000000000, 0600000000, 0123456
 ``phone:second_mobile_dropped`` / ``phone:second_landline_dropped`` (two different numbers of one kind: the
 first is kept).
 
+Region. A number written without an international prefix is read in the record's own ``country`` when
+``phonenumbers`` knows it ("0470 12 34 56" with country "BE" -> ``+32470123456``), else in the source's
+``default_country``, else in the pipeline's ``default_region``. Numbers written internationally ("+32 ...",
+"0032 ...") are read as written whatever the region. The French repairs (a dropped leading zero "612345678",
+a lost "+" in "33612345678") apply only where the region is FR.
+
 Parsing is the only non-native step of the standardisation: Spark has no phone-number library. The UDF parses
-each distinct value of an Arrow batch once, and keeps a per-worker cache across batches.
+each distinct (value, region) pair of an Arrow batch once, and keeps a per-worker cache across batches.
 """
 
 from __future__ import annotations
@@ -30,7 +41,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
-from spark_lib.standardise.text import input_column, with_quality_flags
+from spark_lib.standardise.text import input_column, is_in, with_quality_flags
 
 MOBILE = "mobile"
 LANDLINE = "landline"
@@ -50,7 +61,15 @@ _NOT_PHONE = re.compile(r"[^0-9+()]")
 
 
 class UnknownRegionError(ValueError):
-    """``default_region`` is not a region that ``phonenumbers`` knows (expects ISO 3166 alpha-2, e.g. "FR")."""
+    """A default region or country is not one that ``phonenumbers`` knows (expects ISO 3166 alpha-2, e.g. "FR")."""
+
+
+@lru_cache(maxsize=1)
+def supported_regions() -> tuple[str, ...]:
+    """The ISO 3166 alpha-2 codes ``phonenumbers`` can read national numbers of ("FR", "BE", ...), sorted."""
+    import phonenumbers
+
+    return tuple(sorted(phonenumbers.SUPPORTED_REGIONS))
 
 
 def _is_placeholder_digits(nsn: str) -> bool:
@@ -64,8 +83,10 @@ def _is_placeholder_digits(nsn: str) -> bool:
 def parse_phone(raw: str | None, region: str = "FR") -> tuple[str | None, str | None]:
     """(E.164 or None, kind) for one raw value; kind is mobile | landline | invalid | placeholder | None (blank).
 
-    >>> parse_phone("06 12 34 56 78")
-    ('+33612345678', 'mobile')
+    >>> parse_phone("06 71 23 45 89")
+    ('+33671234589', 'mobile')
+    >>> parse_phone("0470 12 34 56", "BE")
+    ('+32470123456', 'mobile')
     """
     import phonenumbers
     from phonenumbers import PhoneNumberType
@@ -79,10 +100,13 @@ def parse_phone(raw: str | None, region: str = "FR") -> tuple[str | None, str | 
     if not re.search(r"\d", text):
         return (None, None) if not raw.strip() else (None, INVALID)
     digits = re.sub(r"\D", "", text)
-    if not text.startswith("+") and not digits.startswith("00"):
+    if not text.startswith("+"):
         if len(set(digits)) == 1:
             return None, PLACEHOLDER
-        if region == "FR" and len(digits) == 9 and digits[0] != "0":
+        if digits.startswith("00"):
+            # "0032 ...": read as "+32 ..." in any region (00 is not every country's international prefix)
+            text = "+" + digits[2:]
+        elif region == "FR" and len(digits) == 9 and digits[0] != "0":
             text = "0" + digits  # a spreadsheet dropped the leading zero: "612345678"
         elif region == "FR" and len(digits) == 11 and digits.startswith("33"):
             text = "+" + digits  # "33612345678": the "+" was lost
@@ -105,43 +129,70 @@ def parse_phone(raw: str | None, region: str = "FR") -> tuple[str | None, str | 
     return e164, MOBILE if mobile else LANDLINE
 
 
-def _parse_phone_udf(region: str):
-    @F.pandas_udf(PARSED_PHONE)
-    def parse_phones(values: pd.Series) -> pd.DataFrame:
-        # Customer files repeat numbers (households, duplicates): parse each distinct value of the batch once.
-        distinct = values.dropna().unique()
-        parsed = {value: parse_phone(value, region) for value in distinct}
-        e164 = values.map(lambda v: parsed[v][0] if v in parsed else None)
-        kind = values.map(lambda v: parsed[v][1] if v in parsed else None)
-        return pd.DataFrame({"e164": e164.astype(object), "kind": kind.astype(object)})
-
-    return parse_phones
+def _parse_pair(pair: tuple[object, str]) -> tuple[str | None, str | None]:
+    value, region = pair
+    return parse_phone(value, region) if isinstance(value, str) else (None, None)
 
 
-def parse_phone_column(col: Column, default_region: str = "FR") -> Column:
-    """``struct<e164: string, kind: string>`` for a column of raw phone numbers (see :func:`parse_phone`)."""
-    return _parse_phone_udf(_check_region(default_region))(col)
+@F.pandas_udf(PARSED_PHONE)
+def _parse_phones(values: pd.Series, regions: pd.Series) -> pd.DataFrame:
+    # Customer files repeat numbers (households, duplicates): parse each distinct (value, region) pair of the
+    # batch once (a dict lookup per row costs less than pandas' drop_duplicates on two columns).
+    parsed: dict[tuple[object, str], tuple[str | None, str | None]] = {}
+    results = [
+        parsed[pair] if pair in parsed else parsed.setdefault(pair, _parse_pair(pair)) for pair in zip(values, regions)
+    ]
+    e164 = pd.Series([result[0] for result in results], dtype=object)
+    kind = pd.Series([result[1] for result in results], dtype=object)
+    return pd.DataFrame({"e164": e164, "kind": kind})
 
 
-def _check_region(region: str) -> str:
-    import phonenumbers
+def parse_phone_column(col: Column, region: Column | str = "FR") -> Column:
+    """``struct<e164: string, kind: string>`` for a column of raw phone numbers (see :func:`parse_phone`).
 
-    if region is None or region.upper() not in phonenumbers.SUPPORTED_REGIONS:
-        raise UnknownRegionError(f"default_region {region!r} is not a region phonenumbers knows (e.g. 'FR', 'BE')")
+    ``region``: one region for every row ("BE"), or a column of regions that must all be known
+    (see :func:`phone_region`).
+    """
+    if isinstance(region, str):
+        region = F.lit(check_region(region))
+    return _parse_phones(col, region)
+
+
+def check_region(region: str | None, key: str = "default_region") -> str:
+    """``region`` in upper case, when ``phonenumbers`` knows it ("be" -> "BE"); else :class:`UnknownRegionError`
+    naming ``key``."""
+    if region is None or region.upper() not in supported_regions():
+        raise UnknownRegionError(f"{key} {region!r} is not a region phonenumbers knows (e.g. 'FR', 'BE')")
     return region.upper()
+
+
+def phone_region(country: Column, default_country: str | None = None, default_region: str = "FR") -> Column:
+    """The region a row's numbers are read in: ``country`` when ``phonenumbers`` knows it, else
+    ``default_country`` (the source's), else ``default_region`` (the pipeline's)."""
+    fallback = check_region(default_region)
+    if default_country is not None:
+        fallback = check_region(default_country, "default_country")
+    code = F.upper(F.trim(country))
+    return F.coalesce(F.when(is_in(code, supported_regions()), code), F.lit(fallback))
 
 
 _TMP = "_std_phone_"
 
 
-def standardise_phones(df: DataFrame, default_region: str = "FR") -> DataFrame:
-    """Add ``phone_mobile`` and ``phone_landline`` (E.164) from ``phone`` and ``phone_2`` (see module doc)."""
-    region = _check_region(default_region)
-    parse = _parse_phone_udf(region)
+def standardise_phones(df: DataFrame, default_region: str = "FR", default_country: str | None = None) -> DataFrame:
+    """Add ``phone_mobile`` and ``phone_landline`` (E.164) from ``phone`` and ``phone_2`` (see module doc).
+
+    Each row's numbers are read in its ``country`` (ISO alpha-2) when ``phonenumbers`` knows it, else in
+    ``default_country`` (the source's, optional), else in ``default_region``; an unknown default raises
+    :class:`UnknownRegionError`.
+    """
+    region = phone_region(input_column(df, "country"), default_country, default_region)
+    df = df.withColumn(f"{_TMP}region", region)
+    region = F.col(f"{_TMP}region")
     df = df.withColumns(
         {
-            f"{_TMP}1": parse(input_column(df, "phone")),
-            f"{_TMP}2": parse(input_column(df, "phone_2")),
+            f"{_TMP}1": _parse_phones(input_column(df, "phone"), region),
+            f"{_TMP}2": _parse_phones(input_column(df, "phone_2"), region),
         }
     )
     one, two = F.col(f"{_TMP}1"), F.col(f"{_TMP}2")
@@ -167,4 +218,4 @@ def standardise_phones(df: DataFrame, default_region: str = "FR") -> DataFrame:
             (both_differ(LANDLINE), "phone:second_landline_dropped"),
         ],
     )
-    return df.drop(f"{_TMP}1", f"{_TMP}2")
+    return df.drop(f"{_TMP}region", f"{_TMP}1", f"{_TMP}2")
