@@ -30,6 +30,10 @@ from typing import Any, Callable, Mapping
 from spark_lib.matching.probabilistic.config import UNIQUE_ID, ComparisonSettings, MatchingConfig
 from spark_lib.matching.probabilistic.splink_internals import dialect_level
 
+#: postcodes are compared within one country: Brussels' "1000" is not in the Aube (10), Berlin's "10115" is
+#: not Troyes' "10000" (a record without a country is French when its postcode is: see standardise.addresses)
+SAME_COUNTRY = "coalesce(country_l, '') = coalesce(country_r, '')"
+
 
 def names_swapped_sql(dialect, threshold: float) -> str:
     """First and last names typed the wrong way round, typos included: "fesy manon" / "manon fesy", "marine
@@ -253,12 +257,14 @@ def _comparisons(c: ComparisonSettings) -> list:
                 "household",
             ),
             _level(
-                lambda d: "postcode_l = postcode_r AND city_std_l = city_std_r", "Same postcode and city"
+                lambda d: f"postcode_l = postcode_r AND city_std_l = city_std_r AND {SAME_COUNTRY}",
+                "Same postcode and city",
             ),
-            cll.ExactMatchLevel("postcode").configure(label_for_charts="Same postcode"),
+            _level(lambda d: f"postcode_l = postcode_r AND {SAME_COUNTRY}", "Same postcode"),
             cll.ExactMatchLevel("city_std").configure(label_for_charts="Same city, other postcode"),
-            cll.ExactMatchLevel(ColumnExpression("postcode").substr(1, 2)).configure(
-                label_for_charts="Same département"
+            _level(
+                lambda d: f"substr(postcode_l, 1, 2) = substr(postcode_r, 1, 2) AND {SAME_COUNTRY}",
+                "Same département (first two digits, same country)",
             ),
             cll.ElseLevel(),
         ],

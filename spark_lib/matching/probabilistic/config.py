@@ -37,6 +37,7 @@ MODEL_COLUMNS: tuple[str, ...] = (
     "street_std",
     "postcode",
     "city_std",
+    "country",
 )
 #: Splink's unique id column: every record of every source, compared by ``dedupe_only``.
 UNIQUE_ID = "record_key"
