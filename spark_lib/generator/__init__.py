@@ -12,6 +12,6 @@ Example::
     summary.rows_per_source["eshop_accounts"], summary.malformed_per_source, summary.seconds
 """
 
-from spark_lib.generator.core import SOURCE_FILES, GenerationSummary, generate
+from spark_lib.generator.core import GENERATOR_PROFILES, SOURCE_FILES, GenerationSummary, Profile, generate, get_profile
 
-__all__ = ["generate", "GenerationSummary", "SOURCE_FILES"]
+__all__ = ["generate", "GenerationSummary", "SOURCE_FILES", "GENERATOR_PROFILES", "Profile", "get_profile"]
