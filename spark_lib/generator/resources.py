@@ -4,6 +4,9 @@ The lists live in ``spark_lib/resources/generator_*.csv`` (UTF-8, ``;``-separate
 change with the installed Faker version. The surname list is Faker's fr_FR list (ordered by frequency) plus
 names with particles and of foreign origin; a long tail of plausible surnames is derived from syllables with a
 fixed seed, so that common names are common (Martin ~0.3 %) and rare names are rare, as in France.
+``generator_foreign_*.csv`` hold, per neighbouring country (BE, CH, LU, DE, ES, GB), first names by sex,
+surnames and streets (weights by rank) and real cities with their postcodes; :func:`extend_abroad` appends
+them to the vocabulary for the profiles with customers living abroad.
 """
 
 from __future__ import annotations
