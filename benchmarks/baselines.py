@@ -14,7 +14,10 @@ Both use ``build_settings(config)`` (the pipeline's comparisons and prediction b
    ``training.prior_rules`` and ``training.prior_rules_recall``;
 2. ``estimate_u_using_random_sampling(max_pairs=training.u_max_pairs)``, Splink's other defaults;
 3. ``estimate_parameters_using_expectation_maximisation`` on each ``training.em_blocking_rules``
-   (``estimate_without_term_frequencies`` as the config says, as the DuckDB example page does);
+   (``estimate_without_term_frequencies`` as the config says, as the DuckDB example page does); a rule
+   Splink refuses because it finds no pair on the data (``EMTrainingException``: no email or phone at all,
+   as in the generator's store_crm_only profile) is skipped, and ``training.em_fallback_rules`` run, in
+   order, while a comparison has no m: what a user does when a documented rule does not fit the data;
 
 then ``linker.inference.predict(threshold_match_probability=probabilistic.threshold_match_probability)``
 and ``linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, clustering.threshold)``.
@@ -94,6 +97,9 @@ class TrainingPlan:
     em_without_term_frequencies: bool
     predict_threshold: float
     cluster_threshold: float
+    em_rule_names: tuple[str, ...] = ()
+    #: (name, Splink rule) run, in order, only while a comparison has no m (data without emails or phones)
+    em_fallback_rules: tuple[tuple[str, Any], ...] = ()
 
 
 def clustering_threshold(rules_file: str | Path) -> float:
@@ -121,6 +127,8 @@ def training_plan(config: MatchingConfig, cluster_threshold: float) -> TrainingP
         em_without_term_frequencies=training.em_without_term_frequencies,
         predict_threshold=config.probabilistic.threshold_match_probability,
         cluster_threshold=cluster_threshold,
+        em_rule_names=tuple(rule.name for rule in training.em_blocking_rules),
+        em_fallback_rules=tuple((rule.name, rule.splink_rule()) for rule in training.em_fallback_rules),
     )
 
 
@@ -140,6 +148,9 @@ class BaselineResult:
     model_input_records: int | None = None
     scored_pairs: int | None = None
     clusters: int | None = None
+    #: EM rules that ran, and those Splink refused for finding no pair on the data
+    em_rules_run: list[str] = field(default_factory=list)
+    em_rules_skipped: list[str] = field(default_factory=list)
 
     @property
     def matching_seconds(self) -> float | None:
@@ -195,13 +206,33 @@ def _timed(result: BaselineResult, stage: StageFactory, name: str):
     return block()
 
 
-def _train(linker, plan: TrainingPlan) -> None:
+def _train(linker, plan: TrainingPlan, result: BaselineResult) -> None:
+    from splink.internals.exceptions import EMTrainingException
+
+    from spark_lib.matching.probabilistic.splink_internals import comparisons_without_trained_m
+
     linker.training.estimate_probability_two_random_records_match(list(plan.prior_rules), recall=plan.prior_recall)
     linker.training.estimate_u_using_random_sampling(max_pairs=plan.u_max_pairs)
-    for rule in plan.em_rules:
-        linker.training.estimate_parameters_using_expectation_maximisation(
-            rule, estimate_without_term_frequencies=plan.em_without_term_frequencies
-        )
+
+    def session(name: str, rule) -> None:
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                rule, estimate_without_term_frequencies=plan.em_without_term_frequencies
+            )
+        except EMTrainingException as error:
+            if "resulted in no record pairs" not in str(error):
+                raise
+            result.em_rules_skipped.append(name)
+            return
+        result.em_rules_run.append(name)
+
+    names = plan.em_rule_names or tuple(str(i) for i in range(len(plan.em_rules)))
+    for name, rule in zip(names, plan.em_rules):
+        session(name, rule)
+    for name, rule in plan.em_fallback_rules:
+        if not comparisons_without_trained_m(linker):
+            break
+        session(name, rule)
 
 
 def run_baseline(
@@ -276,7 +307,7 @@ def _run(engine, spark, records_df, config, plan, result, stage, holder, checkpo
     holder["linker"] = linker
 
     with _timed(result, stage, "train"):
-        _train(linker, plan)
+        _train(linker, plan, result)
     with _timed(result, stage, "predict"):
         predictions = linker.inference.predict(threshold_match_probability=plan.predict_threshold)
         result.scored_pairs = _count(engine, predictions)

@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_pipeline.py --sizes 10000,100000 [--out benchmarks/results]
         [--work-dir /tmp/rcu-bench] [--keep] [--seed 42] [--no-baselines] [--baselines-max-size 1000000]
         [--baseline-timeout SECONDS] [--size-timeout SECONDS] [--driver-memory 16g] [--shuffle-partitions N]
+        [--profile standard|foreign|store_crm_only] [--foreign-share X]
 
 For each size, in a fresh worker process (so that the Spark JVM gets a driver memory suited to the size)
 with a fresh lakehouse and a fresh MLflow sqlite store under ``--work-dir``:
@@ -18,8 +19,9 @@ Each stage gets its wall seconds and the peak memory of the worker's whole proce
 Spark JVM, Python workers), sampled with psutil in a background thread and reset at every stage.
 
 Results: ``<out>/pipeline_<sizes>.json`` (everything), ``<out>/pipeline_<sizes>.md`` (tables) and a copy
-of the tables as ``<out>/latest.md``. They are rewritten after every size, so an interrupted run keeps the
-sizes it finished.
+of the tables as ``<out>/latest.md``; another generator profile than ``standard`` (``--profile``, see
+``jobs/generate.py``) is named in the file names, e.g. ``pipeline_10000_store_crm_only.json``. They are
+rewritten after every size, so an interrupted run keeps the sizes it finished.
 """
 
 from __future__ import annotations
@@ -405,7 +407,9 @@ def _run_pipeline(args, persons, work, tracking_uri, settings, recorder, result)
         summary = generate.run(
             persons=persons, raw_dir=namespace.raw_dir, truth_dir=namespace.truth_dir, seed=args.seed,
             reference_date=args.reference_date, progress=Progress("generate", 1, 6, quiet=quiet),
+            profile=args.profile, foreign_share=args.foreign_share,
         )
+    result["generator"] = {"profile": summary.profile, "foreign_share": summary.foreign_share}
     result["rows"]["raw"] = sum(summary.rows_per_source.values())
 
     with recorder.stage("spark_start"):
@@ -465,7 +469,8 @@ def write_profile(run: dict[str, Any], work: Path, out_dir: Path) -> Path | None
         return None
     stages = spark_profile.spark_stages(spark_profile.read_events(spark_profile.find_event_log(events)))
     report = spark_profile.profile(stages, spark_profile.pipeline_windows(run), str(ROOT))
-    path = out_dir / f"profile_{run['persons']}.md"
+    profile = (run.get("generator") or {}).get("profile", "standard")
+    path = out_dir / f"profile_{run['persons']}{'' if profile == 'standard' else '_' + profile}.md"
     path.write_text(spark_profile.render(report, title=f"Spark profile: {run['persons']:,} persons"), encoding="utf-8")
     return path
 
@@ -658,8 +663,13 @@ def render_markdown(results: dict[str, Any]) -> str:
     runs = results.get("runs", [])
     sizes = ", ".join(f"{r['persons']:,}" for r in runs) or "no size"
     load = results.get("load_average", {})
+    options = results.get("options", {})
+    profile = options.get("profile") or "standard"
+    share = options.get("foreign_share")
+    on_profile = "" if profile == "standard" and share is None else (
+        f", generator profile {profile}" + ("" if share is None else f" (foreign share {share:g})"))
     lines = [
-        f"# Pipeline benchmark: {sizes} persons",
+        f"# Pipeline benchmark: {sizes} persons{on_profile}",
         "",
         f"Run {results.get('created_at', '?')} with `{results.get('command', '')}`; total wall time "
         f"{_num(results.get('wall_seconds'))} s.",
@@ -795,17 +805,18 @@ NOTES = (
 )
 
 
-def result_paths(out_dir: Path, sizes: list[int]) -> tuple[Path, Path, Path]:
-    stem = "pipeline_" + "-".join(str(s) for s in sizes)
+def result_paths(out_dir: Path, sizes: list[int], profile: str = "standard") -> tuple[Path, Path, Path]:
+    """``pipeline_<sizes>[_<profile>]``: the standard profile keeps the names it always had."""
+    stem = "pipeline_" + "-".join(str(s) for s in sizes) + ("" if profile == "standard" else f"_{profile}")
     return out_dir / f"{stem}.json", out_dir / f"{stem}.md", out_dir / "latest.md"
 
 
 def write_results(results: dict[str, Any], out_dir: Path, sizes: list[int]) -> tuple[Path, Path, Path]:
-    """Write ``pipeline_<sizes>.json``, ``pipeline_<sizes>.md`` and ``latest.md`` into ``out_dir``."""
+    """Write ``pipeline_<sizes>[_<profile>].json`` and ``.md``, and ``latest.md``, into ``out_dir``."""
     if not sizes:
         raise ValueError("write_results: 'sizes' cannot be empty")
     out_dir.mkdir(parents=True, exist_ok=True)
-    json_path, md_path, latest = result_paths(out_dir, sizes)
+    json_path, md_path, latest = result_paths(out_dir, sizes, results.get("options", {}).get("profile") or "standard")
     _write_json(json_path, results)
     markdown = render_markdown(results)
     md_path.write_text(markdown, encoding="utf-8")
@@ -855,6 +866,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quiet", action="store_true", help="no progress lines from the jobs")
     parser.add_argument("--event-log", action="store_true",
                         help="write Spark's event log and summarise it per stage and call site in profile_<persons>.md")
+    parser.add_argument("--profile", default="standard",
+                        help="generator profile: standard, foreign, store_crm_only (jobs/generate.py; default standard)")
+    parser.add_argument("--foreign-share", type=float, default=None,
+                        help="share of persons living abroad, 0 to 1 (default: the profile's)")
     # Internal: one size in a worker process (started by the main process).
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
@@ -866,10 +881,11 @@ def _worker_command(args: argparse.Namespace, persons: int, work: Path, result_f
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--size", str(persons),
                "--work-dir", str(work), "--result-file", str(result_file), "--seed", str(args.seed),
                "--reference-date", args.reference_date, "--baselines", args.baselines,
-               "--baselines-max-size", str(args.baselines_max_size), "--sample-interval", str(args.sample_interval)]
+               "--baselines-max-size", str(args.baselines_max_size), "--sample-interval", str(args.sample_interval),
+               "--profile", args.profile]
     for flag, value in (("--conf-dir", args.conf_dir), ("--baseline-timeout", args.baseline_timeout),
                         ("--baseline-threshold", args.baseline_threshold), ("--driver-memory", args.driver_memory),
-                        ("--shuffle-partitions", args.shuffle_partitions)):
+                        ("--shuffle-partitions", args.shuffle_partitions), ("--foreign-share", args.foreign_share)):
         if value is not None:
             command += [flag, str(value)]
     command += [flag for flag, on in (("--no-baselines", args.no_baselines), ("--quiet", args.quiet),
@@ -885,6 +901,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     unknown = [e for e in args.baselines.split(",") if e.strip() and e.strip() not in baselines.ENGINES]
     if unknown:
         parser.error(f"--baselines: unknown reference {unknown[0]!r} (known: {', '.join(baselines.ENGINES)})")
+    from spark_lib.generator import get_profile
+
+    try:
+        get_profile(args.profile, args.foreign_share)
+    except ValueError as error:
+        parser.error(str(error))
     if args.worker:
         sys.exit(worker_main(args))
     began = time.perf_counter()

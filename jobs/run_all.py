@@ -4,6 +4,7 @@ generate (with --persons) -> ingest (bronze) -> standardise (silver) -> match (c
 (golden records, 360, segments) -> activate (audiences, KPIs) -> dashboard (HTML report).
 
     rcu run-all --persons 10000            generate, then every step
+    rcu run-all --persons 10000 --profile store_crm_only    the same on another generator profile
     rcu run-all                            the steps after generation, on the raw files already there
 """
 
@@ -23,6 +24,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--persons", type=int, help="generate synthetic data for this many persons first")
     parser.add_argument("--seed", type=int, default=None, help="generator seed (default: pipeline.yaml seed)")
     parser.add_argument("--truth-dir", help="where the generator writes the ground truth")
+    generate.add_profile_arguments(parser)
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument("--retrain", action="store_true", help="train a new matching model even if one is registered")
     choice.add_argument("--accept-champion", action="store_true",
@@ -31,7 +33,15 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.persons:
+        from spark_lib.generator import get_profile
+
+        try:
+            get_profile(args.profile, args.foreign_share)
+        except ValueError as error:
+            parser.error(str(error))
     started = time.perf_counter()
     steps = (["generate"] if args.persons else []) + ["ingest", "standardise", "match", "gold", "activate", "dashboard"]
     total = len(steps)
@@ -48,6 +58,8 @@ def main(argv: list[str] | None = None) -> dict:
                 seed=args.seed if args.seed is not None else ctx.pipeline.seed,
                 reference_date="2026-10-31",
                 progress=progress,
+                profile=args.profile,
+                foreign_share=args.foreign_share,
             )
         elif step == "ingest":
             summary[step] = ingest.run(ctx, progress=progress)

@@ -1,6 +1,7 @@
 """The synthetic data generator: files where conf/sources.yaml says, reproducible, truthful, and noisy.
 
-One generation of 2,000 people (seed 42) is shared by the module; two more runs check reproducibility.
+One generation of 2,000 people (seed 42, standard profile) is shared by the module; two more runs check
+reproducibility, and runs of 1,000 people check the other profiles (store_crm_only, foreign).
 No Spark here: the files are read with the standard library, pyarrow and pandas.
 """
 
@@ -16,15 +17,20 @@ from collections import defaultdict
 from pathlib import Path
 
 import pandas as pd
+import phonenumbers
 import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from spark_lib.generator import GenerationSummary, generate
+from jobs import generate as generate_job
+from spark_lib.generator import GENERATOR_PROFILES, GenerationSummary, generate
+from spark_lib.generator.render import PLACEHOLDER_PHONES
 
 CONF = Path(__file__).resolve().parent.parent / "conf" / "sources.yaml"
 PERSONS = 2000
 SOURCES = yaml.safe_load(CONF.read_text(encoding="utf-8"))["sources"]
+#: the sources the standard profile writes (store_customers belongs to the store_crm_only profile)
+STANDARD = GENERATOR_PROFILES["standard"].sources
 
 
 @pytest.fixture(scope="module")
@@ -132,14 +138,14 @@ def test_summary_describes_what_was_written(run):
     root, summary = run
     assert isinstance(summary, GenerationSummary)
     assert summary.persons == PERSONS
-    assert set(summary.rows_per_source) == set(SOURCES)
+    assert set(summary.rows_per_source) == set(STANDARD)
     assert all(Path(f).exists() for f in summary.files)
     assert str(root / "truth" / "truth.parquet") in summary.files
     assert 10 * PERSONS < sum(summary.rows_per_source.values()) < 30 * PERSONS
     assert summary.seconds > 0
 
 
-@pytest.mark.parametrize("source", sorted(SOURCES))
+@pytest.mark.parametrize("source", sorted(STANDARD))
 def test_source_files_sit_at_the_yaml_glob_with_every_mapped_column(run, source):
     root, summary = run
     spec = SOURCES[source]
@@ -170,7 +176,7 @@ def test_same_seed_gives_identical_files_and_another_seed_different_ones(run, tm
     assert all(other[k] != reference[k] for k in reference)
 
 
-@pytest.mark.parametrize("source", sorted(SOURCES))
+@pytest.mark.parametrize("source", sorted(STANDARD))
 def test_truth_has_exactly_one_row_per_record_id_found_in_the_files(run, truth, source):
     root, _ = run
     rows, _ = read_source(root, source)
@@ -181,7 +187,7 @@ def test_truth_has_exactly_one_row_per_record_id_found_in_the_files(run, truth, 
     assert mine["person_id"].str.match(r"^P\d{8}$").all()
 
 
-@pytest.mark.parametrize("source", sorted(SOURCES))
+@pytest.mark.parametrize("source", sorted(STANDARD))
 def test_malformed_rows_counted_in_the_summary_are_those_in_the_files(run, source):
     root, summary = run
     rows, bad = read_source(root, source)
@@ -372,3 +378,192 @@ def test_a_rerun_with_fewer_people_leaves_no_stale_part_files(tmp_path):
     for row in pq.read_table(tmp_path / "truth" / "persons.parquet").to_pylist():
         per_person[row["person_id"]] += 1
     assert len(per_person) == 120 and set(per_person.values()) == {1}
+
+
+# --------------------------------------------------------------------------------------------------
+# Profiles
+# --------------------------------------------------------------------------------------------------
+
+PROFILE_PERSONS = 1000
+#: canonical fields the store_crm_only profile must leave empty: every deterministic pivot and contact
+CONTACT_AND_PIVOTS = ("email", "phone", "phone_2", "loyalty_card", "account_id", "customer_ref", "cookie_id")
+POSTCODE_FORMATS = {
+    "BE": r"\d{4}", "CH": r"\d{4}", "LU": r"(L-)?\d{4}", "DE": r"\d{5}", "ES": r"\d{5}",
+    "GB": r"[A-Z]{1,2}\d[A-Z\d]? \d[A-Z]{2}",
+}
+
+
+def generate_profile(root: Path, profile: str, **kwargs) -> tuple[Path, GenerationSummary]:
+    summary = generate(persons=PROFILE_PERSONS, raw_dir=root / "raw", truth_dir=root / "truth", seed=42,
+                       reference_date="2026-10-31", profile=profile, **kwargs)
+    return root, summary
+
+
+@pytest.fixture(scope="module")
+def store_run(tmp_path_factory):
+    return generate_profile(tmp_path_factory.mktemp("store_crm_only"), "store_crm_only")
+
+
+@pytest.fixture(scope="module")
+def foreign_run(tmp_path_factory):
+    return generate_profile(tmp_path_factory.mktemp("foreign"), "foreign")
+
+
+def records_with_persons(root: Path, source: str) -> list[tuple[dict, dict]]:
+    """Each well-formed record of ``source`` with its person's true attributes (through truth.parquet)."""
+    truth = pq.read_table(root / "truth" / "truth.parquet").to_pandas()
+    persons = {r["person_id"]: r for r in pq.read_table(root / "truth" / "persons.parquet").to_pylist()}
+    owner = dict(zip(truth.loc[truth.source == source, "source_record_id"],
+                     truth.loc[truth.source == source, "person_id"]))
+    rows, _ = read_source(root, source)
+    return [(row, persons[owner[str(dig(row, SOURCES[source]["record_id"]))]]) for row in rows]
+
+
+def test_store_crm_only_writes_names_addresses_and_birth_dates_and_no_contact_or_pivot(store_run):
+    root, summary = store_run
+    profile = GENERATOR_PROFILES["store_crm_only"]
+    assert set(summary.rows_per_source) == set(profile.sources)
+    written = {s for s in SOURCES if files_of(root, s)}
+    assert written == set(profile.sources)
+    birth_dates = 0
+    for source in profile.sources:
+        identity = SOURCES[source]["identity"]
+        rows, _ = read_source(root, source)
+        assert len(rows) > PROFILE_PERSONS // 2
+        for field in CONTACT_AND_PIVOTS:
+            if field in identity:
+                filled = [dig(r, identity[field]) for r in rows if dig(r, identity[field]) not in (None, "")]
+                assert not filled, f"{source}.{identity[field]} ({field}) holds {filled[:3]}"
+        for field in ("last_name", "first_name", "street", "postcode", "city"):
+            present = sum(dig(r, identity[field]) not in (None, "") for r in rows)
+            assert present > 0.95 * len(rows), f"{source}: {field} filled in {present}/{len(rows)} records"
+        if "birth_date" in identity:
+            birth_dates += sum(dig(r, identity["birth_date"]) not in (None, "") for r in rows)
+    assert birth_dates > 0.8 * summary.rows_per_source["store_customers"]
+
+
+def test_store_crm_only_people_appear_in_several_records_of_one_and_of_both_sources(store_run):
+    root, _ = store_run
+    truth = pq.read_table(root / "truth" / "truth.parquet").to_pandas()
+    per_person = truth.groupby("person_id").size()
+    assert (per_person >= 2).mean() > 0.5
+    in_store_file = truth[truth.source == "store_customers"].groupby("person_id").size()
+    assert (in_store_file >= 2).sum() > 0.15 * len(in_store_file)   # keyed in again: a move, a store, a marriage
+    sources = truth.groupby("person_id")["source"].nunique()
+    assert (sources == 2).sum() > 0.3 * len(sources)
+    # a moved person's older card keeps the old postcode
+    moved = [(row, person) for row, person in records_with_persons(root, "store_customers") if person["moved"]]
+    assert any(row["code_postal"] == person["previous_postcode"] != person["postcode"] for row, person in moved)
+
+
+def test_foreign_profile_puts_about_a_tenth_of_the_persons_abroad_in_several_countries(foreign_run):
+    root, summary = foreign_run
+    assert summary.profile == "foreign" and summary.foreign_share == 0.10
+    country = pq.read_table(root / "truth" / "persons.parquet").column("country").to_pylist()
+    counts = {c: country.count(c) for c in set(country)}
+    abroad = len(country) - counts["FR"]
+    assert 0.065 < abroad / len(country) < 0.135
+    assert set(counts) == {"FR", "BE", "CH", "LU", "DE", "ES", "GB"}
+    assert counts["BE"] + counts["CH"] > abroad / 3
+
+
+def test_foreign_persons_carry_local_names_and_addresses(foreign_run):
+    root, _ = foreign_run
+    persons = pq.read_table(root / "truth" / "persons.parquet").to_pandas()
+    abroad = persons[persons.country != "FR"]
+    assert any(not name.isascii() for name in abroad.last_name)   # Müller, Peña, Gonçalves kept as written
+    for row in abroad.itertuples():
+        assert re.fullmatch(POSTCODE_FORMATS[row.country], row.postcode), (row.country, row.postcode)
+    accounts = {r["id_compte"]: r for r in read_source(root, "eshop_accounts")[0]}
+    lines = [row["adresse"] for row, person in records_with_persons(root, "eshop_accounts")
+             if person["country"] == "GB" and row["adresse"]]
+    assert lines and sum(bool(re.match(r"\d+[A-Za-z]? ", line)) for line in lines) > 0.9 * len(lines)
+    lines = [row["adresse"] for row, person in records_with_persons(root, "eshop_accounts")
+             if person["country"] in ("DE", "ES") and row["adresse"]]
+    assert lines and sum(bool(re.search(r"\D \d+[A-Za-z]?$", line)) for line in lines) > 0.8 * len(lines)
+    countries = {row["pays"] for row in accounts.values()}
+    assert {"France", "Belgique", "Suisse"} <= countries
+    emails = {row["email"].rpartition("@")[2].lower() for row in accounts.values() if row["email"]}
+    assert {"skynet.be", "bluewin.ch", "gmx.de"} & emails
+
+
+def foreign_phones(root: Path) -> list[tuple[str, str, str]]:
+    """(source, phone as written, country) of every phone of a person living abroad (placeholders aside)."""
+    out = []
+    for source in STANDARD:
+        identity = SOURCES[source]["identity"]
+        fields = [identity[f] for f in ("phone", "phone_2") if f in identity]
+        if not fields:
+            continue
+        for row, person in records_with_persons(root, source):
+            for field in fields:
+                value = dig(row, field)
+                if person["country"] != "FR" and value and value not in PLACEHOLDER_PHONES:
+                    out.append((source, value, person["country"]))
+    return out
+
+
+def test_foreign_phones_are_valid_for_their_country(foreign_run):
+    root, _ = foreign_run
+    phones = foreign_phones(root)
+    assert {source for source, _, _ in phones} >= {"eshop_accounts", "loyalty_members", "crm_customers", "call_centre"}
+    for source, value, country in phones:
+        number = ("+" if value.startswith("+") else "") + re.sub(r"\D", "", value)
+        if source == "pos_receipts" and phonenumbers.is_valid_number_for_region(phonenumbers.parse(number, "FR"), "FR"):
+            continue   # the store's own number, typed by the cashier
+        assert phonenumbers.is_valid_number_for_region(phonenumbers.parse(number, country), country), (source, value)
+
+
+def test_foreign_phones_are_mostly_written_in_national_format(foreign_run):
+    root, _ = foreign_run
+    phones = foreign_phones(root)
+    international = sum(value.startswith(("+", "00")) for _, value, _ in phones)
+    assert 0.1 * len(phones) < international < 0.5 * len(phones)
+    assert any(re.fullmatch(r"0\d{3} \d{2} \d{2} \d{2}", v) for _, v, c in phones if c == "BE")   # 0470 12 34 56
+    assert any(re.fullmatch(r"\+(32|41|352|49|34|44) [\d ]+", v) for _, v, _ in phones)   # +32 470 12 34 56
+
+
+@pytest.mark.parametrize("source", ["eshop_accounts", "loyalty_members", "crm_customers", "eshop_orders"])
+def test_foreign_postcodes_keep_their_country_format(foreign_run, source):
+    root, _ = foreign_run
+    identity = SOURCES[source]["identity"]
+    values = [(dig(row, identity["postcode"]), person["country"]) for row, person in records_with_persons(root, source)
+              if person["country"] != "FR" and dig(row, identity["postcode"])]
+    assert values
+    ok = sum(bool(re.fullmatch(POSTCODE_FORMATS[c], v)) for v, c in values)
+    assert ok > 0.9 * len(values)   # the rest: a typo, a zero a spreadsheet ate
+
+
+def test_foreign_truth_covers_every_record(foreign_run):
+    root, summary = foreign_run
+    truth = pq.read_table(root / "truth" / "truth.parquet").to_pandas()
+    for source in STANDARD:
+        rows, _ = read_source(root, source)
+        ids = {str(dig(r, SOURCES[source]["record_id"])) for r in rows}
+        assert ids == set(truth.loc[truth.source == source, "source_record_id"]), source
+
+
+def test_foreign_share_zero_on_the_foreign_profile_leaves_everybody_in_france(tmp_path):
+    root, summary = generate_profile(tmp_path, "foreign", foreign_share=0)
+    assert summary.foreign_share == 0
+    persons = pq.read_table(root / "truth" / "persons.parquet")
+    assert "country" not in persons.column_names or set(persons.column("country").to_pylist()) == {"FR"}
+    countries = {row["pays"] for row in read_source(root, "eshop_accounts")[0] if row["pays"]}
+    assert countries <= {"France", "FR", "FRANCE", "france"}
+
+
+def test_an_unknown_profile_is_refused_with_the_list_of_profiles(tmp_path, capsys):
+    listed = "unknown generator profile 'nope'; profiles: standard, foreign, store_crm_only"
+    with pytest.raises(ValueError, match=listed):
+        generate(persons=10, raw_dir=tmp_path / "raw", truth_dir=tmp_path / "truth", profile="nope")
+    with pytest.raises(ValueError, match="foreign_share"):
+        generate(persons=10, raw_dir=tmp_path / "raw", truth_dir=tmp_path / "truth", profile="foreign",
+                 foreign_share=1.5)
+    with pytest.raises(SystemExit):
+        generate_job.main(["--persons", "10", "--raw-dir", str(tmp_path / "raw"), "--profile", "nope"])
+    assert "profiles: standard, foreign, store_crm_only" in capsys.readouterr().err
+
+
+def test_every_source_of_the_yaml_is_written_by_some_profile():
+    written = {s for profile in GENERATOR_PROFILES.values() for s in profile.sources}
+    assert written == set(SOURCES)

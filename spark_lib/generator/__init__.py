@@ -3,6 +3,8 @@
 Writes the files of every source of ``conf/sources.yaml`` as a French retailer would hand them over (CSV in
 their dialects, JSON lines, Parquet), with realistic noise, duplicates, movers, homonyms, twins, shared family
 emails and malformed rows, plus the ground truth that the evaluation (never the pipeline) reads.
+Profiles (``GENERATOR_PROFILES``: standard, foreign, store_crm_only) choose the sources written and how many
+customers live abroad (``foreign``: local names, addresses, phones and email providers).
 
 Example::
 
@@ -10,8 +12,9 @@ Example::
     summary = generate(persons=1000, raw_dir="data/raw", truth_dir="data/truth", seed=42,
                        reference_date="2026-10-31", progress=print)
     summary.rows_per_source["eshop_accounts"], summary.malformed_per_source, summary.seconds
+    generate(persons=1000, raw_dir="data/raw", truth_dir="data/truth", profile="foreign", foreign_share=0.1)
 """
 
-from spark_lib.generator.core import SOURCE_FILES, GenerationSummary, generate
+from spark_lib.generator.core import GENERATOR_PROFILES, SOURCE_FILES, GenerationSummary, Profile, generate, get_profile
 
-__all__ = ["generate", "GenerationSummary", "SOURCE_FILES"]
+__all__ = ["generate", "GenerationSummary", "SOURCE_FILES", "GENERATOR_PROFILES", "Profile", "get_profile"]

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from spark_lib.generator import render as r
+from spark_lib.generator.foreign import FOREIGN_DOMAINS, country_names
 from spark_lib.generator.identity import (
     DAY,
     WEB_PHONE_FORMATS,
@@ -48,7 +49,7 @@ DEVICES = ("desktop", "mobile", "tablet", "app_ios", "app_android")
 N_PRODUCTS = 8000
 _PRODUCT_CDF = np.cumsum(1.0 / (np.arange(N_PRODUCTS) + 15.0) ** 1.05)
 _PRODUCT_CDF /= _PRODUCT_CDF[-1]
-VALID_DOMAINS = {d for d, _ in _YOUNG_DOMAINS + _OLDER_DOMAINS + _ALT_DOMAINS}
+VALID_DOMAINS = {d for d, _ in _YOUNG_DOMAINS + _OLDER_DOMAINS + _ALT_DOMAINS} | FOREIGN_DOMAINS
 
 # hours of activity (weights for 0h..23h)
 WEB_HOURS = np.array([1, .6, .3, .2, .2, .3, .8, 2, 3, 3.5, 4, 4.5, 5.5, 5.5, 4.5, 4, 4, 4.5, 5.5, 7, 8, 8, 6, 3])
@@ -298,7 +299,8 @@ def eshop_orders(chunk: Chunk, accounts: Accounts, triggers: Triggers, visits: V
         "shipping.postcode": ship(r.postcodes(rng, vocab, addr, SHIPPING_ADDRESS)),
         "shipping.city": ship(r.cities(rng, vocab, addr, SHIPPING_ADDRESS)),
         "shipping.phone": ship(r.phones(rng, phone_nsn, WEB_PHONE_FORMATS, placeholder=0.003, missing=0.03)),
-        "shipping.country": ship(one_of(rng, n, ("FR", "France"), (0.8, 0.2))),
+        "shipping.country": ship(country_names(rng, pop.country_of(ship_p), one_of(rng, n, ("FR", "France"),
+                                                                                   (0.8, 0.2)))),
     }
     part = Part(
         "eshop_orders", columns, "order_id",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import glob
 import os
@@ -19,7 +20,8 @@ from spark_lib.generator import activity, identity
 from spark_lib.generator import render as r
 from spark_lib.generator.identity import Chunk
 from spark_lib.generator.population import HOUSEHOLD_TYPES, NEVER, PROFILES, ROLES, Population, build_population
-from spark_lib.generator.resources import STREET_TYPES, load_vocab
+from spark_lib.generator.foreign import move_abroad
+from spark_lib.generator.resources import COUNTRIES, STREET_TYPES, extend_abroad, load_vocab
 from spark_lib.generator.serialize import CsvFormat, Part, write_csv, write_jsonl, write_parquet
 from spark_lib.generator.state import RunState, to_days
 
@@ -39,11 +41,59 @@ SOURCE_FILES: dict[str, tuple[str, str, CsvFormat | None]] = {
     "crm_customers": ("crm/extraction_clients", "csv", CsvFormat(";", "utf-8", quote_strings=True)),
     "call_centre": ("service_client/appels", "csv", CsvFormat(";", "utf-8")),
     "catalogue_mailings": ("courrier/envois_catalogue", "parquet", None),
+    "store_customers": ("magasins/fichier_clients", "csv", CsvFormat(";", "cp1252")),
 }
 
 TRUTH_SCHEMA = pa.schema(
     [("source", pa.string()), ("source_record_id", pa.string()), ("person_id", pa.string())]
 )
+
+
+RETAIL_SOURCES = (
+    "eshop_accounts", "eshop_orders", "web_events", "email_events", "newsletter_signups", "loyalty_members",
+    "pos_receipts", "crm_customers", "call_centre", "catalogue_mailings",
+)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a generated data set looks like: which sources it holds and who its customers are."""
+
+    name: str
+    description: str
+    #: the sources written, in SOURCE_FILES; "retail" builds the retailer's ten sources, "store_file" an old
+    #: store customer file and the catalogue mailings addressed from it
+    sources: tuple[str, ...]
+    layout: str = "retail"
+    #: share of the persons living abroad (BE, CH, LU, DE, ES, GB; see generator.foreign)
+    foreign_share: float = 0.0
+
+
+GENERATOR_PROFILES: dict[str, Profile] = {p.name: p for p in (
+    Profile("standard", "the retailer's ten sources, everybody living in France", RETAIL_SOURCES),
+    Profile("foreign", "the ten sources, 10 % of the persons living in BE, CH, LU, DE, ES or GB", RETAIL_SOURCES,
+            foreign_share=0.10),
+    Profile("store_crm_only", "an old store customer file and its catalogue mailings: names, postal addresses "
+            "and birth dates, no email, phone, card, account, CRM code or cookie",
+            ("store_customers", "catalogue_mailings"), layout="store_file"),
+)}
+
+
+def get_profile(name: str, foreign_share: float | None = None) -> Profile:
+    """The profile called ``name``, its foreign share replaced by ``foreign_share`` when given.
+
+    Example::
+
+        get_profile("foreign", foreign_share=0.2).foreign_share   # 0.2
+    """
+    if name not in GENERATOR_PROFILES:
+        raise ValueError(f"unknown generator profile {name!r}; profiles: {', '.join(GENERATOR_PROFILES)}")
+    profile = GENERATOR_PROFILES[name]
+    if foreign_share is None:
+        return profile
+    if isinstance(foreign_share, bool) or not isinstance(foreign_share, (int, float)) or not 0 <= foreign_share <= 1:
+        raise ValueError(f"'foreign_share' must be a number between 0 and 1, got {foreign_share!r}")
+    return dataclasses.replace(profile, foreign_share=float(foreign_share))
 
 
 @dataclass(frozen=True)
@@ -53,10 +103,12 @@ class GenerationSummary:
     persons: int
     #: every file written: the raw part files first, then truth.parquet and persons.parquet
     files: list[str]
-    #: rows written per source, malformed rows included
+    #: rows written per source of the profile, malformed rows included
     rows_per_source: dict[str, int]
     malformed_per_source: dict[str, int]
     seconds: float
+    profile: str = "standard"
+    foreign_share: float = 0.0
 
 
 def _check_arguments(persons, raw_dir, truth_dir, seed, reference_date, progress) -> int:
@@ -88,6 +140,8 @@ def generate(
     seed: int = 42,
     reference_date: str | dt.date = "2026-10-31",
     progress: Callable[[str], None] | None = None,
+    profile: str = "standard",
+    foreign_share: float | None = None,
 ) -> GenerationSummary:
     """Write the raw files of every source for ``persons`` synthetic people, and the ground truth.
 
@@ -99,13 +153,19 @@ def generate(
     files. Events cover the 24 months before ``reference_date``. ``progress(message)`` is called after each
     chunk of 100,000 people.
 
+    ``profile`` (see :data:`GENERATOR_PROFILES`) chooses the sources written and who the customers are;
+    ``foreign_share`` replaces the profile's share of persons living abroad. The standard profile's files do not depend on
+    the other profiles: their draws come from streams of their own.
+
     Example::
 
         from spark_lib.generator import generate
         summary = generate(persons=1000, raw_dir="data/raw", truth_dir="data/truth", seed=42)
         print(summary.rows_per_source["web_events"], summary.seconds)
+        generate(persons=1000, raw_dir="data/raw", truth_dir="data/truth", profile="store_crm_only")
     """
     ref_day = _check_arguments(persons, raw_dir, truth_dir, seed, reference_date, progress)
+    chosen = get_profile(profile, foreign_share)
     persons = int(persons)
     began = time.perf_counter()
     raw = Path(raw_dir)
@@ -115,12 +175,16 @@ def generate(
             os.remove(stale)
     truth.mkdir(parents=True, exist_ok=True)
 
-    vocab = load_vocab()
+    abroad = None
+    if chosen.foreign_share > 0:
+        vocab, abroad = extend_abroad()
+    else:
+        vocab = load_vocab()
     state = RunState(int(seed), ref_day, vocab)
     n_chunks = (persons + CHUNK_PERSONS - 1) // CHUNK_PERSONS
     files: list[str] = []
-    rows = {name: 0 for name in SOURCE_FILES}
-    malformed = {name: 0 for name in SOURCE_FILES}
+    rows = {name: 0 for name in chosen.sources}
+    malformed = {name: 0 for name in chosen.sources}
     truth_path = truth / "truth.parquet"
     persons_path = truth / "persons.parquet"
     truth_writer = pq.ParquetWriter(truth_path, TRUTH_SCHEMA, compression="snappy")
@@ -130,9 +194,13 @@ def generate(
             start = c * CHUNK_PERSONS
             size = min(CHUNK_PERSONS, persons - start)
             pop = build_population(state, c, start, size)
+            if abroad is not None:
+                move_abroad(state, abroad, c, pop, chosen.foreign_share)
             chunk = Chunk(state=state, index=c, pop=pop, n_chunks=n_chunks)
 
             def emit(part: Part) -> None:
+                if part.source not in rows:
+                    raise ValueError(f"profile {chosen.name!r} does not write source {part.source!r}")
                 path, n_rows, n_bad = _write_part(state, c, raw, part)
                 files.append(str(path))
                 rows[part.source] += n_rows
@@ -144,26 +212,7 @@ def generate(
                     "person_id": pc.take(pop.person_id, np.asarray(who)),
                 }, schema=TRUTH_SCHEMA))
 
-            visits = activity.Visits()
-            part, accounts = identity.eshop_accounts(chunk)
-            emit(part)
-            part, cards = identity.loyalty_members(chunk)
-            emit(part)
-            part, crm = identity.crm_customers(chunk)
-            emit(part)
-            part, signups = identity.newsletter_signups(chunk)
-            emit(part)
-            has_account = np.zeros(pop.n, dtype=bool)
-            has_account[accounts.p] = True
-            part, triggers = activity.catalogue_mailings(chunk, crm, has_account, visits)
-            emit(part)
-            part, orders = activity.eshop_orders(chunk, accounts, triggers, visits)
-            emit(part)
-            emit(activity.pos_receipts(chunk, cards, visits))
-            emit(activity.email_events(chunk, accounts, signups, visits))
-            emit(activity.web_events(chunk, accounts, visits))
-            emit(activity.call_centre(chunk, orders))
-            del part, accounts, cards, crm, signups, triggers, orders, visits
+            LAYOUTS[chosen.layout](chunk, emit)
 
             table = persons_table(state, pop)
             if persons_writer is None:
@@ -183,7 +232,48 @@ def generate(
         rows_per_source=rows,
         malformed_per_source=malformed,
         seconds=round(time.perf_counter() - began, 3),
+        profile=chosen.name,
+        foreign_share=chosen.foreign_share,
     )
+
+
+def _retail_sources(chunk: Chunk, emit: Callable[[Part], None]) -> None:
+    """The retailer's ten sources, each feeding the next (accounts -> orders -> web sessions...)."""
+    pop = chunk.pop
+    visits = activity.Visits()
+    part, accounts = identity.eshop_accounts(chunk)
+    emit(part)
+    part, cards = identity.loyalty_members(chunk)
+    emit(part)
+    part, crm = identity.crm_customers(chunk)
+    emit(part)
+    part, signups = identity.newsletter_signups(chunk)
+    emit(part)
+    has_account = np.zeros(pop.n, dtype=bool)
+    has_account[accounts.p] = True
+    part, triggers = activity.catalogue_mailings(chunk, crm, has_account, visits)
+    emit(part)
+    part, orders = activity.eshop_orders(chunk, accounts, triggers, visits)
+    emit(part)
+    emit(activity.pos_receipts(chunk, cards, visits))
+    emit(activity.email_events(chunk, accounts, signups, visits))
+    emit(activity.web_events(chunk, accounts, visits))
+    emit(activity.call_centre(chunk, orders))
+
+
+def _store_file_sources(chunk: Chunk, emit: Callable[[Part], None]) -> None:
+    """An old store customer file and the catalogue mailings addressed from it (no CRM code: none existed)."""
+    part, cards = identity.store_customers(chunk)
+    emit(part)
+    part, _ = activity.catalogue_mailings(chunk, cards, np.zeros(chunk.pop.n, dtype=bool), activity.Visits())
+    emit(part)
+
+
+#: Profile.layout -> the function that builds a chunk's sources and hands each part to ``emit``.
+LAYOUTS: dict[str, Callable[[Chunk, Callable[[Part], None]], None]] = {
+    "retail": _retail_sources,
+    "store_file": _store_file_sources,
+}
 
 
 def _source_of(path: str) -> str:
@@ -212,13 +302,17 @@ def persons_table(state: RunState, pop: Population) -> pa.Table:
 
     def street(addr) -> pa.Array:
         types = r.strings([t for t, _, _ in STREET_TYPES])
-        return r.concat(r.take(types, addr.stype), " ", r.take(vocab.streets_arr, addr.street))
+        name = r.take(vocab.streets_arr, addr.street)
+        abroad = vocab.foreign_streets(addr.street)
+        if abroad is not None:   # "Hauptstraße", "Rue de la Loi": the type is part of the name abroad
+            return r.where(abroad, name, r.concat(r.take(types, addr.stype), " ", name))
+        return r.concat(r.take(types, addr.stype), " ", name)
 
     def number(addr) -> pa.Array:
         return r.concat(r.int_str(addr.number), r.take(r.strings(["", " bis", " ter"]), addr.suffix))
 
     moved = pop.move_day > NEVER
-    return pa.table({
+    table = pa.table({
         "person_id": pop.person_id,
         "household_id": pop.household_id,
         "household_type": r.take(r.strings(list(HOUSEHOLD_TYPES)), pop.htype),
@@ -252,3 +346,6 @@ def persons_table(state: RunState, pop: Population) -> pa.Table:
         "web_user": pa.array(pop.web),
         "store_shopper": pa.array(pop.shopper),
     })
+    if pop.country is None:   # the standard profile's table, unchanged
+        return table
+    return table.append_column("country", r.take(r.strings(list(COUNTRIES)), pop.country))

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from spark_lib.generator import render as r
+from spark_lib.generator.foreign import country_names
 from spark_lib.generator.population import Population
 from spark_lib.generator.render import AddressStyle, DateStyle, EmailStyle, TextStyle
 from spark_lib.generator.serialize import Part
@@ -156,7 +157,8 @@ def eshop_accounts(chunk: Chunk) -> tuple[Part, Accounts]:
         "complement_adresse": r.address_extras(rng, addr, ESHOP_ADDRESS),
         "code_postal": r.postcodes(rng, vocab, addr, ESHOP_ADDRESS),
         "ville": r.cities(rng, vocab, addr, ESHOP_ADDRESS),
-        "pays": r.blank(rng, one_of(rng, n, ("France", "FR", "FRANCE", "france"), (0.7, 0.15, 0.12, 0.03)), 0.05),
+        "pays": r.blank(rng, country_names(rng, pop.country_of(p), one_of(rng, n, ("France", "FR", "FRANCE", "france"),
+                                                                           (0.7, 0.15, 0.12, 0.03))), 0.05),
         "optin_email": r.consents(rng, optin_email, "1/0"),
         "optin_sms": r.consents(rng, optin_sms, "1/0"),
         "date_optin": r.null_where(~(optin_email | optin_sms),
@@ -311,7 +313,7 @@ def crm_customers(chunk: Chunk) -> tuple[Part, CrmRecords]:
     form = rng.random(n)
     full = r.where(form < 0.72, r.concat(last_up, " ", first),
                    r.where(form < 0.82, r.concat(first, " ", last_up),
-                           r.where(form < 0.92, r.concat(last_up, " ", pc.utf8_upper(first)),
+                           r.where(form < 0.92, r.concat(last_up, " ", r.upper(first)),
                                    r.concat(last_mixed, " ", first))))
     # "MARTIN née DUPONT Sophie": a few married women recorded with both names
     nee = (pop.last[p] != pop.birth_last[p]) & (rng.random(n) < 0.03)
@@ -412,3 +414,73 @@ def newsletter_signups(chunk: Chunk) -> tuple[Part, Signups]:
     )
     part.extra["truth"] = (columns["id_inscription"], p)
     return part, Signups(p=p, email=email, consent=consent, day=day)
+
+
+# --------------------------------------------------------------------------------------------------
+# Store customer file (profile store_crm_only: an old store CRM, no contact details)
+# --------------------------------------------------------------------------------------------------
+
+STORE_FILE_LAST = TextStyle(upper=0.85, lower=0.0, no_accents=0.3, upper_no_accents=0.8, typo=0.025)
+STORE_FILE_FIRST = TextStyle(upper=0.5, lower=0.02, no_accents=0.25, upper_no_accents=0.8, typo=0.02)
+STORE_FILE_ADDRESS = AddressStyle(text=TextStyle(upper=0.7, lower=0.01, no_accents=0.3, typo=0.015),
+                                  abbreviate_type=0.6, saint_abbrev=0.4, postcode_drop_zero=0.3,
+                                  postcode_typo=0.006, city_hyphen_space=0.4, city_arrondissement=0.3,
+                                  extra_missing=0.35, no_number=0.01)
+
+
+def store_customers(chunk: Chunk) -> tuple[Part, CrmRecords]:
+    """Customer cards keyed in by store staff before the loyalty programme: name, birth date, postal address,
+    nothing to contact the customer by. A customer is keyed in again at another store, after a move (the old
+    card keeps the old address), under her birth name, or because nobody found the first card."""
+    rng = chunk.rng("store_customers")
+    pop, vocab, ref = chunk.pop, chunk.state.vocab, chunk.ref
+    p1 = np.flatnonzero(pop.shopper | pop.loyalty | pop.crm)
+    again = rng.poisson(np.where(pop.profile[p1] >= 2, 0.45, 0.25))
+    p2 = np.repeat(p1, again)
+    p = np.concatenate([p1, p2])
+    n = len(p)
+    first_day = days_back(rng, ref, len(p1), 15, 1.0, 1.4, min_days=30)
+    first_of = dict(zip(p1.tolist(), first_day.tolist()))
+    base = np.array([first_of[x] for x in p2.tolist()], dtype=np.int32)
+    created = np.concatenate([first_day, (base + (ref - base) * rng.uniform(0.05, 1.0, len(p2))).astype(np.int32)])
+    updated = (created + (ref - created) * np.where(rng.random(n) < 0.6, 0, rng.random(n))).astype(np.int32)
+    rank = id_rank(rng, created)
+    ids = r.concat("FIC", r.padded(chunk.state.next_ids("store_customers", n)[rank] + 1, 8))
+    addr = pop.address_at(p, updated)
+    married = pop.last[p] != pop.birth_last[p]
+    nom = r.last_names(rng, vocab, pick_last_name(rng, pop, p, 0.25), STORE_FILE_LAST, collapse_particles=0.2)
+    prenom = r.first_names(rng, vocab, pop.first[p], STORE_FILE_FIRST, nickname=0.04, first_part=0.08,
+                           hyphen_space=0.3)
+    prenom, nom = r.swap(rng, prenom, nom, 0.01)
+    birth_name = r.null_where(~married | (rng.random(n) < 0.6),
+                              r.last_names(rng, vocab, pop.birth_last[p], STORE_FILE_LAST))
+    street = r.street_lines(rng, vocab, addr, STORE_FILE_ADDRESS)
+    country = pop.country_of(p)
+    pays = country_names(rng, country, one_of(rng, n, ("FRANCE", "France", "FR"), (0.6, 0.3, 0.1)))
+    abroad = np.zeros(n, dtype=bool) if country is None else country > 0
+    columns = {
+        "id_fiche": ids,
+        "magasin": r.take(r.strings(chunk.state.stores.code), pop.home_store[p]),
+        "civilite": r.civilities(rng, pop.sex[p], young_unmarried(pop, p), "backoffice"),
+        "nom": nom,
+        "nom_jeune_fille": birth_name,
+        "prenom": prenom,
+        "date_naissance": r.birth_dates(rng, pop.birth[p], DateStyle(("dd/MM/yyyy",), (1.0,), impossible=0.004,
+                                                                     placeholder=0.01, day_month_swap=0.008,
+                                                                     missing=0.12), from_days(ref).year),
+        "adresse": street,
+        "complement": r.address_extras(rng, addr, STORE_FILE_ADDRESS),
+        "code_postal": r.postcodes(rng, vocab, addr, STORE_FILE_ADDRESS),
+        "ville": r.cities(rng, vocab, addr, STORE_FILE_ADDRESS),
+        "pays": r.where(abroad, r.blank(rng, pays, 0.1), r.blank(rng, pays, 0.85)),
+        "date_creation": r.format_dates(created, "dd/MM/yyyy"),
+        "date_modif": r.format_dates(updated, "dd/MM/yyyy"),
+    }
+    part = Part(
+        "store_customers", columns, "id_fiche",
+        fresh_ids=lambda k: r.concat("FIC", r.padded(chunk.state.next_ids("store_customers", k) + 1, 8)),
+        order=np.argsort(rank), first_part=chunk.first, min_malformed=1,
+    )
+    part.extra["truth"] = (ids, p)
+    return part, CrmRecords(p=p, code=pa.nulls(n, r.STRING), created=created, updated=updated,
+                            postal_ok=rng.random(n) < 0.8)

@@ -85,10 +85,15 @@ class Population:
     newsletter: np.ndarray
     caller: np.ndarray
     prospect: np.ndarray
+    #: index in resources.COUNTRIES of the country of residence (0 France); None: everybody lives in France
+    country: np.ndarray | None = None
 
     @property
     def n(self) -> int:
         return len(self.sex)
+
+    def country_of(self, persons: np.ndarray) -> np.ndarray | None:
+        return None if self.country is None else self.country[np.asarray(persons)]
 
     def married_name(self) -> np.ndarray:
         return self.last != self.birth_last

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from spark_lib.generator.resources import RNVP_TYPES, STREET_TYPES, Vocab
+from spark_lib.generator.resources import COUNTRIES, RNVP_TYPES, STREET_TYPES, Vocab
 
 STRING = pa.string()
 NULL = pa.scalar(None, STRING)
@@ -78,6 +78,11 @@ def strip_accents(values: pa.Array) -> pa.Array:
     for src, dst in (("œ", "oe"), ("Œ", "OE"), ("æ", "ae"), ("Æ", "AE")):
         out = pc.replace_substring(out, pattern=src, replacement=dst)
     return out
+
+
+def upper(values: pa.Array) -> pa.Array:
+    """Upper case as a back office writes it: "Straße" -> "STRASSE" (not the capital ẞ, which cp1252 lacks)."""
+    return pc.replace_substring(pc.utf8_upper(values), "ẞ", "SS")
 
 
 def choose(rng: np.random.Generator, n: int, probs: Sequence[float]) -> np.ndarray:
@@ -185,7 +190,7 @@ def styled(rng: np.random.Generator, values: pa.Array, style: TextStyle, case_co
         case_codes = choose(rng, n, [1 - style.upper - style.lower, style.upper, style.lower])
     out = values
     if style.upper > 0:
-        out = where(case_codes == 1, pc.utf8_upper(values), out)
+        out = where(case_codes == 1, upper(values), out)
     if style.lower > 0:
         out = where(case_codes == 2, pc.utf8_lower(values), out)
     drop = np.where(case_codes == 1, rng.random(n) < style.upper_no_accents, rng.random(n) < style.no_accents)
@@ -349,6 +354,10 @@ def phones(
     weights = list(formats) + [0.0] * (len(PHONE_FORMATS) - len(formats))
     codes = choose(rng, n, weights)
     out = by_code(codes, [_phone_builder(f, nsn) for f in range(len(PHONE_FORMATS))])
+    abroad = nsn >= ABROAD_PHONE
+    if abroad.any():
+        rows = np.flatnonzero(abroad)
+        out = replace_rows(out, rows, [foreign_phone(int(nsn[i]), int(codes[i])) for i in rows])
     out = null_where(nsn <= 0, out)
     if placeholder > 0:
         m = rng.random(n) < placeholder
@@ -358,7 +367,44 @@ def phones(
 
 def e164(nsn: np.ndarray) -> pa.Array:
     nsn = np.asarray(nsn, dtype=np.int64)
-    return null_where(nsn <= 0, concat("+33", int_str(nsn)))
+    out = null_where(nsn <= 0, concat("+33", int_str(nsn)))
+    abroad = np.flatnonzero(nsn >= ABROAD_PHONE)
+    return replace_rows(out, abroad, [foreign_phone(int(nsn[i]), 2) for i in abroad])
+
+
+#: Numbers abroad are stored as ``country * ABROAD_PHONE + national significant number`` (country: index in
+#: COUNTRIES), e.g. 1_000_470_123_456 for +32 470 12 34 56; French numbers stay below it.
+ABROAD_PHONE = 10 ** 12
+
+
+def phone_abroad(country: int, national_number: int) -> int:
+    return country * ABROAD_PHONE + national_number
+
+
+def foreign_phone(value: int, fmt: int) -> str:
+    """A number abroad written the way :data:`PHONE_FORMATS`[fmt] writes a French one: national ("0470 12 34 56",
+    "0470123456", "0470.12.34.56") or international ("+32 470 12 34 56", "+32470123456", "0032 470 12 34 56")."""
+    import phonenumbers
+
+    region = COUNTRIES[value // ABROAD_PHONE]
+    number = phonenumbers.PhoneNumber(country_code=phonenumbers.country_code_for_region(region),
+                                      national_number=value % ABROAD_PHONE)
+    national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    if fmt in (2, 7):
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if fmt == 3:
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    if fmt == 4:
+        return "00" + phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)[1:]
+    if fmt == 9:
+        return "00" + phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
+    if fmt == 0:
+        return national.replace(" ", "")
+    if fmt == 5:
+        return national.replace(" ", ".")
+    if fmt == 6:
+        return national.replace(" ", "-")
+    return national
 
 
 # --------------------------------------------------------------------------------------------------
@@ -512,18 +558,36 @@ def street_lines(rng: np.random.Generator, vocab: Vocab, addr: Address, style: A
     line = pc.binary_join_element_wise(number, type_, name, " ")
     no_number = rng.random(n) < style.no_number
     line = where(no_number, pc.binary_join_element_wise(type_, name, " "), line)
+    abroad = vocab.foreign_streets(addr.street)
+    if abroad is not None and abroad.any():
+        line = where(abroad, _foreign_street_lines(rng, vocab, addr, name, no_number), line)
     if style.rnvp:
-        line = strip_accents(pc.utf8_upper(pc.replace_substring(line, "-", " ")))
+        line = strip_accents(upper(pc.replace_substring(line, "-", " ")))
         line = pc.replace_substring(line, "'", " ")
         return line
     out, _ = styled(rng, line, style.text)
     return out
 
 
+def _foreign_street_lines(rng, vocab: Vocab, addr: Address, name: pa.Array, no_number: np.ndarray) -> pa.Array:
+    """Street lines abroad: the number after the street ("Hauptstraße 12", "Calle Mayor, 12"), before it in
+    Great Britain ("221B Baker Street"); French clerks put it first for a few Belgians, Swiss and Luxembourgers."""
+    n = len(addr.number)
+    country = vocab.street_country[addr.street]
+    gb = country == COUNTRIES.index("GB")
+    letter = take(strings(["", "A", "B", "a", "b"]), np.where(rng.random(n) < 0.04, rng.integers(1, 5, n), 0))
+    number = concat(int_str(addr.number), letter)
+    french_order = np.isin(country, [COUNTRIES.index(c) for c in ("BE", "CH", "LU")]) & (rng.random(n) < 0.12)
+    comma = (country == COUNTRIES.index("ES")) & (rng.random(n) < 0.6)
+    after = concat(name, where(comma, ", ", " "), number)
+    before = pc.binary_join_element_wise(number, name, " ")
+    return where(no_number, name, where(gb | french_order, before, after))
+
+
 def address_extras(rng: np.random.Generator, addr: Address, style: AddressStyle) -> pa.Array:
     extra = addr.extra
     if style.rnvp:
-        return strip_accents(pc.utf8_upper(extra))
+        return strip_accents(upper(extra))
     out, _ = styled(rng, extra, TextStyle(style.text.upper, style.text.lower, style.text.no_accents, 0.7, 0, 0))
     return blank(rng, out, style.extra_missing)
 
@@ -534,6 +598,10 @@ def postcodes(rng: np.random.Generator, vocab: Vocab, addr: Address, style: Addr
     if style.postcode_drop_zero > 0:
         drop = (rng.random(n) < style.postcode_drop_zero) & pc.starts_with(out, "0").to_numpy(zero_copy_only=False)
         out = where(drop, pc.utf8_slice_codeunits(out, 1), out)
+    abroad = vocab.foreign_cities(addr.city)
+    if abroad is not None and abroad.any():
+        lu = (vocab.city_country[addr.city] == COUNTRIES.index("LU")) & (rng.random(n) < 0.6)
+        out = where(lu, concat("L-", out), out)
     if style.postcode_typo > 0:
         out = map_rows(rng, out, style.postcode_typo, digit_typo)
     return out
@@ -561,7 +629,7 @@ def cities(rng: np.random.Generator, vocab: Vocab, addr: Address, style: Address
     if style.rnvp:
         out = pc.replace_substring_regex(out, pattern=r"\bSainte-", replacement="Ste-")
         out = pc.replace_substring_regex(out, pattern=r"\bSaint-", replacement="St-")
-        out = strip_accents(pc.utf8_upper(pc.replace_substring(pc.replace_substring(out, "-", " "), "'", " ")))
+        out = strip_accents(upper(pc.replace_substring(pc.replace_substring(out, "-", " "), "'", " ")))
         return out
     hyphen = rng.random(n) < style.city_hyphen_space
     out = where(hyphen, pc.replace_substring(out, "-", " "), out)
@@ -570,6 +638,9 @@ def cities(rng: np.random.Generator, vocab: Vocab, addr: Address, style: Address
         pc.replace_substring_regex(out, pattern=r"\bSainte([- ])", replacement="Ste\\1"),
         pattern=r"\bSaint([- ])", replacement="St\\1"), out)
     cedex = rng.random(n) < style.cedex
+    abroad = vocab.foreign_cities(addr.city)
+    if abroad is not None:
+        cedex &= ~abroad
     out = where(cedex, concat(out, " CEDEX"), out)
     out, _ = styled(rng, out, style.text)
     return out

@@ -4,11 +4,15 @@ The lists live in ``spark_lib/resources/generator_*.csv`` (UTF-8, ``;``-separate
 change with the installed Faker version. The surname list is Faker's fr_FR list (ordered by frequency) plus
 names with particles and of foreign origin; a long tail of plausible surnames is derived from syllables with a
 fixed seed, so that common names are common (Martin ~0.3 %) and rare names are rare, as in France.
+``generator_foreign_*.csv`` hold, per neighbouring country (BE, CH, LU, DE, ES, GB), first names by sex,
+surnames and streets (weights by rank) and real cities with their postcodes; :func:`extend_abroad` appends
+them to the vocabulary for the profiles with customers living abroad.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import unicodedata
 from dataclasses import dataclass
@@ -90,6 +94,16 @@ class Vocab:
     departments: np.ndarray             # "75", "06", "20" as strings
     arrondissement: np.ndarray          # 1..20 for Paris/Lyon/Marseille, else 0
     city_cdf: np.ndarray
+    #: index in COUNTRIES of each city's and street's country (0, France, unless extend_abroad added some)
+    city_country: np.ndarray | None = None
+    street_country: np.ndarray | None = None
+
+    def foreign_cities(self, city: np.ndarray) -> np.ndarray | None:
+        """Mask of the cities abroad among ``city`` (indices), or None when the vocabulary has none."""
+        return None if self.city_country is None else self.city_country[city] > 0
+
+    def foreign_streets(self, street: np.ndarray) -> np.ndarray | None:
+        return None if self.street_country is None else self.street_country[street] > 0
 
 
 def _synthetic_surnames(count: int, exclude: set[str]) -> list[str]:
@@ -235,6 +249,107 @@ def load_vocab() -> Vocab:
         arrondissement=arrondissement,
         city_cdf=_cdf(city_w),
     )
+
+
+#: Countries of residence: France (0) and the neighbours whose residents shop with a French retailer.
+COUNTRIES = ("FR", "BE", "CH", "LU", "DE", "ES", "GB")
+
+
+@dataclass(frozen=True)
+class Abroad:
+    """Where the names and places of customers living abroad sit in a vocabulary from :func:`extend_abroad`:
+    per country, the indices of its names, cities and streets and their cumulative weights."""
+
+    first: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]   # (country, sex) -> (indices, cdf)
+    last: dict[int, tuple[np.ndarray, np.ndarray]]
+    cities: dict[int, tuple[np.ndarray, np.ndarray]]
+    streets: dict[int, tuple[np.ndarray, np.ndarray]]
+
+    @staticmethod
+    def draw(rng: np.random.Generator, table: tuple[np.ndarray, np.ndarray], size: int) -> np.ndarray:
+        indices, cdf = table
+        return indices[sample_cdf(rng, cdf, size)]
+
+
+def email_fold(name: str) -> str:
+    """``fold`` for an email's local part: "Weiß" -> "weiss", "Peña" -> "pena"."""
+    return fold(name.replace("ß", "ss"))
+
+
+@functools.lru_cache(maxsize=1)
+def extend_abroad() -> tuple[Vocab, Abroad]:
+    """The vocabulary of :func:`load_vocab` with the names, cities and streets of ``generator_foreign_*.csv``
+    appended. Indices and cumulative weights of the French lists are unchanged: French draws stay the same."""
+    base = load_vocab()
+    code = {c: i for i, c in enumerate(COUNTRIES)}
+
+    def grouped(rows, key):
+        groups: dict = {}
+        for row in rows:
+            groups.setdefault(key(row), []).append(row)
+        return groups
+
+    first, first_fold = list(base.first), list(base.first_fold)
+    index = {name: i for i, name in enumerate(first)}
+    first_tables = {}
+    for (country, sex), rows in grouped(_read("generator_foreign_first_names.csv"),
+                                        lambda r: (code[r["country"]], 0 if r["sex"] == "M" else 1)).items():
+        idx = []
+        for row in rows:
+            if row["name"] not in index:
+                index[row["name"]] = len(first)
+                first.append(row["name"])
+                first_fold.append(email_fold(row["name"]))
+            idx.append(index[row["name"]])
+        first_tables[(country, sex)] = (np.array(idx), _cdf(np.array([float(r["weight"]) for r in rows])))
+    n_new_first = len(first) - len(base.first)
+    part_idx = np.concatenate([base.first_part_idx, [index.get(n.split("-")[0], -1) if "-" in n else -1
+                                                     for n in first[len(base.first):]]]).astype(np.int32)
+
+    def appended(old: list[str], rows, column: str):
+        names = list(old)
+        tables = {}
+        for country, group in grouped(rows, lambda r: code[r["country"]]).items():
+            start = len(names)
+            names += [r[column] for r in group]
+            weight = np.array([float(r.get("weight") or r.get("population")) for r in group])
+            tables[country] = (np.arange(start, len(names)), _cdf(weight))
+        return names, tables
+
+    last, last_tables = appended(base.last, _read("generator_foreign_last_names.csv"), "name")
+    streets, street_tables = appended(base.streets, _read("generator_foreign_streets.csv"), "name")
+    city_rows = _read("generator_foreign_cities.csv")
+    cities, city_tables = appended(base.cities, city_rows, "city")
+    postcodes = base.postcodes + [r["postcode"] for r in city_rows]
+
+    def countries(tables, total):
+        out = np.zeros(total, dtype=np.int8)
+        for country, (idx, _) in tables.items():
+            out[idx] = country
+        return out
+
+    vocab = dataclasses.replace(
+        base,
+        first=first,
+        first_arr=pa.array(first, pa.string()),
+        first_fold=first_fold,
+        nick_idx=np.concatenate([base.nick_idx, np.full(n_new_first, -1, dtype=np.int32)]),
+        first_part_idx=part_idx,
+        last=last,
+        last_arr=pa.array(last, pa.string()),
+        last_fold=base.last_fold + [email_fold(n) for n in last[len(base.last):]],
+        streets=streets,
+        streets_arr=pa.array(streets, pa.string()),
+        cities=cities,
+        cities_arr=pa.array(cities, pa.string()),
+        postcodes=postcodes,
+        postcodes_arr=pa.array(postcodes, pa.string()),
+        departments=np.concatenate([base.departments, np.full(len(city_rows), "99")]),  # no store there
+        arrondissement=np.concatenate([base.arrondissement, np.zeros(len(city_rows), dtype=np.int16)]),
+        city_country=countries(city_tables, len(cities)),
+        street_country=countries(street_tables, len(streets)),
+    )
+    return vocab, Abroad(first=first_tables, last=last_tables, cities=city_tables, streets=street_tables)
 
 
 def sample_cdf(rng: np.random.Generator, cdf: np.ndarray, size: int) -> np.ndarray:
