@@ -116,8 +116,9 @@ def town() -> list[dict]:
         else:
             l_home.update(house_number=str(40 + i), street_std="rue des ormes")  # moved within the town
         rows.append(record(f"loyalty:L{i:03d}", l_first, l_last, l_birth, phone_mobile=mobile, **l_home))
-        if i == 7:  # a call-centre note: first and last names typed the wrong way round, one with a typo
-            rows.append(record(f"call:C{i:03d}", typo(last), first, birth, **home))
+        if i in (7, 12, 17):  # a call-centre note: first and last names typed the wrong way round, one misspelt
+            contact = {"phone_mobile": mobile} if i != 12 else {}   # the caller gave a mobile, or nothing
+            rows.append(record(f"call:C{i:03d}", typo(last), first, birth, **contact, **home))
         if i % 3 == 0:  # an e-shop account: no birth date, the email and the mobile
             rows.append(record(f"eshop:A{i:03d}", first, last, None, email_std=email, phone_mobile=mobile,
                                **home))
@@ -215,8 +216,8 @@ def test_shared_email_weighs_nothing_between_visibly_different_people(spark, rec
 
 
 def test_swapped_names_with_a_typo_compare_as_names(spark, records, model, config):
-    # "mihcel sophie" at Sophie Michel's address on her birth date: no identifier in common
-    explanation = explain_pair(spark, records, model.model_json, "call:C007", "crm:C007", config)
+    # "vinecnt alexandre" at Alexandre Vincent's address on his birth date: no identifier in common
+    explanation = explain_pair(spark, records, model.model_json, "call:C012", "crm:C012", config)
     steps = {s["comparison"]: s for s in explanation.steps}
 
     assert steps["first_name"]["level"].startswith("First and last names swapped")
