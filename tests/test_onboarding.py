@@ -215,3 +215,22 @@ def test_init_refuses_to_overwrite_an_existing_file_without_force(tmp_path, caps
     assert "pass --force" in capsys.readouterr().err and out.read_text() == "# mine\n"
     assert init.main(["--raw-dir", str(tmp_path / "raw"), "--out", str(out), "--force"]) == 0
     assert load_sources(out).names == ["clients"]
+
+
+def test_parquet_columns_are_sampled_with_nested_structs_as_dotted_paths(tmp_path):
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "magasins").mkdir()
+    rows = [{"ticket_id": "T1", "date_ticket": dt.datetime(2026, 10, 3, 9, 30),
+             "client": {"carte_fidelite": "2900001", "email": "jean@exemple.fr"}}]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "magasins" / "tickets_2026-10.parquet")
+    [found] = find_sources(tmp_path)
+    assert (found.name, found.pattern, found.format) == ("tickets", "magasins/tickets_*.parquet", "parquet")
+    assert found.columns == ("ticket_id", "date_ticket", "client.carte_fidelite", "client.email")
+    assert found.samples["date_ticket"] == ["2026-10-03T09:30:00"]
+    mapping = propose_mapping(list(found.columns), found.samples, hints=found.pattern)
+    assert mapping.fields["loyalty_card"].column == "client.carte_fidelite"
+    assert mapping.channel.column == "offline"

@@ -159,6 +159,8 @@ def source_name(pattern: str, taken: set[str]) -> str:
     path = Path(pattern)
     stem = path.name.split(".")[0]
     words = _slug(stem.replace("[0-9]", " ").replace("*", " "))
+    # "adherents_part-0001.csv": the word before the number says it is a part, not what the source is
+    words = re.sub(r"(?:^|_)(?:part|partie|lot|batch|chunk|file|fichier|extract)$", "", words) or words
     folder = _slug(path.parent.name) if path.parent.name not in ("", ".") else ""
     name = words or folder or "source"
     if name in taken and folder and not name.startswith(folder):

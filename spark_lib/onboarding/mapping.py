@@ -44,7 +44,7 @@ _NAME = re.compile(r"^[^\W\d_]+(?:[ '\-.][^\W\d_]+)*\.?$")
 _CONSENT_WORDS = {"oui", "non", "o", "n", "yes", "no", "y", "true", "false", "vrai", "faux", "0", "1", "t", "f", "x"}
 _CIVILITY_WORDS = {"m", "mr", "mme", "mlle", "mrs", "ms", "miss", "monsieur", "madame", "mademoiselle", "melle", "dr"}
 _STORE_HINTS = ("magasin", "store", "boutique", "caisse", "ticket", "receipt", "pos", "agence", "fidelite",
-                "loyalty", "crm", "catalogue", "guichet", "comptoir")
+                "loyalty", "crm", "catalogue", "guichet", "comptoir", "appel", "call")
 
 
 def fold_header(text: str, keep_stopwords: bool = False) -> str:
@@ -90,8 +90,10 @@ class NameMatch:
     exact: bool
 
     @property
-    def strength(self) -> tuple[int, int]:
-        return (len(self.synonym.split()), int(self.exact))
+    def strength(self) -> tuple[int, int, int]:
+        """Longer synonyms first, then exact matches, then synonyms listed earlier in the table (``date maj``
+        before ``date creation`` for ``updated_at``)."""
+        return (len(self.synonym.split()), int(self.exact), -list(synonyms()).index(self.synonym))
 
 
 def field_from_name(column: str) -> NameMatch | None:
@@ -156,13 +158,13 @@ def analyse_values(values: list[str | None], region: str = "FR") -> Content:
     if not filled:
         return Content(0, {}, False)
     distinct = list(dict.fromkeys(filled))[:300]
+    folded = [fold_header(v, keep_stopwords=True) for v in filled[:300]]
     kinds = {
         "email": _share(distinct, lambda v: bool(_EMAIL.match(v))),
         "phone": _share(distinct, lambda v: _is_phone(v, region)),
         "postcode": _share(distinct, lambda v: bool(_POSTCODE.match(v)) and 1000 <= int(v) < 99000),
         "civility": _share(distinct, lambda v: fold_header(v, keep_stopwords=True) in _CIVILITY_WORDS),
-        "consent": _share(filled[:300], lambda v: fold_header(v, keep_stopwords=True) in _CONSENT_WORDS)
-        if len(distinct) <= 4 else 0.0,
+        "consent": _share(folded, lambda v: v in _CONSENT_WORDS) if len(set(folded)) <= 6 else 0.0,
         "first_name": _share(distinct, lambda v: fold_header(v) in known_first_names()),
         "name": _share(distinct, lambda v: bool(_NAME.match(v))),
         "timestamp": _share(distinct, lambda v: bool(_TIMESTAMP.match(v))),
