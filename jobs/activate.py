@@ -12,6 +12,10 @@
 The run date defaults to the date of the latest interaction event, as for ``rcu gold`` (so the snapshots
 of both steps line up, and a demo on generated data targets the data's own "today").
 
+When no source feeds an interaction table (a retailer's first customer files, ``rcu init``'s proposal),
+there is nothing to trigger on: the audiences are skipped, said so, and the KPIs are dated today as gold is.
+Asking for an audience by name (``--audience``) still loads ``audiences.yaml`` strictly.
+
     rcu activate [--run-date 2026-10-31] [--audience abandoned_cart ...] [--audiences conf/audiences.yaml]
     spark-submit --py-files rcu.zip jobs/activate.py --lakehouse /data/lakehouse --conf-dir conf
 """
@@ -62,16 +66,10 @@ def latest_event_date(ctx: JobContext) -> dt.date | None:
     return max(dates) if dates else None
 
 
-def run(
-    ctx: JobContext,
-    run_date: dt.date | None = None,
-    audiences: list[str] | None = None,
-    audiences_file: str | None = None,
-    progress: Progress | None = None,
-) -> ActivateReport:
-    stages = ctx.stages("activate", progress)
+def _audiences(ctx: JobContext, stages, report: ActivateReport, crosswalk, customers, run_date, audiences,
+               audiences_file) -> dt.date:
+    """Evaluate the audiences of ``audiences.yaml`` (or those named) and write their members; the run date."""
     progress = stages.progress
-    lake, report = ctx.lake, ActivateReport(seconds=stages.seconds)
     config = load_audiences(audiences_file or ctx.conf_dir / "audiences.yaml", interaction_tables_of(ctx.sources))
     wanted = audiences or config.names
     for name in wanted:
@@ -81,9 +79,8 @@ def run(
         raise ValueError("activate: no interaction events in the lakehouse to date the run: give --run-date")
     report.run_date = run_date.isoformat()
     progress(f"run date {report.run_date}; audiences: {', '.join(wanted)}")
-
+    lake = ctx.lake
     with stages("audiences"):
-        crosswalk, customers = lake.read(CROSSWALK), lake.read(CUSTOMER)
         frames = {}
         for table in config.tables():
             df = lake.read_or_none(interactions(table))
@@ -111,6 +108,26 @@ def run(
         names = ", ".join(f"'{n}'" for n in wanted)
         lake.replace_where(members, AUDIENCE_MEMBERS, f"run_date = DATE'{run_date.isoformat()}' AND audience IN ({names})")
         report.members_written = sum(s["members"] for s in report.audiences.values())
+    return run_date
+
+
+def run(
+    ctx: JobContext,
+    run_date: dt.date | None = None,
+    audiences: list[str] | None = None,
+    audiences_file: str | None = None,
+    progress: Progress | None = None,
+) -> ActivateReport:
+    stages = ctx.stages("activate", progress)
+    progress = stages.progress
+    lake, report = ctx.lake, ActivateReport(seconds=stages.seconds)
+    crosswalk, customers = lake.read(CROSSWALK), lake.read(CUSTOMER)
+    if not interaction_tables_of(ctx.sources) and not audiences:
+        run_date = run_date or dt.datetime.now(dt.timezone.utc).date()
+        report.run_date = run_date.isoformat()
+        progress(f"run date {report.run_date}; no source feeds an interaction table: audiences skipped")
+    else:
+        run_date = _audiences(ctx, stages, report, crosswalk, customers, run_date, audiences, audiences_file)
 
     with stages("kpis") as stage:
         already_read = {CROSSWALK: crosswalk, CUSTOMER: customers}

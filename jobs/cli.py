@@ -1,5 +1,7 @@
 """``rcu``: the command line of the customer reference pipeline, one subcommand per step.
 
+    rcu init --raw-dir DIR           propose a sources.yaml for a retailer's own files (review its uncertain lines)
+    rcu check --sources FILE         validate a sources.yaml against the files: fill and standardisation rates
     rcu generate --persons 10000     synthetic raw files + ground truth
     rcu ingest                       raw files -> bronze Delta tables (+ quarantine)
     rcu standardise                  bronze -> silver customer records and interactions
@@ -21,6 +23,8 @@ import sys
 
 # step name -> (module, one-line help). Modules are imported only when their step runs, so --help is quick.
 STEPS: dict[str, tuple[str, str]] = {
+    "init": ("jobs.init", "look at a folder of raw files and propose a sources.yaml, uncertain choices marked"),
+    "check": ("jobs.check", "validate a sources.yaml against the raw files: columns, fill and standardisation rates"),
     "generate": ("jobs.generate", "write synthetic raw files for N persons and the ground truth (evaluation only)"),
     "ingest": ("jobs.ingest", "land new raw files in bronze Delta tables; malformed rows go to bronze.quarantine"),
     "standardise": ("jobs.standardise", "conform bronze into silver.customer_records and silver interaction tables"),
@@ -57,8 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     module = importlib.import_module(STEPS[args.command][0])
-    module.main(argv[1:])
-    return 0
+    result = module.main(argv[1:])
+    # init and check return their exit code; the other steps return their report (success)
+    return result if isinstance(result, int) and not isinstance(result, bool) else 0
 
 
 if __name__ == "__main__":

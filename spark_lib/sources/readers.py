@@ -21,7 +21,8 @@ from spark_lib.config import SourceSpec
 
 CORRUPT = "_corrupt_record"
 _SPARK_STANDARD_CHARSETS = {"iso-8859-1", "us-ascii", "utf-16", "utf-16be", "utf-16le", "utf-32", "utf-8"}
-_INVALID_DELTA_CHARS = re.compile(r"[ ,;{}()\n\t=]+")
+# Delta's invalid characters without column mapping, and the dot, which Spark reads as a path into a struct
+_INVALID_DELTA_CHARS = re.compile(r"[ ,;{}()\n\t=.]+")
 
 
 class SourceFileError(ValueError):
@@ -29,7 +30,8 @@ class SourceFileError(ValueError):
 
 
 def delta_safe_name(column: str) -> str:
-    """Column name Delta accepts without column mapping: ``"Date de naissance"`` -> ``"Date_de_naissance"``."""
+    """Column name Delta accepts without column mapping, and Spark without quoting a dot:
+    ``"Date de naissance"`` -> ``"Date_de_naissance"``, ``"Tél. portable"`` -> ``"Tél_portable"``."""
     return _INVALID_DELTA_CHARS.sub("_", column.strip()).strip("_") or "_blank"
 
 
@@ -63,7 +65,7 @@ def csv_header(spec: SourceSpec, path: str) -> list[str]:
 def read_raw(spark: SparkSession, spec: SourceSpec, paths: list[str], json_sampling_ratio: float = 1.0) -> DataFrame:
     """Read ``paths`` of one source as they are, with ``_source_file`` and, for text formats, ``_corrupt_record``.
 
-    Column names are made Delta-safe (spaces and ``,;{}()=`` become ``_``); configuration keys are resolved
+    Column names are made Delta-safe (spaces, dots and ``,;{}()=`` become ``_``); configuration keys are resolved
     through the same function, so a header ``Date de naissance`` is still mapped by its own name.
     """
     if not paths:
@@ -132,8 +134,15 @@ def _read_json(spark: SparkSession, spec: SourceSpec, paths: list[str], sampling
 
 
 def column_for(df: DataFrame, spec: SourceSpec, key: str, column: str, path_hint: str):
-    """The Column for a configured name (dotted paths reach into objects), checked to exist and be scalar."""
-    parts = [delta_safe_name(p) for p in column.split(".")]
+    """The Column for a configured name (dotted paths reach into objects), checked to exist and be scalar.
+
+    A name that is a column as a whole is that column, dots included (a CSV header ``Tél. portable``).
+    """
+    whole = delta_safe_name(column)
+    if "." in column and whole in df.columns:
+        parts = [whole]
+    else:
+        parts = [delta_safe_name(p) for p in column.split(".")]
     data_type = df.schema
     for depth, part in enumerate(parts):
         names = [f.name for f in data_type.fields] if isinstance(data_type, StructType) else []
