@@ -107,6 +107,14 @@ def test_invalid_placeholder_or_mistyped_email_never_wins_under_validated_only(s
                  ("C1", "jean.dupont@orange.fr"), ("C2", "marie@free.fr"), ("C3", None)),
         ignore_row_order=True, ignore_nullable=True,
     )
+    # accepting the correction of a known domain typo (conf/gold.yaml): the newest address wins
+    accepting = dataclasses.replace(rule, accept_flags=("email:domain_corrected",))
+    assert_df_equality(
+        winners(spark, rows, accepting),
+        expected(spark, [("customer_id", str), ("email", str)],
+                 ("C1", "jean.dupont@ornage.fr"), ("C2", "marie@free.fr"), ("C3", None)),
+        ignore_row_order=True, ignore_nullable=True,
+    )
 
 
 def test_address_fields_all_come_from_the_winning_record_never_mixed(spark):

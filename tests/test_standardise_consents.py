@@ -93,7 +93,7 @@ def test_standardise_identity_chains_every_step_into_silver_columns(spark):
         [
             (
                 "loyalty:1", "MME", "Élodie", "LE GOFF", "elodie", "elodie", "le goff", dt.date(1980, 5, 12),
-                "elodie.legoff+promo@gmial.com", "elodielegoff@gmail.com", True, "+33671234589", "+33145454545",
+                "elodie.legoff+promo@gmail.com", "elodielegoff@gmail.com", True, "+33671234589", "+33145454545",
                 "12 BIS", "Avenue de la République", "avenue de la republique", "Bât A", "75011", "PARIS 11", "paris",
                 "FR", True, False, True, ["email:domain_corrected"],
             ),

@@ -28,9 +28,10 @@ A record is a candidate for an attribute when its ``required`` columns (default:
 attribute's columns) are not null, its source is not in ``ignore_sources`` and does not have a trust of
 0 for the attribute. With ``validated_only``
 it must also be validated: every ``<column>_valid`` flag of the records (``email_valid``) is true, and its
-``quality_flags`` name none of the attribute's ``flag_fields`` (default: its columns), so a placeholder
-(``email:placeholder``) or an address the source typed wrong (``email:domain_corrected``: the display value
-still carries the typo) never wins. A customer with no candidate gets null.
+``quality_flags`` name none of the attribute's ``flag_fields`` (default: its columns) but those in
+``accept_flags``, so a placeholder (``email:placeholder``) or an invalid address never wins, while an
+address whose known domain typo standardisation corrected (``email:domain_corrected``, accepted by
+conf/gold.yaml) may. A customer with no candidate gets null.
 
 Consents (not configurable, on purpose)
 ---------------------------------------
@@ -101,6 +102,9 @@ class AttributeRule:
     validated_only: bool = False
     #: quality-flag fields (the part before ':') that disqualify a value (default: the columns)
     flag_fields: tuple[str, ...] = ()
+    #: quality flags that do not disqualify a value under ``validated_only`` (``email:domain_corrected``: the
+    #: value holds the correction)
+    accept_flags: tuple[str, ...] = ()
     #: columns a candidate must have (default: at least one of the columns)
     required: tuple[str, ...] = ()
     #: columns whose equal values count as one value for ``most_frequent`` (default: the columns)
@@ -201,10 +205,15 @@ def _is_candidate(rule: AttributeRule, columns: set[str], trust: SourceTrust | N
         fields = F.array(*[F.lit(f) for f in (rule.flag_fields or rule.columns)])
         flagged = F.exists(
             F.coalesce(F.col("quality_flags"), F.array().cast("array<string>")),
-            lambda flag: F.array_contains(fields, F.substring_index(flag, ":", 1)),
+            lambda flag: F.array_contains(fields, F.substring_index(flag, ":", 1)) & ~_is_accepted(flag, rule),
         )
         condition = condition & ~flagged
     return condition
+
+
+def _is_accepted(flag: Column, rule: AttributeRule) -> Column:
+    """True for a quality flag the rule's ``accept_flags`` lets through."""
+    return flag.isin(*rule.accept_flags) if rule.accept_flags else F.lit(False)
 
 
 def _candidate_column(rule: AttributeRule) -> str:

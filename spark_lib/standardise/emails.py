@@ -7,7 +7,8 @@ Example::
 
 Input: ``email`` (string, may be absent). Outputs:
 
-- ``email``: as given, trimmed and lower-cased; null when blank.
+- ``email``: as given, trimmed and lower-cased, a known domain typo corrected ("a.b@gmial.com" ->
+  "a.b@gmail.com"); null when blank.
 - ``email_valid``: syntax check (null when there is no e-mail).
 - ``email_std``: the matching key. Domain typos corrected from ``resources/email_domain_typos.csv``
   ("gmial.com" -> "gmail.com"), ``googlemail.com`` -> ``gmail.com``, ``+tags`` removed for every domain and
@@ -105,9 +106,13 @@ def standardise_emails(df: DataFrame) -> DataFrame:
     df = df.withColumn(f"{_TMP}placeholder", F.col(f"{_TMP}valid") & placeholder)
     matching_local = F.when(domain == "gmail.com", F.regexp_replace(local, r"\.", "")).otherwise(local)
     valid, is_placeholder = F.col(f"{_TMP}valid"), F.col(f"{_TMP}placeholder")
+    # the display keeps what was typed (case folded, +tag and dots kept) but a known domain typo of a valid
+    # address: "gmial.com" is nobody's mailbox, so the golden record may hold the corrected one (flagged)
+    corrected = F.col(f"{_TMP}corrected") & valid & ~is_placeholder
+    display = F.when(corrected, F.concat(F.substring_index(email, "@", 1), F.lit("@"), domain)).otherwise(email)
     df = df.withColumns(
         {
-            "email": email,
+            "email": display,
             "email_valid": valid,
             "email_std": F.when(valid & ~is_placeholder, F.concat(matching_local, F.lit("@"), domain)),
         }
