@@ -104,8 +104,9 @@ def test_nothing_read_is_lost_between_raw_files_and_bronze(pipeline):
         if report.source == "franchise_members":
             assert report.rows_read == report.rows_bronze == 80 and report.rows_quarantined == 0
             continue
-        assert report.rows_read == summary.rows_per_source[report.source], report.source
-        assert report.rows_quarantined == summary.malformed_per_source[report.source], report.source
+        # a source the standard profile does not write (store_customers) finds no file and reads nothing
+        assert report.rows_read == summary.rows_per_source.get(report.source, 0), report.source
+        assert report.rows_quarantined == summary.malformed_per_source.get(report.source, 0), report.source
         assert report.rows_bronze + report.rows_quarantined == report.rows_read
 
 
