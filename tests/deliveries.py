@@ -134,6 +134,7 @@ BAD_FILES = {
     "web/orders_coupe.jsonl": "truncated",
     "pos/tickets_retype.parquet": "retyped column",
     "pos/tickets_coupe.parquet": "truncated",
+    "pos/tickets_illisible.parquet": "unreadable",
 }
 #: record ids of the good rows of the good files: each must land in bronze exactly once
 GOOD_IDS = {
@@ -165,6 +166,7 @@ def write_mixed_delivery(root: Path) -> argparse.Namespace:
     _tickets(ticket_id=["T12", "T13"], amount=[5.0, 7.2]).to_parquet(raw / "pos" / "tickets_retype.parquet")
     whole = (raw / "pos" / "tickets_jour2.parquet").read_bytes()
     (raw / "pos" / "tickets_coupe.parquet").write_bytes(whole[: len(whole) // 2])
+    (raw / "pos" / "tickets_illisible.parquet").write_bytes(b"PAR1" + b"\x00garbage, not a footer" * 4 + b"PAR1")
     return args
 
 

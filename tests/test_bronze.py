@@ -12,6 +12,8 @@ from pyspark.sql import functions as F
 from jobs import ingest
 from jobs.common import build_context
 from spark_lib import tables
+from spark_lib.config import SourceSpec
+from spark_lib.sources.files import inspect_file
 from deltalake import DeltaTable
 
 from tests.deliveries import (
@@ -144,8 +146,9 @@ def test_a_mixed_delivery_lands_every_good_file_and_quarantines_each_bad_file_wi
     assert "','" in wrong_separator.detail and "';'" in wrong_separator.detail
     assert "amount: string -> double" in next(f for f in files if f.reason == "retyped column").detail
     printed = capsys.readouterr()
-    summary = printed.err[printed.err.index("8 file(s) quarantined"):]
-    assert all(name in summary for name in BAD_FILES) and "WARNING: done, 8 file(s) quarantined" in summary
+    summary = printed.err[printed.err.index(f"{len(BAD_FILES)} file(s) quarantined"):]
+    assert all(name in summary for name in BAD_FILES)
+    assert f"WARNING: done, {len(BAD_FILES)} file(s) quarantined" in summary
 
     # the log reconciles every file of the delivery: rows read = bronze + quarantine, per file
     log = {_relative(r.file_path, mixed.raw_dir): r for r in _log(ctx).collect()}
@@ -162,6 +165,21 @@ def test_a_mixed_delivery_lands_every_good_file_and_quarantines_each_bad_file_wi
         assert row.status == ("file_quarantined" if name in BAD_FILES else "landed"), name
     assert (log["fid/guillemets.csv"].rows_bronze, log["fid/guillemets.csv"].rows_quarantined) == (2, 1)
     assert (log["web/orders_bruit.jsonl"].rows_read, log["web/orders_bruit.jsonl"].rows_quarantined) == (3, 1)
+
+
+@pytest.mark.parametrize("content, reason", [
+    ("num_carte;nom\nC1;Hélène\n".encode("utf-8"), "wrong encoding"),      # would land as "HÃ©lÃ¨ne"
+    ("num_carte;nom\nC1;Hélène\n".encode("cp1252"), None),
+    (b"\r\n\r\n", "empty"),
+    ("num_carte\tnom\nC1\tHélène\n".encode("cp1252"), "wrong separator"),
+])
+def test_file_checks_read_only_a_few_bytes_and_name_the_problem(tmp_path, content, reason):
+    spec = SourceSpec(name="loyalty", path="*.csv", format="csv", channel="offline", record_id="num_carte",
+                      separator=";", encoding="cp1252")
+    path = tmp_path / "export.csv"
+    path.write_bytes(content)
+    problem = inspect_file(spec, str(path))
+    assert (problem.reason if problem else None) == reason
 
 
 def test_standard_csv_quoting_is_read_as_written(spark, mixed):
