@@ -3,7 +3,7 @@
     rcu init --raw-dir DIR           propose a sources.yaml for a retailer's own files (review its uncertain lines)
     rcu check --sources FILE         validate a sources.yaml against the files: fill and standardisation rates
     rcu generate --persons 10000     synthetic raw files + ground truth
-    rcu ingest                       raw files -> bronze Delta tables (+ quarantine)
+    rcu ingest                       raw files -> bronze Delta tables (+ row and file quarantines; exit 3: files quarantined)
     rcu standardise                  bronze -> silver customer records and interactions
     rcu match [--retrain]            records -> customers: gold.customer_crosswalk, id registry, F1 vs truth
     rcu gold                         golden records, provenance, customer 360, segments
@@ -26,7 +26,7 @@ STEPS: dict[str, tuple[str, str]] = {
     "init": ("jobs.init", "look at a folder of raw files and propose a sources.yaml, uncertain choices marked"),
     "check": ("jobs.check", "validate a sources.yaml against the raw files: columns, fill and standardisation rates"),
     "generate": ("jobs.generate", "write synthetic raw files for N persons and the ground truth (evaluation only)"),
-    "ingest": ("jobs.ingest", "land new raw files in bronze Delta tables; malformed rows go to bronze.quarantine"),
+    "ingest": ("jobs.ingest", "land new raw files in bronze Delta tables; bad rows go to bronze.quarantine, bad files to bronze.file_quarantine"),
     "standardise": ("jobs.standardise", "conform bronze into silver.customer_records and silver interaction tables"),
     "match": ("jobs.match", "link records into customers (deterministic + Splink), persistent ids, crosswalk, evaluation"),
     "gold": ("jobs.gold", "golden customers with provenance (MERGE, change feed), customer 360, RFM and temperature segments"),
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module = importlib.import_module(STEPS[args.command][0])
     result = module.main(argv[1:])
-    # init and check return their exit code; the other steps return their report (success)
+    # init, check and ingest return their exit code; the other steps return their report (success)
     return result if isinstance(result, int) and not isinstance(result, bool) else 0
 
 

@@ -1,7 +1,19 @@
-"""Ingest: land each source's new raw files in its bronze Delta table; malformed rows go to quarantine.
+"""Ingest: land each source's new raw files in its bronze Delta table; bad rows and bad files go to quarantine.
 
-Append-only and idempotent: a file whose content was already ingested (same SHA-256) is skipped, and a
-batch replaces its own files' rows atomically, so a run interrupted half-way converges when re-run.
+Append-only and idempotent: a file whose content was already taken (same SHA-256, landed or quarantined) is
+skipped, and a batch replaces its own files' rows atomically, so a run interrupted half-way converges when re-run.
+
+A bad file never stops the day. Each new file is checked first (empty, header only, wrong separator or
+encoding, a mapped column missing or retyped, truncated, unreadable: :mod:`spark_lib.sources.files`); a bad
+file goes to ``bronze.file_quarantine`` with its reason and what to do, the other files land. Rows that cannot
+be used go to ``bronze.quarantine``. ``bronze.ingestion_log`` has one row per file taken, quarantined files
+included (so they are not retried; a fixed file is new content, a new hash, and lands when re-delivered).
+A mapped column that no file has is a configuration error (a misspelt mapping), checked against the bronze
+table even when no new file arrived.
+
+Exit status: 0 every new file landed; 3 done, but some files were quarantined (listed at the end, and in
+bronze.file_quarantine); 1 failed (a source could not be ingested: its error is printed; the other sources
+are still landed and logged).
 
     spark-submit --py-files rcu.zip jobs/ingest.py --lakehouse /data/lakehouse --raw-dir /data/raw
     rcu ingest [--source loyalty_members ...]
@@ -10,6 +22,8 @@ batch replaces its own files' rows atomically, so a run interrupted half-way con
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import uuid
 from dataclasses import asdict, dataclass, field
 from functools import reduce
@@ -17,14 +31,31 @@ from functools import reduce
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 from jobs.common import JobContext, Progress, add_common_arguments, build_context, run_concurrently
 from spark_lib import tables
 from spark_lib.config import SourceSpec
-from spark_lib.schemas import INGESTION_LOG
+from spark_lib.schemas import FILE_QUARANTINE, INGESTION_LOG
+from spark_lib.sources import files as checks
 from spark_lib.sources.bronze import split_malformed, validate_mapping, with_ingestion_metadata
-from spark_lib.sources.readers import file_fingerprint, list_files, read_raw
+from spark_lib.sources.readers import (
+    SourceFileError,
+    csv_header,
+    file_fingerprint,
+    file_schema,
+    list_files,
+    mapping_errors,
+    read_raw,
+)
 
+#: exit status of a run that landed what it could but quarantined some files
+EXIT_FILES_QUARANTINED = 3
+EXIT_FAILED = 1
+
+
+class IngestError(RuntimeError):
+    """Some sources could not be ingested (the others were); the message lists each source's error."""
 
 
 @dataclass(frozen=True)
@@ -35,10 +66,23 @@ class IngestReport:
     rows_read: int
     rows_bronze: int
     rows_quarantined: int
+    files_quarantined: int = 0
+
+
+@dataclass(frozen=True)
+class QuarantinedFile:
+    source: str
+    path: str
+    file_hash: str
+    size: int
+    problem: checks.FileProblem
+
+    def line(self) -> str:
+        return f"{self.source}: {self.path}: {self.problem.reason}: {self.problem.detail}; {self.problem.action}"
 
 
 def ingested_hashes(ctx: JobContext) -> dict[str, set[str]]:
-    """The content hashes already ingested, by source (one read of the log for the whole run)."""
+    """The content hashes already taken (landed or quarantined as files), by source (one read of the log)."""
     log = ctx.lake.read_or_none(tables.INGESTION_LOG)
     if log is None:
         return {}
@@ -56,6 +100,95 @@ class _Landed:
     hashes: tuple[str, ...] = ()
     quarantine: DataFrame | None = None      # checkpointed: small, and independent of the raw files
     log_rows: list = field(default_factory=list)
+    bad_files: list[QuarantinedFile] = field(default_factory=list)
+    error: str | None = None
+
+
+def screen_files(ctx: JobContext, spec: SourceSpec, new: dict[str, str],
+                 bronze: StructType | None) -> dict[str, checks.FileProblem]:
+    """The problem of each new file that cannot be landed (see :mod:`spark_lib.sources.files`); a mapped column
+    that no file has raises :class:`SourceFileError` (the mapping is wrong, not the files)."""
+    problems = {path: p for path in new if (p := checks.inspect_file(spec, path))}
+    schemas: dict[str, StructType] = {}
+    for path in new:
+        if path in problems:
+            continue
+        try:
+            schema = file_schema(ctx.spark, spec, path)
+        except Exception as error:  # noqa: BLE001 - whatever the reader says, the file is what is wrong
+            problems[path] = checks.FileProblem(checks.UNREADABLE, _first_line(error))
+            continue
+        if schema is not None:
+            schemas[path] = schema
+    missing, errors = checks.missing_column_problems(schemas, spec, bronze)
+    if errors:
+        raise SourceFileError("; ".join(errors))
+    problems.update(missing)
+    reference = bronze
+    for path, schema in schemas.items():
+        if path in problems or spec.format != "parquet":
+            continue
+        reference = reference or schema   # no bronze table yet: the delivery's first good file sets the types
+        retyped = checks.retyped_columns(reference, schema)
+        if retyped:
+            compared = "the bronze table" if bronze is not None else "the delivery's first file"
+            problems[path] = checks.FileProblem(checks.RETYPED_COLUMN, f"{'; '.join(retyped)} (types of {compared})")
+    return problems
+
+
+def read_files(ctx: JobContext, spec: SourceSpec, paths: list[str]) -> DataFrame:
+    """Read files of one source; CSV files are read per header (files whose columns differ all land, bronze
+    takes the union of their columns)."""
+    groups: dict[tuple, list[str]] = {}
+    for path in paths:
+        key = tuple(csv_header(spec, path)) if spec.format == "csv" and spec.header else ()
+        groups.setdefault(key, []).append(path)
+    frames = [read_raw(ctx.spark, spec, group) for group in groups.values()]
+    return reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
+
+
+def read_isolating_bad_files(ctx: JobContext, spec: SourceSpec, hashes: dict[str, str], batch_id: str,
+                             problems: dict[str, checks.FileProblem]) -> DataFrame | None:
+    """The files' rows with ingestion metadata, persisted; a file Spark fails to read is found by reading the
+    files one by one, and added to ``problems`` as unreadable. None when no file is left."""
+    def landed(paths: list[str]) -> DataFrame:
+        rows = read_files(ctx, spec, paths)
+        metadata = ctx.spark.createDataFrame([(p, hashes[p]) for p in paths], "path string, file_hash string")
+        # Read once, written to bronze, counted and split: keep it rather than re-parse the files.
+        df = with_ingestion_metadata(rows, spec.name, metadata, batch_id).persist(StorageLevel.MEMORY_AND_DISK)
+        df.count()
+        return df
+
+    paths = [p for p in hashes if p not in problems]
+    if not paths:
+        return None
+    try:
+        return landed(paths)
+    except SourceFileError:
+        raise
+    except Exception:  # noqa: BLE001 - find the file(s) at fault, land the others
+        for path in paths:
+            try:
+                landed([path]).unpersist()
+            except Exception as error:  # noqa: BLE001
+                problems[path] = checks.FileProblem(checks.UNREADABLE, _first_line(error))
+        paths = [p for p in paths if p not in problems]
+        return landed(paths) if paths else None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"[:500]
+
+
+def check_mapping(ctx: JobContext, spec: SourceSpec) -> None:
+    """Check the mapping against the bronze table when no file is new: a misspelt column fails here, at
+    ingest, and not later at standardise."""
+    table = tables.bronze(spec.name)
+    if ctx.lake.exists(table):
+        errors = mapping_errors(ctx.lake.read(table).schema, spec, f"{table} (no new file)")
+        if errors:
+            raise SourceFileError("; ".join(errors.values()))
 
 
 def ingest_source(ctx: JobContext, spec: SourceSpec, batch_id: str, progress: Progress, seen: set[str]) -> _Landed:
@@ -64,6 +197,7 @@ def ingest_source(ctx: JobContext, spec: SourceSpec, batch_id: str, progress: Pr
     files = list_files(spec, ctx.raw_dir)
     if not files:
         progress(f"{spec.name}: no file matches {spec.glob(ctx.raw_dir)}")
+        check_mapping(ctx, spec)
         return _Landed(IngestReport(spec.name, 0, 0, 0, 0, 0))
     new: dict[str, str] = {}
     for path in files:
@@ -71,61 +205,84 @@ def ingest_source(ctx: JobContext, spec: SourceSpec, batch_id: str, progress: Pr
         if digest not in seen and digest not in new.values():
             new[path] = digest
     if not new:
-        progress(f"{spec.name}: {len(files)} file(s), all already ingested")
+        progress(f"{spec.name}: {len(files)} file(s), all already taken")
+        check_mapping(ctx, spec)
         return _Landed(IngestReport(spec.name, len(files), 0, 0, 0, 0))
 
-    spark = ctx.spark
-    raw = read_raw(spark, spec, list(new))
-    validate_mapping(raw, spec, path_hint=", ".join(new))
-    hashes = spark.createDataFrame(list(new.items()), "path string, file_hash string")
-    landed = with_ingestion_metadata(raw, spec.name, hashes, batch_id)
-    # Read once, written to bronze, counted and split: keep it rather than re-parse the files.
-    landed = landed.persist(StorageLevel.MEMORY_AND_DISK)
-    split = split_malformed(landed, spec)
-    in_batch = ", ".join(f"'{h}'" for h in new.values())
-    ctx.lake.replace_where(split.valid, tables.bronze(spec.name), f"_file_hash IN ({in_batch})")
-    quarantine = split.quarantine.localCheckpoint()
-    per_file = (
-        landed.groupBy("_source_file", "_file_hash")
-        .agg(F.count(F.lit(1)).alias("rows_read"))
-        .join(
-            quarantine.groupBy(F.col("file_hash").alias("_file_hash")).agg(F.count(F.lit(1)).alias("rows_quarantined")),
-            "_file_hash",
-            "left",
-        )
-        .select(
-            F.lit(spec.name).alias("source"),
-            F.col("_source_file").alias("file_path"),
-            F.col("_file_hash").alias("file_hash"),
-            F.col("rows_read"),
-            (F.col("rows_read") - F.coalesce("rows_quarantined", F.lit(0))).alias("rows_bronze"),
-            F.coalesce("rows_quarantined", F.lit(0)).alias("rows_quarantined"),
-            F.lit(batch_id).alias("batch_id"),
-        )
-    )
-    counts = per_file.collect()
-    landed.unpersist()
+    table = tables.bronze(spec.name)
+    bronze_schema = ctx.lake.read(table).schema if ctx.lake.exists(table) else None
+    problems = screen_files(ctx, spec, new, bronze_schema)
+    landed = read_isolating_bad_files(ctx, spec, new, batch_id, problems)
+    bad = [QuarantinedFile(spec.name, p, new[p], os.path.getsize(p), problem) for p, problem in problems.items()]
+    counts: dict[str, tuple[int, int]] = {}
+    quarantine = None
+    if landed is not None:
+        validate_mapping(landed, spec, path_hint=", ".join(p for p in new if p not in problems))
+        split = split_malformed(landed, spec)
+        in_batch = ", ".join(f"'{h}'" for h in new.values())
+        ctx.lake.replace_where(split.valid, table, f"_file_hash IN ({in_batch})")
+        quarantine = split.quarantine.localCheckpoint()
+        read = {r.file_hash: r.n for r in landed.groupBy(F.col("_file_hash").alias("file_hash")).count()
+                .withColumnRenamed("count", "n").collect()}
+        rejected = {r.file_hash: r.n for r in quarantine.groupBy("file_hash").count()
+                    .withColumnRenamed("count", "n").collect()}
+        counts = {h: (read.get(h, 0), rejected.get(h, 0)) for h in read}
+        landed.unpersist()
+    log_rows = []
+    for path, digest in new.items():
+        # every file taken is logged, a file with no row (or quarantined as a file) too: it is not taken again
+        rows_read, rows_quarantined = counts.get(digest, (0, 0))
+        status = "file_quarantined" if path in problems else "landed"
+        log_rows.append((spec.name, path, digest, rows_read, rows_read - rows_quarantined, rows_quarantined,
+                         batch_id, status))
     report = IngestReport(
         spec.name,
         len(files),
-        len(new),
-        sum(r.rows_read for r in counts),
-        sum(r.rows_bronze for r in counts),
-        sum(r.rows_quarantined for r in counts),
+        len(new) - len(problems),
+        sum(r[3] for r in log_rows),
+        sum(r[4] for r in log_rows),
+        sum(r[5] for r in log_rows),
+        len(problems),
     )
     progress(
-        f"{spec.name}: {report.files_ingested}/{report.files_found} new file(s), {report.rows_read:,} rows read, "
+        f"{spec.name}: {report.files_ingested}/{report.files_found} new file(s) landed, "
+        f"{report.files_quarantined} quarantined, {report.rows_read:,} rows read, "
         f"{report.rows_bronze:,} to bronze, {report.rows_quarantined:,} quarantined"
     )
-    return _Landed(report, tuple(new.values()), quarantine, counts)
+    return _Landed(report, tuple(new.values()), quarantine, log_rows, bad)
+
+
+def write_shared_tables(ctx: JobContext, batches: list[_Landed], batch_id: str) -> None:
+    """Record the batches in the quarantines, then the log (last: a file is taken once its log row is written)."""
+    batches = [b for b in batches if b.hashes]
+    if not batches:
+        return
+    batch_filter = " OR ".join(
+        f"(source = '{b.report.source}' AND file_hash IN ({', '.join(repr(h) for h in b.hashes)}))" for b in batches
+    )
+    frames = [b.quarantine for b in batches if b.quarantine is not None]
+    if frames:
+        ctx.lake.replace_where(reduce(DataFrame.unionByName, frames), tables.QUARANTINE, batch_filter)
+    bad = [f for b in batches for f in b.bad_files]
+    if bad or ctx.lake.exists(tables.FILE_QUARANTINE):
+        rows = [(f.source, f.path, f.file_hash, f.size, f.problem.reason, f.problem.detail, f.problem.action,
+                 batch_id) for f in bad]
+        schema = StructType(FILE_QUARANTINE.fields[:-1])   # all but quarantined_at, the commit's time
+        files = ctx.spark.createDataFrame(rows, schema).withColumn("quarantined_at", F.current_timestamp())
+        ctx.lake.replace_where(files, tables.FILE_QUARANTINE, batch_filter)
+    rows = [row for b in batches for row in b.log_rows]
+    log = ctx.spark.createDataFrame(rows, INGESTION_LOG).withColumn("ingested_at", F.current_timestamp())
+    ctx.lake.append(log, tables.INGESTION_LOG)
 
 
 def run(ctx: JobContext, only: list[str] | None = None, progress: Progress | None = None) -> list[IngestReport]:
     """Ingest every configured source (or ``only`` these), ``pipeline.concurrent_tables`` at a time.
 
-    Each source's bronze rows are committed as soon as it is read; the batch's quarantine rows and log rows
-    are committed once at the end. A run interrupted before the end wrote no log row, so the next run takes
-    the same files again and its ``replaceWhere`` on their hashes converges to one copy of each row.
+    Each source's bronze rows are committed as soon as it is read; the batch's quarantine rows, quarantined
+    files and log rows are committed once at the end, for every source that did not fail. A run interrupted
+    before the end wrote no log row, so the next run takes the same files again and its ``replaceWhere`` on
+    their hashes converges to one copy of each row. A source that fails does not stop the others: once they
+    are recorded, :class:`IngestError` lists what failed.
     """
     progress = progress or Progress("ingest")
     specs = [ctx.sources.get(name) for name in only] if only else list(ctx.sources.sources)
@@ -135,39 +292,59 @@ def run(ctx: JobContext, only: list[str] | None = None, progress: Progress | Non
     def task(number: int, spec: SourceSpec):
         def ingest() -> _Landed:
             progress(f"source {number}/{len(specs)}: {spec.name}")
-            return ingest_source(ctx, spec, batch_id, progress, seen.get(spec.name, set()))
+            try:
+                return ingest_source(ctx, spec, batch_id, progress, seen.get(spec.name, set()))
+            except Exception as error:  # noqa: BLE001 - one source's failure must not hide the others'
+                message = str(error) if isinstance(error, SourceFileError) else f"{spec.name}: {_first_line(error)}"
+                progress(f"{spec.name}: FAILED: {message}")
+                return _Landed(IngestReport(spec.name, 0, 0, 0, 0, 0), error=message)
 
         return ingest
 
     landed = run_concurrently([task(n, spec) for n, spec in enumerate(specs, start=1)], ctx.pipeline.concurrent_tables)
-    batches = [b for b in landed if b.hashes]
-    if batches:
-        quarantine = reduce(DataFrame.unionByName, [b.quarantine for b in batches])
-        batch_filter = " OR ".join(
-            f"(source = '{b.report.source}' AND file_hash IN ({', '.join(repr(h) for h in b.hashes)}))" for b in batches
-        )
-        ctx.lake.replace_where(quarantine, tables.QUARANTINE, batch_filter)
-        rows = [row for b in batches for row in b.log_rows]
-        log = ctx.spark.createDataFrame(rows, INGESTION_LOG).withColumn("ingested_at", F.current_timestamp())
-        ctx.lake.append(log, tables.INGESTION_LOG)
+    write_shared_tables(ctx, [b for b in landed if b.error is None], batch_id)
+    bad = [f for b in landed for f in b.bad_files]
+    if bad:
+        progress(f"{len(bad)} file(s) quarantined (see {tables.FILE_QUARANTINE}):")
+        for quarantined in bad:
+            progress(f"  {quarantined.line()}")
+    failed = [b.error for b in landed if b.error]
+    if failed:
+        raise IngestError(f"{len(failed)} source(s) failed (the others were ingested):\n" + "\n".join(failed))
     return [b.report for b in landed]
 
 
+def exit_status(reports: list[IngestReport]) -> int:
+    """0 when every new file landed, :data:`EXIT_FILES_QUARANTINED` when some were quarantined as files."""
+    return EXIT_FILES_QUARANTINED if any(r.files_quarantined for r in reports) else 0
+
+
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    parser = parser or argparse.ArgumentParser(prog="rcu ingest", description=__doc__)
+    parser = parser or argparse.ArgumentParser(prog="rcu ingest", description=__doc__,
+                                               formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(parser)
     parser.add_argument("--source", action="append", dest="only", help="ingest only this source (repeatable)")
     return parser
 
 
-def main(argv: list[str] | None = None) -> list[IngestReport]:
+def main(argv: list[str] | None = None) -> int:
+    """Run the job; returns its exit status (0 landed, 3 some files quarantined, 1 failed)."""
     args = build_parser().parse_args(argv)
     ctx = build_context(args, "rcu-ingest")
-    reports = run(ctx, args.only)
+    try:
+        reports = run(ctx, args.only)
+    except IngestError as error:
+        print(f"FAILED: {error}", file=sys.stderr)
+        return EXIT_FAILED
     for report in reports:
         print(asdict(report))
-    return reports
+    status = exit_status(reports)
+    if status == EXIT_FILES_QUARANTINED:
+        count = sum(r.files_quarantined for r in reports)
+        print(f"WARNING: done, {count} file(s) quarantined as files (bronze.file_quarantine); exit status {status}",
+              file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -100,6 +100,21 @@ INGESTION_LOG = StructType(
         StructField("rows_bronze", LongType(), True),
         StructField("rows_quarantined", LongType(), True),
         StructField("batch_id", StringType(), True),
+        StructField("status", StringType(), True),           # landed | file_quarantined (null: logged before)
+    ]
+)
+
+FILE_QUARANTINE = StructType(
+    [
+        StructField("source", StringType(), False),
+        StructField("file_path", StringType(), False),
+        StructField("file_hash", StringType(), False),       # a fixed file is a new hash: it lands when re-delivered
+        StructField("file_size", LongType(), False),
+        StructField("reason", StringType(), False),          # spark_lib.sources.files: empty, header only, ...
+        StructField("detail", StringType(), False),          # what was seen
+        StructField("action", StringType(), False),          # what to do
+        StructField("batch_id", StringType(), False),
+        StructField("quarantined_at", TimestampType(), False),
     ]
 )
 

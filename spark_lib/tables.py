@@ -57,9 +57,14 @@ QUARANTINE = Table(
     "bronze.quarantine",
     description="rows that could not be used, with their reason and raw text (spark_lib.sources.bronze.QUARANTINE_COLUMNS)",
 )
+FILE_QUARANTINE = Table(
+    "bronze.file_quarantine", keys=("source", "file_hash"), schema=schemas.FILE_QUARANTINE,
+    description="files that could not be landed (empty, wrong separator or encoding, missing or retyped column, "
+                "truncated, unreadable), with the reason and what to do",
+)
 INGESTION_LOG = Table(
     "bronze.ingestion_log", schema=schemas.INGESTION_LOG,
-    description="one row per ingested file: rows read = rows in bronze + rows in quarantine",
+    description="one row per file taken (landed or quarantined as a file): rows read = rows in bronze + rows in quarantine",
 )
 
 
@@ -149,5 +154,5 @@ MATCHING_TABLES: tuple[Table, ...] = (
 )
 #: Every table of fixed name (bronze.<source> and the interaction tables are named by functions).
 CATALOGUE: tuple[Table, ...] = (
-    QUARANTINE, INGESTION_LOG, CUSTOMER_RECORDS, *MATCHING_TABLES, CUSTOMER, PROVENANCE, CUSTOMER_360, SEGMENTS, AUDIENCE_MEMBERS, KPI_SNAPSHOTS,
+    QUARANTINE, FILE_QUARANTINE, INGESTION_LOG, CUSTOMER_RECORDS, *MATCHING_TABLES, CUSTOMER, PROVENANCE, CUSTOMER_360, SEGMENTS, AUDIENCE_MEMBERS, KPI_SNAPSHOTS,
 )

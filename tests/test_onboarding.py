@@ -88,6 +88,16 @@ def test_a_cp1252_semicolon_csv_is_sampled_with_its_header(tmp_path):
     assert found.samples["Prénom"] == ["Hélène", "Jean"]
 
 
+def test_the_sniffer_reads_quoted_fields_as_rfc_4180_like_the_ingest(tmp_path):
+    # Excel's quoting: doubled quotes, a separator and a line break inside quoted fields
+    write(tmp_path / "export.csv", 'Nom;Prénom;Ville\n"LE ""GRAND""";"Jean;Marc";"Saint-Malo\nIntra-muros"\n'
+                                   'MARTIN;Paul;Brest\n')
+    found = sample_source("export.csv", ["export.csv"], tmp_path)
+    assert (found.separator, found.quote, found.columns) == (";", '"', ("Nom", "Prénom", "Ville"))
+    assert found.samples["Nom"] == ['LE "GRAND"', "MARTIN"]
+    assert found.samples["Ville"] == ["Saint-Malo\nIntra-muros", "Brest"]
+
+
 def test_a_file_without_header_line_is_said_so(tmp_path):
     write(tmp_path / "export.csv", "1;Dupont;jean@exemple.fr\n2;Martin;paul@exemple.fr\n")
     found = sample_source("export.csv", ["export.csv"], tmp_path)

@@ -22,13 +22,14 @@ import codecs
 import csv
 import dataclasses
 import fnmatch
-import io
 import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+
+from spark_lib.sources.csv_rules import csv_rows
 
 #: file name endings -> format of ``sources.yaml``
 EXTENSIONS = {
@@ -251,7 +252,7 @@ def detect_separator(text: str) -> tuple[str, str, str | None]:
 
 def _consistency(sample: str, separator: str) -> tuple[float, int]:
     """(share of rows with the header's number of fields, that number) when split on ``separator``."""
-    rows = list(csv.reader(io.StringIO(sample), delimiter=separator))
+    rows = list(csv_rows(sample, separator))
     if not rows or len(rows[0]) < 2:
         return 0.0, len(rows[0]) if rows else 0
     width = len(rows[0])
@@ -259,7 +260,7 @@ def _consistency(sample: str, separator: str) -> tuple[float, int]:
 
 
 def read_csv_rows(text: str, separator: str, quote: str) -> list[list[str]]:
-    return [row for row in csv.reader(io.StringIO(text), delimiter=separator, quotechar=quote) if any(row)]
+    return [row for row in csv_rows(text, separator, quote) if any(row)]
 
 
 def looks_like_header(rows: list[list[str]]) -> bool:
@@ -332,7 +333,7 @@ def _header_differences(files, raw_dir, encoding, separator, quote, names) -> li
     notes = []
     for other in files[1:]:
         line = decode_sample(read_head(raw_dir / other, 1 << 16), encoding).split("\n", 1)[0].rstrip("\r")
-        header = next(csv.reader([line], delimiter=separator, quotechar=quote), [])
+        header = next(csv_rows(line, separator, quote), [])
         if header != names:
             notes.append(f"{other} has another header than {files[0]}: files of one source must share it")
     return notes

@@ -1,6 +1,16 @@
 """Bronze: each source lands as delivered, plus ingestion metadata; malformed rows go to quarantine.
 
-Nothing is dropped: every row read is either a bronze row or a quarantine row with its reason.
+Nothing is dropped: every row read is either a bronze row or a quarantine row with its reason. A quarantine
+row keeps the record as text (``raw_record``, always valid UTF-8 so that any Delta reader can read it) and,
+for a line the reader could not parse, its bytes as delivered (``raw_bytes``, binary: nothing is lost even
+when the line is binary garbage). Files that cannot be read at all go to ``bronze.file_quarantine``
+(:mod:`spark_lib.sources.files`).
+
+Example::
+
+    split = split_malformed(with_ingestion_metadata(read_raw(spark, spec, paths), spec.name, hashes, batch), spec)
+    split.valid        # -> bronze.<source>
+    split.quarantine   # -> bronze.quarantine (QUARANTINE_COLUMNS), with its reason
 """
 
 from __future__ import annotations
@@ -12,11 +22,11 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from spark_lib.config import SourceSpec
-from spark_lib.sources.readers import CORRUPT, column_for
+from spark_lib.sources.readers import CORRUPT, column_for, mapped_columns
 
 METADATA_COLUMNS = ("_source", "_source_file", "_file_hash", "_batch_id", "_ingested_at")
 
-QUARANTINE_COLUMNS = ("source", "source_file", "file_hash", "reason", "raw_record", "batch_id", "ingested_at")
+QUARANTINE_COLUMNS = ("source", "source_file", "file_hash", "reason", "raw_record", "raw_bytes", "batch_id", "ingested_at")
 
 
 class BronzeSplit(NamedTuple):
@@ -50,23 +60,33 @@ def split_malformed(df: DataFrame, spec: SourceSpec) -> BronzeSplit:
     record_id = column_for(df, spec, "record_id", spec.record_id, spec.path)
     reason = _reject_reason(df, spec, record_id)
     flagged = df.withColumn("_reject_reason", reason)
-    payload = [c for c in df.columns if c not in (CORRUPT, *METADATA_COLUMNS)]
-    raw_record = (
-        F.coalesce(F.col(CORRUPT), F.to_json(F.struct(*[F.col(f"`{c}`") for c in payload])))
-        if CORRUPT in df.columns
-        else F.to_json(F.struct(*[F.col(f"`{c}`") for c in payload]))
-    )
+    payload = F.to_json(F.struct(*[F.col(f"`{c}`") for c in _payload_columns(df)]))
+    has_corrupt = CORRUPT in df.columns
+    raw_record = F.coalesce(F.col(CORRUPT), payload) if has_corrupt else payload
     quarantine = flagged.where(F.col("_reject_reason").isNotNull()).select(
         F.col("_source").alias("source"),
         F.col("_source_file").alias("source_file"),
         F.col("_file_hash").alias("file_hash"),
         F.col("_reject_reason").alias("reason"),
-        raw_record.alias("raw_record"),
+        # A line of garbage holds bytes that are not UTF-8: the text column gets U+FFFD in their place
+        # (Parquet strings must be UTF-8, or other Delta readers fail), the bytes themselves go to raw_bytes.
+        F.make_valid_utf8(raw_record).alias("raw_record"),
+        (_raw_bytes(F.col(CORRUPT), spec) if has_corrupt else F.lit(None).cast("binary")).alias("raw_bytes"),
         F.col("_batch_id").alias("batch_id"),
         F.col("_ingested_at").alias("ingested_at"),
     )
-    valid = flagged.where(F.col("_reject_reason").isNull()).drop("_reject_reason", *([CORRUPT] if CORRUPT in df.columns else []))
+    valid = flagged.where(F.col("_reject_reason").isNull()).drop("_reject_reason", *([CORRUPT] if has_corrupt else []))
     return BronzeSplit(valid, quarantine)
+
+
+def _is_utf8(spec: SourceSpec) -> bool:
+    return spec.encoding.lower().replace("-", "").replace("_", "") == "utf8"
+
+
+def _raw_bytes(corrupt: Column, spec: SourceSpec) -> Column:
+    """The bytes of an unparsed line as delivered: Spark keeps a UTF-8 source's line as its raw bytes;
+    another encoding's line was decoded, and encoding it back gives its bytes."""
+    return corrupt.cast("binary") if _is_utf8(spec) else F.encode(corrupt, spec.encoding)
 
 
 def _reject_reason(df: DataFrame, spec: SourceSpec, record_id: Column) -> Column:
@@ -74,8 +94,9 @@ def _reject_reason(df: DataFrame, spec: SourceSpec, record_id: Column) -> Column
     blank_id = record_id.isNull() | (F.trim(record_id.cast("string")) == "")
     if CORRUPT not in df.columns:
         return F.when(blank_id, missing_id)
+    corrupt = F.col(CORRUPT)
     if spec.format == "csv":
-        fields = F.size(F.split(F.col(CORRUPT), re.escape(spec.separator)))
+        fields = F.size(F.split(corrupt, re.escape(spec.separator)))
         parse_error = F.concat(
             F.lit("malformed csv row: "),
             fields.cast("string"),
@@ -83,7 +104,11 @@ def _reject_reason(df: DataFrame, spec: SourceSpec, record_id: Column) -> Column
         )
     else:
         parse_error = F.lit("invalid json line")
-    return F.when(F.col(CORRUPT).isNotNull(), parse_error).when(blank_id, missing_id)
+    if _is_utf8(spec):
+        # Binary garbage or another encoding's bytes: say so rather than "invalid json".
+        not_text = F.lit(f"line is not {spec.encoding} text (binary data or another encoding)")
+        parse_error = F.when(~F.is_valid_utf8(corrupt), not_text).otherwise(parse_error)
+    return F.when(corrupt.isNotNull(), parse_error).when(blank_id, missing_id)
 
 
 def _payload_columns(df: DataFrame) -> list[str]:
@@ -92,9 +117,5 @@ def _payload_columns(df: DataFrame) -> list[str]:
 
 def validate_mapping(df: DataFrame, spec: SourceSpec, path_hint: str) -> None:
     """Fail before writing anything when a configured column is absent or not a single value."""
-    column_for(df, spec, "record_id", spec.record_id, path_hint)
-    for canonical, column in spec.identity.items():
-        column_for(df, spec, f"identity.{canonical}", column, path_hint)
-    if spec.interactions:
-        for canonical, column in spec.interactions.fields.items():
-            column_for(df, spec, f"interactions.fields.{canonical}", column, path_hint)
+    for key, column in mapped_columns(spec):
+        column_for(df, spec, key, column, path_hint)

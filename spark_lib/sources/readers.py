@@ -2,14 +2,23 @@
 
 Every column is read as it is (CSV and JSON values as strings); a row Spark cannot parse is kept in
 ``_corrupt_record`` so that bronze can quarantine it with its reason instead of dropping it.
+
+CSV is read as RFC 4180 everywhere in the project (Spark here, Python's ``csv`` in the header reader and the
+onboarding sniffer): a field may be quoted, a quote inside a quoted field is doubled (as Excel and Python's
+``csv`` write it), and a quoted field may hold the separator or a line break::
+
+    id;name;note
+    1;"Dupont ""Jo"" fils";"a;b
+    on two lines"
+
+reads as ``('1', 'Dupont "Jo" fils', 'a;b\non two lines')``. :func:`~spark_lib.sources.csv_rules.csv_rows` is
+the Python side of that rule.
 """
 
 from __future__ import annotations
 
-import csv
 import glob as globlib
 import hashlib
-import io
 import re
 from pathlib import Path
 
@@ -18,6 +27,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, MapType, StringType, StructField, StructType
 
 from spark_lib.config import SourceSpec
+from spark_lib.sources.csv_rules import csv_rows
 
 CORRUPT = "_corrupt_record"
 _SPARK_STANDARD_CHARSETS = {"iso-8859-1", "us-ascii", "utf-16", "utf-16be", "utf-16le", "utf-32", "utf-8"}
@@ -50,7 +60,10 @@ def file_fingerprint(path: str, chunk: int = 1 << 22) -> str:
 
 
 def csv_header(spec: SourceSpec, path: str) -> list[str]:
-    """The header line of a CSV file, decoded with the source's encoding and split with its separator."""
+    """The header line of a CSV file, decoded with the source's encoding and split with its separator.
+
+    An empty file, or one that does not decode, is a :class:`SourceFileError` naming the source and the file.
+    """
     with open(path, "rb") as handle:
         first = handle.readline()
     try:
@@ -59,7 +72,10 @@ def csv_header(spec: SourceSpec, path: str) -> list[str]:
         raise SourceFileError(
             f"sources.{spec.name}.encoding: cannot decode the header of {path} as {spec.encoding!r}: {error}"
         ) from error
-    return next(csv.reader(io.StringIO(text), delimiter=spec.separator, quotechar=spec.quote))
+    header = next(csv_rows(text, spec.separator, spec.quote), None)
+    if not header:
+        raise SourceFileError(f"sources.{spec.name}: {path} is empty (no header line)")
+    return header
 
 
 def read_raw(spark: SparkSession, spec: SourceSpec, paths: list[str], json_sampling_ratio: float = 1.0) -> DataFrame:
@@ -78,6 +94,19 @@ def read_raw(spark: SparkSession, spec: SourceSpec, paths: list[str], json_sampl
         df = spark.read.parquet(*paths)
     df = df.select("*", F.col("_metadata.file_path").alias("_source_file"))
     return df.toDF(*[c if c in (CORRUPT, "_source_file") else delta_safe_name(c) for c in df.columns])
+
+
+def file_schema(spark: SparkSession, spec: SourceSpec, path: str) -> StructType | None:
+    """The columns of one file as :func:`read_raw` names them, read from its header (CSV) or footer (Parquet)
+    without reading its rows; None for JSON lines, whose columns are only known by reading the lines."""
+    if spec.format == "csv":
+        if not spec.header:
+            return None
+        return StructType([StructField(delta_safe_name(c), StringType()) for c in csv_header(spec, path)])
+    if spec.format == "parquet":
+        schema = spark.read.parquet(path).schema
+        return StructType([StructField(delta_safe_name(f.name), f.dataType, f.nullable) for f in schema.fields])
+    return None
 
 
 def _read_csv(spark: SparkSession, spec: SourceSpec, paths: list[str]) -> DataFrame:
@@ -100,6 +129,11 @@ def _read_csv(spark: SparkSession, spec: SourceSpec, paths: list[str]) -> DataFr
         .option("header", spec.header)
         .option("sep", spec.separator)
         .option("quote", spec.quote)
+        # RFC 4180: a quote inside a quoted field is doubled (Spark's default escape is a backslash, which
+        # would keep the doubled quotes and the outer quotes), and a quoted field may hold a line break,
+        # so records are read across lines (a file is then one task: not split, but never cut mid-record).
+        .option("escape", spec.quote)
+        .option("multiLine", "true")
         .option("encoding", spec.encoding)
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", CORRUPT)
@@ -109,11 +143,17 @@ def _read_csv(spark: SparkSession, spec: SourceSpec, paths: list[str]) -> DataFr
     )
 
 
+#: JSON-lines options of both reads. Lines end at "\n" only: by default Spark also ends a line at a lone "\r",
+#: which cuts a line of binary garbage into several "rows". Jackson refuses a string longer than 20 M characters
+#: by default, which quarantined a valid (long) line as "invalid json line": the limit is lifted.
+_JSON_OPTIONS = {"lineSep": "\n", "maxStringLen": str(2**31 - 1), "allowSingleQuotes": "false"}
+
+
 def _read_json(spark: SparkSession, spec: SourceSpec, paths: list[str], sampling_ratio: float) -> DataFrame:
     # Infer the structure (nested objects included) with every leaf as a string, then read again with that
     # schema plus the corrupt-record column: lines that are not JSON are kept, not dropped.
     inferred = (
-        spark.read.option("primitivesAsString", "true")
+        spark.read.options(**_JSON_OPTIONS).option("primitivesAsString", "true")
         .option("samplingRatio", sampling_ratio)
         .option("allowSingleQuotes", "false")
         .option("encoding", spec.encoding)
@@ -124,6 +164,7 @@ def _read_json(spark: SparkSession, spec: SourceSpec, paths: list[str], sampling
     fields = [f for f in inferred.fields if f.name != CORRUPT] + [StructField(CORRUPT, StringType())]
     return (
         spark.read.schema(StructType(fields))
+        .options(**_JSON_OPTIONS)
         # Strict JSON: Spark's default also accepts 'single-quoted' Python-dict lines, which are not JSON.
         .option("allowSingleQuotes", "false")
         .option("encoding", spec.encoding)
@@ -138,12 +179,19 @@ def column_for(df: DataFrame, spec: SourceSpec, key: str, column: str, path_hint
 
     A name that is a column as a whole is that column, dots included (a CSV header ``Tél. portable``).
     """
+    parts = column_path(df.schema, spec, key, column, path_hint)
+    return F.col(".".join(f"`{p}`" for p in parts))
+
+
+def column_path(schema: StructType, spec: SourceSpec, key: str, column: str, path_hint: str) -> list[str]:
+    """The Delta-safe path of a configured column in ``schema``; a :class:`SourceFileError` naming the key
+    and ``path_hint`` when it is absent or not a single value (see :func:`column_for`)."""
     whole = delta_safe_name(column)
-    if "." in column and whole in df.columns:
+    if "." in column and whole in schema.fieldNames():
         parts = [whole]
     else:
         parts = [delta_safe_name(p) for p in column.split(".")]
-    data_type = df.schema
+    data_type = schema
     for depth, part in enumerate(parts):
         names = [f.name for f in data_type.fields] if isinstance(data_type, StructType) else []
         if part not in names:
@@ -159,4 +207,24 @@ def column_for(df: DataFrame, spec: SourceSpec, key: str, column: str, path_hint
             f"sources.{spec.name}.{key}: column {column!r} in {path_hint} holds {data_type.simpleString()}, "
             "expected a single value (text, number or date)"
         )
-    return F.col(".".join(f"`{p}`" for p in parts))
+    return parts
+
+
+def mapped_columns(spec: SourceSpec) -> list[tuple[str, str]]:
+    """(configuration key, column) of every column the source's mapping names: record id, identity, interactions."""
+    mapped = [("record_id", spec.record_id)]
+    mapped += [(f"identity.{canonical}", column) for canonical, column in spec.identity.items()]
+    if spec.interactions:
+        mapped += [(f"interactions.fields.{canonical}", column) for canonical, column in spec.interactions.fields.items()]
+    return mapped
+
+
+def mapping_errors(schema: StructType, spec: SourceSpec, path_hint: str) -> dict[str, str]:
+    """Configuration key -> error message, for each mapped column ``schema`` lacks (empty: the mapping fits)."""
+    errors = {}
+    for key, column in mapped_columns(spec):
+        try:
+            column_path(schema, spec, key, column, path_hint)
+        except SourceFileError as error:
+            errors[key] = str(error)
+    return errors
