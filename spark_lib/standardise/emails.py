@@ -35,6 +35,7 @@ from spark_lib.standardise.text import (
     literal_map,
     read_resource_csv,
     sanitise_fields,
+    starts_with_formula,
     with_quality_flags,
 )
 
@@ -90,7 +91,7 @@ def standardise_emails(df: DataFrame) -> DataFrame:
     truncated = F.array_contains(F.col(QUALITY_FLAGS), "email:truncated") if "email" in df.columns else F.lit(False)
     df = df.withColumns({f"{_TMP}email": F.lower(input_column(df, "email")), f"{_TMP}truncated": truncated})
     email = F.col(f"{_TMP}email")
-    formula = email.rlike("^[=+\\-@]")
+    formula = starts_with_formula(email)
     domain = F.substring_index(email, "@", -1)
     corrected = F.try_element_at(literal_map(load_domain_typos().items()), domain)
     df = df.withColumns(

@@ -44,6 +44,7 @@ CONTROL_CHARS = r"[\p{Cc}\p{Cf}]"
 # What a spreadsheet reads as the start of a formula (OWASP "CSV injection"): = + - @, and tab and carriage
 # return, which clean_text has already turned into spaces and trimmed. Stripped with the spaces between them.
 _FORMULA_PREFIX = r"^[=+\-@][=+\-@\s]*"
+FORMULA_CHARS = ("=", "+", "-", "@")
 
 #: Longest value kept per identity text field (characters, after cleaning). A longer value is cut and flagged
 #: ``<field>:truncated``: no real name, street or city comes near, and a golden record must not carry a
@@ -143,9 +144,18 @@ def clean_text(col: Column | str) -> Column:
     Typographic apostrophes (’ ‘ `) become the plain ``'`` so the same name is spelt one way. Null words
     ("NULL", "N/A", "nan", see :data:`NULL_WORDS`) become null too.
     """
-    text = F.regexp_replace(remove_invisible(col), _SPACE + "+", " ")
-    text = F.translate(text, "’‘`´", "'" * 4)
+    return _clean_visible(remove_invisible(col))
+
+
+def _clean_visible(col: Column) -> Column:
+    # clean_text but for the invisible characters, for a text known to have none
+    text = F.translate(F.regexp_replace(col, _SPACE + "+", " "), "’‘`´", "'" * 4)
     return _null_words_to_null(F.trim(text))
+
+
+def starts_with_formula(col: Column | str) -> Column:
+    """``col`` starts with = + - or @ (a first-character test: no regex scan of a long value)."""
+    return is_in(F.substring(_as_column(col), 1, 1), FORMULA_CHARS)
 
 
 def strip_formula_prefix(col: Column | str) -> Column:
@@ -177,27 +187,37 @@ def sanitise_fields(df: DataFrame, fields: Iterable[str]) -> DataFrame:
     fields = [f for f in fields if f in df.columns]
     if not fields:
         return df
+    # Each regex runs only where it has work: one scan tells whether a value holds a control character, and
+    # the first character whether it holds a formula prefix (the usual value pays two cheap tests).
+    df = df.withColumns({f"{_TMP}{f}_control": input_column(df, f).rlike(CONTROL_CHARS) for f in fields})
     df = df.withColumns(
-        {f"{_TMP}{f}_raw": input_column(df, f) for f in fields}
+        {
+            f"{_TMP}{f}_clean": _clean_visible(
+                F.when(F.col(f"{_TMP}{f}_control"), remove_invisible(input_column(df, f))).otherwise(input_column(df, f))
+            )
+            for f in fields
+        }
     )
     df = df.withColumns(
-        {f"{_TMP}{f}_clean": clean_text(F.col(f"{_TMP}{f}_raw")) for f in fields}
+        {f"{_TMP}{f}_formula": starts_with_formula(f"{_TMP}{f}_clean") for f in fields if f in FORMULA_FIELDS}
     )
     neutral = {
-        f: strip_formula_prefix(F.col(f"{_TMP}{f}_clean")) if f in FORMULA_FIELDS else F.col(f"{_TMP}{f}_clean")
+        f: F.when(F.col(f"{_TMP}{f}_formula"), strip_formula_prefix(f"{_TMP}{f}_clean")).otherwise(F.col(f"{_TMP}{f}_clean"))
+        if f in FORMULA_FIELDS
+        else F.col(f"{_TMP}{f}_clean")
         for f in fields
     }
     df = df.withColumns({f"{_TMP}{f}_neutral": neutral[f] for f in fields})
     outputs, flags = {}, []
     for f in fields:
-        raw, clean, value = F.col(f"{_TMP}{f}_raw"), F.col(f"{_TMP}{f}_clean"), F.col(f"{_TMP}{f}_neutral")
+        value = F.col(f"{_TMP}{f}_neutral")
         limit = MAX_LENGTHS.get(f)
         outputs[f] = value if limit is None else F.when(
             F.length(value) > limit, F.rtrim(F.substring(value, 1, limit))
         ).otherwise(value)
-        flags.append((raw.rlike(CONTROL_CHARS), f"{f}:control_chars_removed"))
+        flags.append((F.col(f"{_TMP}{f}_control"), f"{f}:control_chars_removed"))
         if f in FORMULA_FIELDS:
-            flags.append((clean.rlike("^[=+\\-@]"), f"{f}:formula_prefix"))
+            flags.append((F.col(f"{_TMP}{f}_formula"), f"{f}:formula_prefix"))
         if limit is not None:
             flags.append((F.length(value) > limit, f"{f}:truncated"))
     df = with_quality_flags(df, flags).withColumns(outputs)
@@ -208,7 +228,7 @@ def neutralise_formulas(df: DataFrame, fields: Iterable[str]) -> DataFrame:
     """The last guard on display columns a standardiser derived by splitting a value ("M. =cmd" without its
     civility, "12 =cmd" without its house number): a leading = + - @ stripped, flagged ``<field>:formula_prefix``."""
     fields = [f for f in fields if f in df.columns]
-    starts = {f: F.col(f).rlike("^[=+\\-@]") for f in fields}
+    starts = {f: starts_with_formula(f) for f in fields}
     df = with_quality_flags(df, [(starts[f], f"{f}:formula_prefix") for f in fields])
     return df.withColumns({f: F.when(starts[f], strip_formula_prefix(f)).otherwise(F.col(f)) for f in fields})
 
