@@ -9,9 +9,9 @@ import re
 import pytest
 from pyspark.sql import functions as F
 
-from spark_lib.config import SourceSpec
+from spark_lib.config import InteractionSpec, SourceSpec
 from spark_lib.gold import golden_records, load_gold_config, survive
-from spark_lib.silver import customer_records
+from spark_lib.silver import customer_records, interactions
 from spark_lib.standardise import standardise_identity
 
 FIELDS = (
@@ -182,3 +182,15 @@ def test_fault_injection_delivery_reaches_gold_without_controls_bidi_or_formula_
     # phones are E.164 ("+33..."): the only text allowed to start with "+"
     assert [(c, v) for c, v in values if _FORMULA.match(v) and not c.startswith("phone_")] == []
     assert [(c, v) for c, v in values if c not in ("customer_id", "content_hash") and len(v) > 254] == []
+
+
+def test_event_text_fields_lose_control_and_bidi_characters(spark):
+    spec = SourceSpec(name="web", path="web/*.json", format="json", channel="online", record_id="cookie",
+                      interactions=InteractionSpec(table="navigation_events", event_type="page_view",
+                                                   fields={"event_time": "ts", "page": "url", "product": "item"}))
+    bronze = spark.createDataFrame(
+        [("K1", "2026-10-01T10:00:00", "/panier\u202e\x00", "Pull\u200b bleu", dt.datetime(2026, 11, 1), "web/a.json")],
+        "cookie string, ts string, url string, item string, _ingested_at timestamp, _source_file string",
+    )
+    row = interactions(bronze, spec).select("page", "product").first()
+    assert (row["page"], row["product"]) == ("/panier", "Pull bleu")
