@@ -20,6 +20,7 @@ from spark_lib.schemas import CUSTOMER_RECORDS, INTERACTIONS
 from spark_lib.sources.readers import column_for
 from spark_lib.standardise import standardise_identity
 from spark_lib.standardise.dates import parse_timestamp
+from spark_lib.standardise.text import CONTROL_CHARS
 
 #: Canonical fields that identify a person. A record with none of them (an anonymous receipt, a cookie
 #: that never logged in is still kept: its cookie id is an identifier) does not enter customer records.
@@ -107,6 +108,12 @@ def customer_records(bronze: DataFrame, spec: SourceSpec, default_region: str = 
     return conformed.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in CUSTOMER_RECORDS.fields])
 
 
+def _event_text(column: Column) -> Column:
+    """An event's field as :func:`_string`, without control or invisible characters (a page or product name
+    reaches audience reasons and the customer timeline; interactions carry no ``quality_flags`` to flag it)."""
+    return _string(F.regexp_replace(column.cast("string"), CONTROL_CHARS, ""))
+
+
 def parse_amount(column: Column) -> Column:
     """``"12,50"``, ``"1 234,50 €"``, ``"12.5"`` -> 12.5; anything else -> null."""
     text = F.regexp_replace(F.regexp_replace(column.cast("string"), r"[\s\u00a0€]", ""), ",", ".")
@@ -120,7 +127,7 @@ def interactions(bronze: DataFrame, spec: SourceSpec) -> DataFrame:
     mapping = spec.interactions
     record_id = _string(column_for(bronze, spec, "record_id", spec.record_id, spec.path))
     value = {
-        canonical: _string(column_for(bronze, spec, f"interactions.fields.{canonical}", column, spec.path))
+        canonical: _event_text(column_for(bronze, spec, f"interactions.fields.{canonical}", column, spec.path))
         for canonical, column in mapping.fields.items()
     }
     if "event_id" in value:

@@ -21,6 +21,7 @@ or step by step (addresses before phones: a phone is read in the record's standa
         .transform(standardise_phones, default_region="FR", default_country="BE")
         .transform(standardise_birth_dates, fmt="dd/MM/yyyy")
         .transform(standardise_consents)
+        .transform(remove_control_chars, IDENTIFIER_FIELDS)
     )
 """
 
@@ -41,15 +42,26 @@ from spark_lib.standardise.phones import (
     standardise_phones,
 )
 from spark_lib.standardise.text import (
+    MAX_LENGTHS,
     QUALITY_FLAGS,
     ResourceMissingError,
     blank_to_null,
     clean_text,
     fold,
+    neutralise_formulas,
+    remove_control_chars,
+    remove_invisible,
+    sanitise_fields,
+    strip_formula_prefix,
     with_quality_flags,
 )
 
+#: pivot identifiers: control characters removed (flagged), compared as they are otherwise
+IDENTIFIER_FIELDS = ("loyalty_card", "account_id", "cookie_id", "customer_ref")
+
 __all__ = [
+    "IDENTIFIER_FIELDS",
+    "MAX_LENGTHS",
     "QUALITY_FLAGS",
     "DateFormatError",
     "ResourceMissingError",
@@ -60,12 +72,16 @@ __all__ = [
     "clean_text",
     "country_code",
     "fold",
+    "neutralise_formulas",
     "normalise_house_number",
     "parse_consent",
     "parse_date",
     "parse_phone",
     "parse_phone_column",
     "parse_timestamp",
+    "remove_control_chars",
+    "remove_invisible",
+    "sanitise_fields",
     "standardise_addresses",
     "standardise_birth_dates",
     "standardise_consents",
@@ -73,6 +89,7 @@ __all__ = [
     "standardise_identity",
     "standardise_names",
     "standardise_phones",
+    "strip_formula_prefix",
     "with_quality_flags",
 ]
 
@@ -84,7 +101,11 @@ def standardise_identity(
     today=None,
     default_country: str | None = None,
 ) -> DataFrame:
-    """All identity standardisations in one call: names, e-mails, addresses, phones, birth dates, consents.
+    """All identity standardisations in one call: names, e-mails, addresses, phones, birth dates, consents,
+    and the pivot identifiers' control characters removed (:data:`IDENTIFIER_FIELDS`).
+
+    Every identity text field goes through :func:`sanitise_fields` first (in its standardiser): control and
+    bidi characters removed, spreadsheet formula prefixes stripped, over-long values cut, each flagged.
 
     ``birth_date_format``: the source's Spark pattern for ``birth_date`` (None: common formats tried in turn).
     ``default_region``: the pipeline's country of phone numbers written without an international prefix, for
@@ -100,4 +121,5 @@ def standardise_identity(
         .transform(standardise_phones, default_region=default_region, default_country=default_country)
         .transform(standardise_birth_dates, fmt=birth_date_format, today=today)
         .transform(standardise_consents)
+        .transform(remove_control_chars, IDENTIFIER_FIELDS)
     )

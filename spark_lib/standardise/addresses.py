@@ -36,7 +36,10 @@ Flags:
   valid French one (read as French, so nulled and flagged invalid as well): declare the source's
   ``default_country`` or map its country column;
 - ``country:unrecognised``: a country text that is neither in the table nor an ISO alpha-2 code (kept as
-  given, upper case).
+  given, upper case);
+- those of :func:`~spark_lib.standardise.text.sanitise_fields`, which every input goes through first:
+  ``<field>:control_chars_removed``, ``<field>:formula_prefix`` ("@SUM(A1)" -> "SUM(A1)"),
+  ``<field>:truncated`` (street and address_extra over 200 characters, city over 100, see ``MAX_LENGTHS``).
 """
 
 from __future__ import annotations
@@ -54,10 +57,15 @@ from spark_lib.standardise.text import (
     input_column,
     is_in,
     literal_map,
+    neutralise_formulas,
     proper_case,
     read_resource_csv,
+    sanitise_fields,
     with_quality_flags,
 )
+
+#: the input fields of an address, sanitised before anything else
+ADDRESS_FIELDS = ("house_number", "street", "address_extra", "postcode", "city", "country")
 
 STREET_TYPES_FILE = "street_types.csv"
 COUNTRIES_FILE = "country_names.csv"
@@ -217,12 +225,13 @@ def standardise_addresses(df: DataFrame, default_country: str | None = None) -> 
     read in its format, their house number found where it writes it, and their ``country`` set to it.
     """
     default = F.lit(check_region(default_country, "default_country") if default_country else None).cast("string")
-    country_in = clean_text(input_column(df, "country"))
+    df = df.transform(sanitise_fields, ADDRESS_FIELDS)
+    country_in = input_column(df, "country")  # cleaned by sanitise_fields
     df = df.withColumns(
         {
-            f"{_TMP}street_in": clean_text(input_column(df, "street")),
+            f"{_TMP}street_in": input_column(df, "street"),
             f"{_TMP}number_in": normalise_house_number(input_column(df, "house_number")),
-            f"{_TMP}postcode_in": clean_text(input_column(df, "postcode")),
+            f"{_TMP}postcode_in": input_column(df, "postcode"),
             f"{_TMP}country_in": country_in,
             f"{_TMP}country_known": _known_country(country_in),
         }
@@ -295,7 +304,7 @@ def standardise_addresses(df: DataFrame, default_country: str | None = None) -> 
             "house_number": F.col(f"{_TMP}house_number"),
             "street": F.when(F.col(f"{_TMP}street_std").isNotNull(), _display_street(F.col(f"{_TMP}street_proper"))),
             "street_std": F.col(f"{_TMP}street_std"),
-            "address_extra": clean_text(input_column(df, "address_extra")),
+            "address_extra": input_column(df, "address_extra"),
             "postcode": F.when(french, fr_postcode)
             .when(foreign_postcode.isNotNull(), empty_to_null(foreign_postcode))
             .otherwise(F.upper(postcode_in)),
@@ -320,4 +329,6 @@ def standardise_addresses(df: DataFrame, default_country: str | None = None) -> 
             (F.col(f"{_TMP}unrecognised_country"), "country:unrecognised"),
         ],
     )
+    # a house number taken off the front of the street may leave one ("12 =cmd")
+    df = neutralise_formulas(df, ADDRESS_FIELDS)
     return df.drop(*[c for c in df.columns if c.startswith(_TMP)])

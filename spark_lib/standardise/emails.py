@@ -15,7 +15,10 @@ Input: ``email`` (string, may be absent). Outputs:
   dots removed for gmail (Gmail ignores both). Null when the address is invalid or a placeholder.
 
 Flags: ``email:invalid``, ``email:placeholder`` ("test@test.fr", "nomail@orange.fr", "noreply@..."),
-``email:domain_corrected``.
+``email:domain_corrected``; ``email:control_chars_removed`` and ``email:truncated`` (over 254 characters:
+invalid) from :func:`~spark_lib.standardise.text.sanitise_fields`; ``email:formula_prefix``: an address that
+passes the syntax but starts with = + - (RFC-valid, yet nobody's mailbox, and what a spreadsheet runs as a
+formula) is invalid too, so it is never a matching key nor a golden e-mail.
 """
 
 from __future__ import annotations
@@ -26,11 +29,13 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from spark_lib.standardise.text import (
-    clean_text,
+    QUALITY_FLAGS,
     input_column,
     is_in,
     literal_map,
     read_resource_csv,
+    sanitise_fields,
+    starts_with_formula,
     with_quality_flags,
 )
 
@@ -81,9 +86,12 @@ def email_is_valid(col: Column) -> Column:
 
 def standardise_emails(df: DataFrame) -> DataFrame:
     """Trim and lower-case ``email``, check it, and add its matching key ``email_std`` (see module doc)."""
-    email = F.lower(clean_text(input_column(df, "email")))
-    df = df.withColumn(f"{_TMP}email", email)
+    df = df.transform(sanitise_fields, ["email"])
+    # truncated: the cut address is not the one given
+    truncated = F.array_contains(F.col(QUALITY_FLAGS), "email:truncated") if "email" in df.columns else F.lit(False)
+    df = df.withColumns({f"{_TMP}email": F.lower(input_column(df, "email")), f"{_TMP}truncated": truncated})
     email = F.col(f"{_TMP}email")
+    formula = starts_with_formula(email)
     domain = F.substring_index(email, "@", -1)
     corrected = F.try_element_at(literal_map(load_domain_typos().items()), domain)
     df = df.withColumns(
@@ -95,7 +103,9 @@ def standardise_emails(df: DataFrame) -> DataFrame:
     )
     local, domain = F.col(f"{_TMP}local"), F.col(f"{_TMP}domain")
     # "+promo@gmail.com" passes the syntax but has no mailbox name once the tag is gone.
-    df = df.withColumn(f"{_TMP}valid", email_is_valid(email) & (local != ""))
+    # a formula prefix invalidates an address that passes the syntax ("=1+2@x.fr"; "@x.fr" fails it already)
+    df = df.withColumn(f"{_TMP}syntax", email_is_valid(email) & (local != ""))
+    df = df.withColumn(f"{_TMP}valid", F.col(f"{_TMP}syntax") & ~formula & ~F.col(f"{_TMP}truncated"))
     key = F.concat(local, F.lit("@"), domain)
     placeholder = (
         is_in(local, PLACEHOLDER_LOCALS)
@@ -123,6 +133,7 @@ def standardise_emails(df: DataFrame) -> DataFrame:
             (~valid, "email:invalid"),
             (is_placeholder, "email:placeholder"),
             (valid & ~is_placeholder & F.col(f"{_TMP}corrected"), "email:domain_corrected"),
+            (F.col(f"{_TMP}syntax") & formula, "email:formula_prefix"),
         ],
     )
     return df.drop(*[c for c in df.columns if c.startswith(_TMP)])

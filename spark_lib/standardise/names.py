@@ -12,7 +12,10 @@ Outputs: ``civility`` (M | MME | null), ``first_name`` ("Jean-Pierre"), ``last_n
 
 Flags: ``civility:unrecognised`` (a civility we cannot read, e.g. "Dr", "M et Mme"),
 ``first_name:placeholder`` / ``last_name:placeholder`` ("INCONNU", "XXX", "TEST": nulled),
-``full_name:order_assumed`` (the split could not tell the last name by its case and took "NOM Prénom").
+``full_name:order_assumed`` (the split could not tell the last name by its case and took "NOM Prénom");
+and those of :func:`~spark_lib.standardise.text.sanitise_fields`, which every input goes through first:
+``<field>:control_chars_removed``, ``<field>:formula_prefix`` ("=HYPERLINK(...)" -> "HYPERLINK(...)"),
+``<field>:truncated`` (over 100 characters).
 """
 
 from __future__ import annotations
@@ -29,12 +32,17 @@ from spark_lib.standardise.text import (
     input_column,
     is_in,
     literal_map,
+    neutralise_formulas,
     proper_case,
     read_resource_csv,
+    sanitise_fields,
     with_quality_flags,
 )
 
 NICKNAMES_FILE = "french_nicknames.csv"
+
+#: the input fields of names, sanitised before anything else
+NAME_FIELDS = ("civility", "first_name", "last_name", "birth_name", "full_name")
 
 #: folded civility (spaces removed) -> M | MME
 CIVILITIES = {
@@ -167,12 +175,14 @@ def standardise_names(df: DataFrame) -> DataFrame:
 
     # Each step materialises what the next one reads several times: Spark does not share a sub-expression
     # between a condition and its branches, so an inlined regex chain would run once per use.
+    # sanitise_fields leaves the inputs cleaned (clean_text), so they are read as they are.
+    df = df.transform(sanitise_fields, NAME_FIELDS)
     df = df.withColumns(
         {
-            f"{_TMP}civility_in": clean_text(input_column(df, "civility")),
-            f"{_TMP}first_in": clean_text(input_column(df, "first_name")),
-            f"{_TMP}last_in": clean_text(input_column(df, "last_name")),
-            f"{_TMP}birth_in": clean_text(input_column(df, "birth_name")),
+            f"{_TMP}civility_in": input_column(df, "civility"),
+            f"{_TMP}first_in": input_column(df, "first_name"),
+            f"{_TMP}last_in": input_column(df, "last_name"),
+            f"{_TMP}birth_in": input_column(df, "birth_name"),
             # "DUPONT, Jean": the comma only separates the two names.
             f"{_TMP}full_in": clean_text(F.regexp_replace(input_column(df, "full_name"), r"[,;]", " ")),
         }
@@ -264,4 +274,7 @@ def standardise_names(df: DataFrame) -> DataFrame:
             (tmp("full_used") & tmp("order_assumed"), "full_name:order_assumed"),
         ],
     )
+    # a civility or a split taken off the front may leave one ("M. =cmd"); the matching forms are folded
+    # (punctuation -> space) and never hold one
+    df = neutralise_formulas(df, ("first_name", "last_name", "birth_name"))
     return df.drop(*[c for c in df.columns if c.startswith(_TMP)])

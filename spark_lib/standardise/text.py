@@ -4,6 +4,8 @@
 - :func:`blank_to_null` and :func:`clean_text` make the *display* form: trimmed, spaces collapsed, blank -> null.
 - :func:`input_column` reads a canonical input column that a source may not have (absent -> all null).
 - :func:`with_quality_flags` appends reasons to the ``quality_flags`` array so no change is silent.
+- :func:`sanitise_fields` is the gate every identity text field goes through first: control and bidi
+  characters removed, spreadsheet formula prefixes stripped, over-long values cut, each with its flag.
 
 Example::
 
@@ -30,6 +32,45 @@ QUALITY_FLAGS = "quality_flags"
 _SPACE = r"[\s\p{Z}]"
 # Values that exports write for "no value": they carry no data, so they read as null (after trimming).
 NULL_WORDS = ("", "null", "NULL", "Null", "none", "None", "NONE", "nan", "NaN", "NAN", "n/a", "N/A", "#N/A", "#n/a")
+
+# Characters no customer datum carries: control characters (Cc: C0 with NUL, DEL, C1) and invisible format
+# characters (Cf: zero-width space/joiners U+200B-U+200D, LRM/RLM, the bidi embeddings and overrides
+# U+202A-U+202E such as the right-to-left override, the isolates U+2066-U+2069, the BOM U+FEFF inside a
+# value, soft hyphen, tag characters). Tab, line feed, vertical tab, form feed and carriage return are left to
+# the white-space pass, which turns them into a space ("DUPONT\tJean" is two words).
+_INVISIBLE = r"[\p{Cc}\p{Cf}&&[^\t\n\x0B\f\r]]"
+#: every control and invisible format character, white-space controls included (a Java regex class)
+CONTROL_CHARS = r"[\p{Cc}\p{Cf}]"
+# What a spreadsheet reads as the start of a formula (OWASP "CSV injection"): = + - @, and tab and carriage
+# return, which clean_text has already turned into spaces and trimmed. Stripped with the spaces between them.
+_FORMULA_PREFIX = r"^[=+\-@][=+\-@\s]*"
+FORMULA_CHARS = ("=", "+", "-", "@")
+
+#: Longest value kept per identity text field (characters, after cleaning). A longer value is cut and flagged
+#: ``<field>:truncated``: no real name, street or city comes near, and a golden record must not carry a
+#: 10,000-character "first name". E-mail: the 254 characters of RFC 5321's path (a longer one is invalid).
+MAX_LENGTHS: dict[str, int] = {
+    "civility": 30,
+    "first_name": 100,
+    "last_name": 100,
+    "birth_name": 100,
+    "full_name": 200,
+    "email": 254,
+    "house_number": 20,
+    "street": 200,
+    "address_extra": 200,
+    "postcode": 20,
+    "city": 100,
+    "country": 60,
+}
+
+#: Fields where a leading = + - @ is never legitimate: it is stripped and flagged ``<field>:formula_prefix``
+#: (a house number is "12-14", never "-12"). Not e-mails ("-x@y.fr" is an address: :mod:`.emails` flags it)
+#: nor phones ("+33 6 ..."), whose standard forms are parsed values.
+FORMULA_FIELDS = (
+    "civility", "first_name", "last_name", "birth_name", "full_name",
+    "house_number", "street", "address_extra", "postcode", "city", "country",
+)
 
 
 class ResourceMissingError(FileNotFoundError):
@@ -90,14 +131,115 @@ def blank_to_null(col: Column | str) -> Column:
     return F.when(_null_words_to_null(blank).isNotNull(), col)
 
 
+def remove_invisible(col: Column | str) -> Column:
+    """``col`` without control characters (NUL, C0, DEL, C1) and invisible format characters (zero-width,
+    bidi embeddings, overrides and isolates, BOM); tab, CR and LF are kept (white space, see :func:`clean_text`)."""
+    return F.regexp_replace(_as_column(col), _INVISIBLE, "")
+
+
 def clean_text(col: Column | str) -> Column:
-    """Display form of free text: white space trimmed and collapsed to single spaces; blank -> null.
+    """Display form of free text: invisible characters removed (:func:`remove_invisible`), white space
+    (tab, CR and LF included) trimmed and collapsed to single spaces; blank -> null.
 
     Typographic apostrophes (’ ‘ `) become the plain ``'`` so the same name is spelt one way. Null words
     ("NULL", "N/A", "nan", see :data:`NULL_WORDS`) become null too.
     """
-    text = F.translate(F.regexp_replace(_as_column(col), _SPACE + "+", " "), "’‘`´", "'" * 4)
+    return _clean_visible(remove_invisible(col))
+
+
+def _clean_visible(col: Column) -> Column:
+    # clean_text but for the invisible characters, for a text known to have none
+    text = F.translate(F.regexp_replace(col, _SPACE + "+", " "), "’‘`´", "'" * 4)
     return _null_words_to_null(F.trim(text))
+
+
+def starts_with_formula(col: Column | str) -> Column:
+    """``col`` starts with = + - or @ (a first-character test: no regex scan of a long value)."""
+    return is_in(F.substring(_as_column(col), 1, 1), FORMULA_CHARS)
+
+
+def strip_formula_prefix(col: Column | str) -> Column:
+    """``col`` without the leading = + - @ (and spaces among them) a spreadsheet reads as a formula:
+    ``"=HYPERLINK(...)"`` -> ``"HYPERLINK(...)"``, ``"@SUM(A1)"`` -> ``"SUM(A1)"``; nothing left -> null."""
+    return empty_to_null(F.regexp_replace(_as_column(col), _FORMULA_PREFIX, ""))
+
+
+_TMP = "_sanitise_"
+
+
+def sanitise_fields(df: DataFrame, fields: Iterable[str]) -> DataFrame:
+    """Each of ``fields`` that ``df`` has, cleaned for a golden record, with a flag for each change.
+
+    - control and invisible characters removed (:func:`clean_text`): ``<field>:control_chars_removed``
+      (tab, CR or LF inside the value count too: they become a space);
+    - in :data:`FORMULA_FIELDS`, a leading = + - @ stripped (:func:`strip_formula_prefix`):
+      ``<field>:formula_prefix`` ("=cmd" -> "cmd": what follows may still be the name, and the flag says
+      what was done; a value of formula characters only becomes null);
+    - cut to its :data:`MAX_LENGTHS` (trailing space trimmed): ``<field>:truncated``.
+
+    The field keeps its name and holds the cleaned text (null words and blanks -> null); the standardisers
+    run this first, so display and matching (``*_std``) forms both start from it. Idempotent.
+
+    Example::
+
+        df.transform(sanitise_fields, ["first_name", "city"])
+    """
+    fields = [f for f in fields if f in df.columns]
+    if not fields:
+        return df
+    # Each regex runs only where it has work: one scan tells whether a value holds a control character, and
+    # the first character whether it holds a formula prefix (the usual value pays two cheap tests).
+    df = df.withColumns({f"{_TMP}{f}_control": input_column(df, f).rlike(CONTROL_CHARS) for f in fields})
+    df = df.withColumns(
+        {
+            f"{_TMP}{f}_clean": _clean_visible(
+                F.when(F.col(f"{_TMP}{f}_control"), remove_invisible(input_column(df, f))).otherwise(input_column(df, f))
+            )
+            for f in fields
+        }
+    )
+    df = df.withColumns(
+        {f"{_TMP}{f}_formula": starts_with_formula(f"{_TMP}{f}_clean") for f in fields if f in FORMULA_FIELDS}
+    )
+    neutral = {
+        f: F.when(F.col(f"{_TMP}{f}_formula"), strip_formula_prefix(f"{_TMP}{f}_clean")).otherwise(F.col(f"{_TMP}{f}_clean"))
+        if f in FORMULA_FIELDS
+        else F.col(f"{_TMP}{f}_clean")
+        for f in fields
+    }
+    df = df.withColumns({f"{_TMP}{f}_neutral": neutral[f] for f in fields})
+    outputs, flags = {}, []
+    for f in fields:
+        value = F.col(f"{_TMP}{f}_neutral")
+        limit = MAX_LENGTHS.get(f)
+        outputs[f] = value if limit is None else F.when(
+            F.length(value) > limit, F.rtrim(F.substring(value, 1, limit))
+        ).otherwise(value)
+        flags.append((F.col(f"{_TMP}{f}_control"), f"{f}:control_chars_removed"))
+        if f in FORMULA_FIELDS:
+            flags.append((F.col(f"{_TMP}{f}_formula"), f"{f}:formula_prefix"))
+        if limit is not None:
+            flags.append((F.length(value) > limit, f"{f}:truncated"))
+    df = with_quality_flags(df, flags).withColumns(outputs)
+    return df.drop(*[c for c in df.columns if c.startswith(_TMP)])
+
+
+def neutralise_formulas(df: DataFrame, fields: Iterable[str]) -> DataFrame:
+    """The last guard on display columns a standardiser derived by splitting a value ("M. =cmd" without its
+    civility, "12 =cmd" without its house number): a leading = + - @ stripped, flagged ``<field>:formula_prefix``."""
+    fields = [f for f in fields if f in df.columns]
+    starts = {f: starts_with_formula(f) for f in fields}
+    df = with_quality_flags(df, [(starts[f], f"{f}:formula_prefix") for f in fields])
+    return df.withColumns({f: F.when(starts[f], strip_formula_prefix(f)).otherwise(F.col(f)) for f in fields})
+
+
+def remove_control_chars(df: DataFrame, fields: Iterable[str]) -> DataFrame:
+    """Each of ``fields`` that ``df`` has without any control or invisible format character (tab and line
+    breaks included), flagged ``<field>:control_chars_removed``; nothing else changes (identifiers: a key is
+    compared as it is)."""
+    fields = [f for f in fields if f in df.columns]
+    df = with_quality_flags(df, [(input_column(df, f).rlike(CONTROL_CHARS), f"{f}:control_chars_removed") for f in fields])
+    return df.withColumns({f: empty_to_null(F.regexp_replace(input_column(df, f), CONTROL_CHARS, "")) for f in fields})
 
 
 # initcap() starts words after spaces only. A mark put after a separator makes it start one there too; a mark
