@@ -18,7 +18,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.common import JobContext, Progress, add_common_arguments, build_context, run_concurrently
+from jobs.common import JobContext, Progress, add_common_arguments, add_lock_argument, run_concurrently, writing_run
 from spark_lib import tables
 from spark_lib.config import SourceSpec
 from spark_lib.schemas import INGESTION_LOG
@@ -156,14 +156,15 @@ def run(ctx: JobContext, only: list[str] | None = None, progress: Progress | Non
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(prog="rcu ingest", description=__doc__)
     add_common_arguments(parser)
+    add_lock_argument(parser)
     parser.add_argument("--source", action="append", dest="only", help="ingest only this source (repeatable)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> list[IngestReport]:
     args = build_parser().parse_args(argv)
-    ctx = build_context(args, "rcu-ingest")
-    reports = run(ctx, args.only)
+    with writing_run(args, "rcu-ingest", "rcu ingest", steps=["ingest"]) as ctx:
+        reports = run(ctx, args.only)
     for report in reports:
         print(asdict(report))
     return reports
