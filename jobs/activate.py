@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from pyspark.sql import functions as F
 
-from jobs.common import JobContext, Progress, add_common_arguments, build_context, parse_date
+from jobs.common import JobContext, Progress, add_common_arguments, add_lock_argument, parse_date, writing_run
 from spark_lib.gold.audiences import (
     customer_events,
     evaluate_audiences,
@@ -146,6 +146,7 @@ def run(
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(prog="rcu activate", description=__doc__)
     add_common_arguments(parser)
+    add_lock_argument(parser)
     parser.add_argument("--run-date", type=parse_date, help="date of the snapshot (default: date of the latest event)")
     parser.add_argument("--audience", action="append", dest="audience_names", metavar="NAME",
                         help="evaluate only this audience (repeatable; default: every audience)")
@@ -156,8 +157,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
 def main(argv: list[str] | None = None) -> ActivateReport:
     args = build_parser().parse_args(argv)
-    ctx = build_context(args, "rcu-activate")
-    report = run(ctx, run_date=args.run_date, audiences=args.audience_names, audiences_file=args.audiences_file)
+    with writing_run(args, "rcu-activate", "rcu activate", steps=["activate"], audiences_file=args.audiences_file,
+                     audience_names=args.audience_names or ()) as ctx:
+        report = run(ctx, run_date=args.run_date, audiences=args.audience_names, audiences_file=args.audiences_file)
     print(json.dumps(report.__dict__, indent=2, default=str), file=sys.stdout)
     return report
 

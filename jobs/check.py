@@ -2,9 +2,13 @@
 
     rcu check --sources conf/retailer_sources.yaml --raw-dir data/retailer [--sample 100000]
 
-1. The configuration is loaded strictly (an unknown key or a bad value is an error naming file and key).
+1. The configuration is loaded strictly (an unknown key or a bad value is an error naming file and key):
+   sources.yaml, and the other files of ``--conf-dir`` a run reads (matching.yaml, matching_rules.yaml,
+   gold.yaml against the sources, audiences.yaml against the interaction tables they feed). It is the check
+   ``rcu run-all`` and every step make before they write (``spark_lib.config_check``).
 2. Each source's glob is listed against the raw folder (a source matching no file is a warning).
-3. Every mapped column must exist in the files (an error naming source, field, column and file).
+3. Every mapped column must exist in the files (an error naming source, field, column and file): first in
+   the latest file's header, without Spark, as the steps check it; then in every file, read by Spark.
 4. Per source and canonical field, on the first ``--sample`` rows of each source, read and standardised by
    the pipeline's own code (``spark_lib.sources.readers``, ``standardise_identity``): the fill rate, the share
    of filled values that standardise (a valid email, an E.164 phone, a real date...) and how many were
@@ -33,7 +37,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from spark_lib.config import ConfigError, SourceSpec, load_pipeline, load_sources
+from spark_lib.config import DEFAULT_CONF_DIR, ConfigError, SourcesConfig, SourceSpec, load_pipeline, load_sources
+from spark_lib.config_check import RUN_STEPS, configuration_errors, raw_file_errors
 from spark_lib.onboarding.profile import SourceProfile, profile_source, source_warnings
 from spark_lib.sources.readers import SourceFileError, column_for, list_files, read_raw
 
@@ -107,14 +112,16 @@ def check_source(spark, spec: SourceSpec, files: list[str], raw_dir: str, sample
 
 
 def run(sources_file: str | None, raw_dir: str, sample: int | None = DEFAULT_SAMPLE, region: str = "FR",
-        spark=None) -> CheckReport:
-    """Check ``sources_file`` against ``raw_dir``; Spark starts only when some source has files."""
+        spark=None, conf_dir: Path = DEFAULT_CONF_DIR) -> CheckReport:
+    """Check ``sources_file`` against ``raw_dir`` and the other files of ``conf_dir``; Spark starts only when
+    some source has files whose headers hold every mapped column."""
     report = CheckReport(str(sources_file or "conf/sources.yaml"), raw_dir)
     try:
         sources = load_sources(sources_file)
     except ConfigError as error:
         report.errors.append(str(error))
         return report
+    report.errors += configuration_errors(Path(conf_dir), sources, raw_dir=None, steps=RUN_STEPS)
     for spec in sources.sources:
         report.files[spec.name] = list_files(spec, raw_dir)
         report.warnings[spec.name] = [] if report.files[spec.name] else [
@@ -123,6 +130,10 @@ def run(sources_file: str | None, raw_dir: str, sample: int | None = DEFAULT_SAM
         files = report.files[spec.name]
         if not files:
             report.warnings[spec.name] += source_warnings(spec, None)
+            continue
+        header_errors = raw_file_errors(SourcesConfig((spec,), sources.file), raw_dir)
+        if header_errors:
+            report.errors += header_errors  # the steps would stop on these: no profile to measure
             continue
         if spark is None:
             from spark_lib.session import get_spark
@@ -185,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}")
         return 1
     raw_dir = args.raw_dir or pipeline.resolve(pipeline.raw_dir)
-    report = run(sources_file, raw_dir, sample=args.sample, region=pipeline.default_region)
+    report = run(sources_file, raw_dir, sample=args.sample, region=pipeline.default_region,
+                 conf_dir=Path(args.conf_dir) if args.conf_dir else DEFAULT_CONF_DIR)
     print(format_report(report, sources_file))
     return 0 if report.ok else 1
 

@@ -12,6 +12,9 @@
     rcu explain --customer C… | --record KEY | --pair K1 K2    a customer's records and links; a pair's weights
     rcu run-all --persons 10000      every step, in order, in one Spark session
 
+Every writing step (and run-all, once) checks the configuration files it reads before any table changes,
+then locks the lakehouse: a second run stops at once, or waits ``--wait-lock SECONDS``.
+
 ``rcu <step> --help`` explains each step's options.
 """
 
@@ -20,6 +23,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+
+from spark_lib.config import ConfigError
+from spark_lib.lock import LakehouseBusyError
 
 # step name -> (module, one-line help). Modules are imported only when their step runs, so --help is quick.
 STEPS: dict[str, tuple[str, str]] = {
@@ -61,7 +67,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     module = importlib.import_module(STEPS[args.command][0])
-    result = module.main(argv[1:])
+    try:
+        result = module.main(argv[1:])
+    except (ConfigError, LakehouseBusyError) as error:
+        # a wrong configuration file or a busy lakehouse: what to fix, not a stack trace
+        message = str(error)
+        print(message if message.startswith("rcu ") else f"rcu {args.command}: error: {message}", file=sys.stderr)
+        return 1
     # init, check and ingest return their exit code; the other steps return their report (success)
     return result if isinstance(result, int) and not isinstance(result, bool) else 0
 

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence, TypeVar
+from typing import Callable, Collection, Iterator, Sequence, TypeVar
 
 from pyspark.sql import SparkSession
 
-from spark_lib.config import DEFAULT_CONF_DIR, PipelineConfig, SourcesConfig, load_pipeline, load_sources
+from spark_lib.config import DEFAULT_CONF_DIR, ConfigError, PipelineConfig, SourcesConfig, load_pipeline, load_sources
+from spark_lib.config_check import RUN_STEPS, configuration_errors, raw_file_errors
+from spark_lib.lock import LakehouseBusyError, LakehouseLock, concurrent_write_error
 from spark_lib.session import get_spark
 from spark_lib.stages import Progress, StageListener, Stages
 from spark_lib.storage import Lakehouse
 
-__all__ = ["JobContext", "Progress", "Stages", "add_common_arguments", "build_context", "parse_date", "run_concurrently"]
+__all__ = ["ConfigurationError", "JobContext", "LakehouseBusyError", "Progress", "RUN_STEPS", "Stages",
+           "add_common_arguments", "add_lock_argument", "build_context", "parse_date", "run_concurrently",
+           "validate_configuration", "writing_run"]
 
 
 T = TypeVar("T")
@@ -74,7 +80,22 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sources", help="sources YAML file (default: <conf-dir>/sources.yaml)")
 
 
-def build_context(args: argparse.Namespace, app_name: str, spark: SparkSession | None = None) -> JobContext:
+def add_lock_argument(parser: argparse.ArgumentParser) -> None:
+    """``--wait-lock SECONDS``, for the commands that write tables (see :mod:`spark_lib.lock`)."""
+    parser.add_argument("--wait-lock", type=float, default=0, metavar="SECONDS",
+                        help="when another run holds the lakehouse, wait up to this long for it (default: 0, stop at once)")
+
+
+class ConfigurationError(ConfigError):
+    """Some configuration files are wrong: every error found, each naming its file and key."""
+
+    def __init__(self, command: str, errors: Sequence[str]):
+        self.errors = list(errors)
+        listed = "\n".join(f"  - {error}" for error in self.errors)
+        super().__init__(f"{command}: {len(self.errors)} configuration error(s), nothing was written:\n{listed}")
+
+
+def _configuration(args: argparse.Namespace) -> tuple[Path | None, PipelineConfig, str | Path | None]:
     conf_dir = Path(args.conf_dir) if getattr(args, "conf_dir", None) else None
     pipeline = load_pipeline(conf_dir / "pipeline.yaml" if conf_dir else None)
     overrides = {}
@@ -85,11 +106,74 @@ def build_context(args: argparse.Namespace, app_name: str, spark: SparkSession |
     if getattr(args, "truth_dir", None):
         overrides["truth_dir"] = args.truth_dir
     if overrides:
-        import dataclasses
-
         pipeline = dataclasses.replace(pipeline, **overrides)
     sources_file = getattr(args, "sources", None) or (conf_dir / "sources.yaml" if conf_dir else None)
+    return conf_dir, pipeline, sources_file
+
+
+def validate_configuration(args: argparse.Namespace, command: str, steps: Collection[str] = RUN_STEPS,
+                           check_files: bool = True, audiences_file: str | None = None,
+                           audience_names: Sequence[str] = ()) -> None:
+    """Check every configuration file ``steps`` read, the mapped columns against the raw files present
+    included (``check_files``), before any table changes: raises :class:`ConfigurationError` listing them all.
+
+    No Spark starts; it takes a few milliseconds (see :mod:`spark_lib.config_check`)."""
+    errors: list[str] = []
+    pipeline = sources = None
+    conf_dir = Path(args.conf_dir) if getattr(args, "conf_dir", None) else None
+    sources_file = getattr(args, "sources", None) or (conf_dir / "sources.yaml" if conf_dir else None)
+    try:
+        _, pipeline, _ = _configuration(args)
+    except ConfigError as error:
+        errors.append(str(error))  # pipeline.yaml: the other files are still checked
+    try:
+        sources = load_sources(sources_file)
+    except ConfigError as error:
+        errors.append(str(error))
+    raw_dir = pipeline.resolve(pipeline.raw_dir) if pipeline is not None and check_files else None
+    errors += configuration_errors(conf_dir or DEFAULT_CONF_DIR, sources, raw_dir, steps,
+                                   audiences_file=audiences_file, audience_names=audience_names)
+    if errors:
+        raise ConfigurationError(command, errors)
+
+
+def check_raw_files(ctx: JobContext, command: str) -> None:
+    """The mapped columns against the raw files present (run-all, once the generator has written them)."""
+    errors = raw_file_errors(ctx.sources, ctx.raw_dir)
+    if errors:
+        raise ConfigurationError(command, errors)
+
+
+def build_context(args: argparse.Namespace, app_name: str, spark: SparkSession | None = None) -> JobContext:
+    conf_dir, pipeline, sources_file = _configuration(args)
     sources = load_sources(sources_file)
     spark = spark or get_spark(app_name=app_name)
     lake = Lakehouse(spark, pipeline.resolve(pipeline.lakehouse_dir))
     return JobContext(spark, pipeline, sources, lake, conf_dir or DEFAULT_CONF_DIR)
+
+
+@contextmanager
+def writing_run(args: argparse.Namespace, app_name: str, command: str, steps: Collection[str],
+                check_files: bool = True, audiences_file: str | None = None,
+                audience_names: Sequence[str] = ()) -> Iterator[JobContext]:
+    """The context of a command that writes tables: its configuration validated, then the lakehouse lock
+    held (``args.wait_lock`` seconds of waiting for it) until the block ends.
+
+    Every error is raised before Spark starts: :class:`ConfigurationError`, or :class:`LakehouseBusyError`
+    when another run holds the lakehouse. A conflicting Delta commit of another writer (where no lock
+    holds: an object store) is raised as a :class:`LakehouseBusyError` too. Example::
+
+        with writing_run(args, "rcu-match", "rcu match", steps=["match"]) as ctx:
+            report = run(ctx)
+    """
+    validate_configuration(args, command, steps, check_files, audiences_file, audience_names)
+    _, pipeline, _ = _configuration(args)
+    with LakehouseLock(pipeline.resolve(pipeline.lakehouse_dir), command, getattr(args, "wait_lock", 0) or 0):
+        ctx = build_context(args, app_name)
+        try:
+            yield ctx
+        except Exception as error:
+            busy = concurrent_write_error(error)
+            if busy is None:
+                raise
+            raise busy from error

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.common import JobContext, Progress, add_common_arguments, build_context, parse_date
+from jobs.common import JobContext, Progress, add_common_arguments, add_lock_argument, parse_date, writing_run
 from spark_lib.gold import (
     GoldConfig,
     assign_segments,
@@ -211,6 +211,7 @@ def _run(ctx: JobContext, run_date: dt.date | None, progress: Progress, config: 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(prog="rcu gold", description=__doc__)
     add_common_arguments(parser)
+    add_lock_argument(parser)
     parser.add_argument(
         "--run-date",
         type=parse_date,
@@ -221,8 +222,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
 def main(argv: list[str] | None = None) -> GoldReport:
     args = build_parser().parse_args(argv)
-    ctx = build_context(args, "rcu-gold")
-    report = run(ctx, run_date=args.run_date)
+    with writing_run(args, "rcu-gold", "rcu gold", steps=["gold"]) as ctx:
+        report = run(ctx, run_date=args.run_date)
     print(json.dumps(asdict(report), indent=2, ensure_ascii=False), file=sys.stdout)
     return report
 

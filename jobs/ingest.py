@@ -33,7 +33,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from jobs.common import JobContext, Progress, add_common_arguments, build_context, run_concurrently
+from jobs.common import JobContext, Progress, add_common_arguments, add_lock_argument, run_concurrently, writing_run
 from spark_lib import tables
 from spark_lib.config import SourceSpec
 from spark_lib.schemas import FILE_QUARANTINE, INGESTION_LOG
@@ -323,6 +323,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser = parser or argparse.ArgumentParser(prog="rcu ingest", description=__doc__,
                                                formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(parser)
+    add_lock_argument(parser)
     parser.add_argument("--source", action="append", dest="only", help="ingest only this source (repeatable)")
     return parser
 
@@ -330,12 +331,12 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 def main(argv: list[str] | None = None) -> int:
     """Run the job; returns its exit status (0 landed, 3 some files quarantined, 1 failed)."""
     args = build_parser().parse_args(argv)
-    ctx = build_context(args, "rcu-ingest")
-    try:
-        reports = run(ctx, args.only)
-    except IngestError as error:
-        print(f"FAILED: {error}", file=sys.stderr)
-        return EXIT_FAILED
+    with writing_run(args, "rcu-ingest", "rcu ingest", steps=["ingest"]) as ctx:
+        try:
+            reports = run(ctx, args.only)
+        except IngestError as error:
+            print(f"FAILED: {error}", file=sys.stderr)
+            return EXIT_FAILED
     for report in reports:
         print(asdict(report))
     status = exit_status(reports)

@@ -30,7 +30,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.common import JobContext, Progress, add_common_arguments, build_context
+from jobs.common import JobContext, Progress, add_common_arguments, add_lock_argument, writing_run
 from spark_lib import tables, tracking
 from spark_lib.matching import (
     TrainingThread,
@@ -153,10 +153,13 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
         clusters = cluster_customers(records, links, pairs, rules.clustering)
         report.largest_guarded_cluster = largest_guarded_cluster(clusters.assignments)
         report.splits = clusters.splits.count()
+        logged = 0
         if report.splits:
-            lake.append(clusters.splits.withColumn("run_time", F.lit(run_time)), tables.CLUSTER_SPLITS)
-        stage.done(f"{report.splits:,} oversized clusters split; largest cluster beyond its deterministic core: "
-                   f"{report.largest_guarded_cluster} records")
+            # Idempotent: a split already logged (a re-run, a run killed after this point) is not logged again.
+            logged = lake.append_new(clusters.splits.withColumn("run_time", F.lit(run_time)), tables.CLUSTER_SPLITS,
+                                     keys=tables.CLUSTER_SPLITS.keys)
+        stage.done(f"{report.splits:,} oversized clusters split ({logged:,} not logged before); largest cluster "
+                   f"beyond its deterministic core: {report.largest_guarded_cluster} records")
 
     with stages("ids") as stage:
         registry, events = assign_customer_ids(
@@ -224,6 +227,7 @@ def _evaluation_text(report: MatchReport) -> str:
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(prog="rcu match", description=__doc__)
     add_common_arguments(parser)
+    add_lock_argument(parser)
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument("--retrain", action="store_true", help="train a new model and make it the champion")
     choice.add_argument("--accept-champion", action="store_true",
@@ -234,9 +238,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
 def main(argv: list[str] | None = None) -> MatchReport:
     args = build_parser().parse_args(argv)
-    ctx = build_context(args, "rcu-match")
     try:
-        report = run(ctx, retrain=args.retrain, accept_champion=args.accept_champion)
+        with writing_run(args, "rcu-match", "rcu match", steps=["match"]) as ctx:
+            report = run(ctx, retrain=args.retrain, accept_champion=args.accept_champion)
     except ModelMismatchError as error:
         print(f"rcu match: error: {error}", file=sys.stderr)
         raise SystemExit(2) from error

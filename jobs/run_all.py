@@ -15,12 +15,13 @@ import sys
 import time
 
 from jobs import activate, dashboard, generate, gold, ingest, match, standardise
-from jobs.common import Progress, add_common_arguments, build_context
+from jobs.common import RUN_STEPS, Progress, add_common_arguments, add_lock_argument, check_raw_files, writing_run
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(prog="rcu run-all", description=__doc__)
     add_common_arguments(parser)
+    add_lock_argument(parser)
     parser.add_argument("--persons", type=int, help="generate synthetic data for this many persons first")
     parser.add_argument("--seed", type=int, default=None, help="generator seed (default: pipeline.yaml seed)")
     parser.add_argument("--truth-dir", help="where the generator writes the ground truth")
@@ -45,36 +46,10 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.perf_counter()
     steps = (["generate"] if args.persons else []) + ["ingest", "standardise", "match", "gold", "activate", "dashboard"]
     total = len(steps)
-    ctx = build_context(args, "rcu-run-all")
-    summary: dict = {}
-    for index, step in enumerate(steps, start=1):
-        progress = Progress(step, index, total)
-        progress("starting")
-        if step == "generate":
-            summary[step] = generate.run(
-                persons=args.persons,
-                raw_dir=ctx.raw_dir,
-                truth_dir=ctx.truth_dir,
-                seed=args.seed if args.seed is not None else ctx.pipeline.seed,
-                reference_date="2026-10-31",
-                progress=progress,
-                profile=args.profile,
-                foreign_share=args.foreign_share,
-            )
-        elif step == "ingest":
-            summary[step] = ingest.run(ctx, progress=progress)
-        elif step == "standardise":
-            summary[step] = standardise.run(ctx, progress=progress)
-        elif step == "match":
-            summary[step] = match.run(ctx, retrain=args.retrain, progress=progress,
-                                      accept_champion=args.accept_champion)
-        elif step == "gold":
-            summary[step] = gold.run(ctx, progress=progress)
-        elif step == "activate":
-            summary[step] = activate.run(ctx, progress=progress)
-        elif step == "dashboard":
-            summary[step] = dashboard.run(ctx, progress=progress)
-        progress(f"done in {progress.seconds:,.1f} s")
+    # Every configuration file of every step is checked first (the raw files' columns too, unless the
+    # generator is about to write them: then right after it), and the lakehouse is locked once for all steps.
+    with writing_run(args, "rcu-run-all", "rcu run-all", steps=RUN_STEPS, check_files=not args.persons) as ctx:
+        summary = _run_steps(ctx, args, steps)
     elapsed = time.perf_counter() - started
     print(f"rcu run-all: {total} steps in {elapsed:,.1f} s ({elapsed / 60:,.1f} min); lakehouse at {ctx.lake.root}",
           file=sys.stderr)
@@ -95,6 +70,42 @@ def main(argv: list[str] | None = None) -> dict:
             "{largest_cluster} records, {largest_guarded_cluster} beyond its deterministic core".format(anonymous=summary["match"].anonymous_records, **metrics),
             file=sys.stderr,
         )
+    return summary
+
+
+def _run_steps(ctx, args: argparse.Namespace, steps: list[str]) -> dict:
+    """Each step in order, with its progress lines; their reports by step."""
+    total = len(steps)
+    summary: dict = {}
+    for index, step in enumerate(steps, start=1):
+        progress = Progress(step, index, total)
+        progress("starting")
+        if step == "generate":
+            summary[step] = generate.run(
+                persons=args.persons,
+                raw_dir=ctx.raw_dir,
+                truth_dir=ctx.truth_dir,
+                seed=args.seed if args.seed is not None else ctx.pipeline.seed,
+                reference_date="2026-10-31",
+                progress=progress,
+                profile=args.profile,
+                foreign_share=args.foreign_share,
+            )
+            check_raw_files(ctx, "rcu run-all")  # the mapped columns, now that the files are there
+        elif step == "ingest":
+            summary[step] = ingest.run(ctx, progress=progress)
+        elif step == "standardise":
+            summary[step] = standardise.run(ctx, progress=progress)
+        elif step == "match":
+            summary[step] = match.run(ctx, retrain=args.retrain, progress=progress,
+                                      accept_champion=args.accept_champion)
+        elif step == "gold":
+            summary[step] = gold.run(ctx, progress=progress)
+        elif step == "activate":
+            summary[step] = activate.run(ctx, progress=progress)
+        elif step == "dashboard":
+            summary[step] = dashboard.run(ctx, progress=progress)
+        progress(f"done in {progress.seconds:,.1f} s")
     return summary
 
 

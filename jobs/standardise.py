@@ -16,7 +16,7 @@ from functools import reduce
 
 from pyspark.sql import DataFrame
 
-from jobs.common import JobContext, Progress, add_common_arguments, build_context, run_concurrently
+from jobs.common import JobContext, Progress, add_common_arguments, add_lock_argument, run_concurrently, writing_run
 from spark_lib import silver, tables
 
 
@@ -77,13 +77,14 @@ def run(ctx: JobContext, progress: Progress | None = None) -> list[StandardiseRe
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(prog="rcu standardise", description=__doc__)
     add_common_arguments(parser)
+    add_lock_argument(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> list[StandardiseReport]:
     args = build_parser().parse_args(argv)
-    ctx = build_context(args, "rcu-standardise")
-    reports = run(ctx)
+    with writing_run(args, "rcu-standardise", "rcu standardise", steps=["standardise"]) as ctx:
+        reports = run(ctx)
     for report in reports:
         print(asdict(report))
     return reports

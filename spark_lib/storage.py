@@ -120,6 +120,27 @@ class Lakehouse:
         with self._described("append", table):
             df.write.format("delta").mode("append").option("mergeSchema", "true").save(self.path(table))
 
+    def append_new(self, df: DataFrame, table: str, keys: Sequence[str]) -> int:
+        """Append the rows of ``df`` whose ``keys`` (null-safe, arrays compared whole) are not in the table yet;
+        returns how many. A re-run that finds the same rows appends nothing and commits no new version.
+
+        Example: ``lake.append_new(splits, tables.CLUSTER_SPLITS, keys=tables.CLUSTER_SPLITS.keys)``.
+        """
+        if not keys:
+            raise ValueError("'keys' in append_new cannot be empty")
+        if self.exists(table):
+            logged = self.read(table).select(*keys).distinct()
+            same = [df[k].eqNullSafe(logged[k]) for k in keys]
+            condition = same[0]
+            for part in same[1:]:
+                condition = condition & part
+            df = df.join(logged, condition, "left_anti")
+        new = df.localCheckpoint()  # computed once: counted, then written
+        count = new.count()
+        if count:
+            self.append(new, table)
+        return count
+
     def replace_where(self, df: DataFrame, table: str, condition: str) -> None:
         """Atomically replace the rows matching ``condition`` with ``df`` (idempotent re-loads)."""
         if not self.exists(table):

@@ -118,7 +118,9 @@ ID_EVENTS = Table(
 )
 CLUSTER_SPLITS = Table(
     "gold.cluster_splits", schema=schemas.CLUSTER_SPLITS,
-    description="log of the clusters merge protection re-formed (plus run_time)",
+    # a split is logged once, at the run that first made it: a re-run on the same records adds no row
+    keys=("component_id", "size_before", "sizes_after", "threshold", "reason"),
+    description="log of the clusters merge protection re-formed (plus the run_time that first made each)",
 )
 
 # gold: customers and marketing -------------------------------------------------------------------

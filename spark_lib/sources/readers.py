@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import glob as globlib
 import hashlib
+import json
 import re
 from pathlib import Path
 
@@ -228,3 +229,86 @@ def mapping_errors(schema: StructType, spec: SourceSpec, path_hint: str) -> dict
         except SourceFileError as error:
             errors[key] = str(error)
     return errors
+
+
+def file_columns(spec: SourceSpec, path: str, json_lines: int = 1000) -> StructType:
+    """The columns of one raw file as :func:`read_raw` names them, read without Spark: the header line of a
+    CSV file, the footer of a Parquet file, the keys of the first ``json_lines`` JSON lines (all of them when
+    a mapped key is not among those). Leaf types are not read (strings): only names and nesting matter."""
+    if spec.format == "csv":
+        fields = [StructField(c, StringType()) for c in csv_header(spec, path)]
+    elif spec.format == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            fields = [StructField(f.name, _arrow_type(f.type)) for f in pq.read_schema(path)]
+        except Exception as error:  # noqa: BLE001 - pyarrow raises several kinds for a file that is not Parquet
+            raise SourceFileError(f"sources.{spec.name}: cannot read the Parquet schema of {path}: {error}") from error
+    else:
+        fields = _json_fields(spec, path, json_lines)
+        if any(_missing(_renamed(fields), spec, key, column) for key, column in mapped_columns(spec)):
+            fields = _json_fields(spec, path, None)
+    return _renamed(fields)
+
+
+def _renamed(fields: list[StructField]) -> StructType:
+    return StructType([StructField(delta_safe_name(f.name), f.dataType) for f in fields])
+
+
+def _missing(schema: StructType, spec: SourceSpec, key: str, column: str) -> bool:
+    try:
+        column_path(schema, spec, key, column, "")
+    except SourceFileError:
+        return True
+    return False
+
+
+def _arrow_type(arrow_type):
+    import pyarrow as pa
+
+    if pa.types.is_struct(arrow_type):
+        return StructType([StructField(f.name, _arrow_type(f.type)) for f in arrow_type])
+    if pa.types.is_map(arrow_type):
+        return MapType(StringType(), StringType())
+    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
+        return ArrayType(StringType())
+    return StringType()
+
+
+def _json_fields(spec: SourceSpec, path: str, lines: int | None) -> list[StructField]:
+    """The merged keys of the JSON objects on the first ``lines`` lines (every line: None); bad lines skipped."""
+    merged: dict = {}
+    with open(path, encoding=spec.encoding, errors="replace") as handle:
+        for number, line in enumerate(handle):
+            if lines is not None and number >= lines:
+                break
+            try:
+                value = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                _merge_keys(merged, value)
+    return _struct_of(merged).fields
+
+
+def _merge_keys(into: dict, value: dict) -> None:
+    """Add the keys of one JSON object to ``into`` (key -> nested dict, "array", "scalar" or None for null)."""
+    for key, item in value.items():
+        known = into.get(key)
+        if isinstance(item, dict) and (known is None or isinstance(known, dict)):
+            if known is None:
+                into[key] = {}
+            _merge_keys(into[key], item)
+        elif isinstance(known, dict) and item is not None:
+            into[key] = "scalar"  # an object here, a value there: Spark reads the column as text
+        elif known is None:
+            into[key] = "array" if isinstance(item, list) else (None if item is None else "scalar")
+
+
+def _struct_of(keys: dict) -> StructType:
+    def of(value):
+        if isinstance(value, dict):
+            return _struct_of(value)
+        return ArrayType(StringType()) if value == "array" else StringType()
+
+    return StructType([StructField(k, of(v)) for k, v in keys.items()])
