@@ -63,26 +63,32 @@ def configuration_errors(
 
 
 def raw_file_errors(sources: SourcesConfig, raw_dir: str) -> list[str]:
-    """An error per mapped column absent from (or not a single value in) the latest raw file of its source.
+    """An error per mapped column that no raw file of its source has: a typo in the mapping.
 
-    Only files present are checked: a source with no file yet has nothing to check."""
+    Files are read newest first, and older ones only for the columns still missing, so a day usually costs
+    one header per source. A column missing from *some* files only, or a file that cannot be read, is a bad
+    delivery, not a bad configuration: ``rcu ingest`` quarantines that file and lands the others. A source
+    with no file yet has nothing to check."""
     errors = []
     for spec in sources.sources:
         files = list_files(spec, raw_dir)
-        if not files:
-            continue
-        latest = files[-1]
-        hint = _relative(latest, raw_dir)
-        try:
-            schema = file_columns(spec, latest)
-        except (SourceFileError, OSError) as error:
-            errors.append(str(error))
-            continue
-        for key, column in mapped_columns(spec):
+        missing: dict[str, str] = dict(mapped_columns(spec))
+        first_error: dict[str, str] = {}
+        for path in reversed(files):
             try:
-                column_path(schema, spec, key, column, hint)
-            except SourceFileError as error:
-                errors.append(str(error))
+                schema = file_columns(spec, path)
+            except (SourceFileError, OSError, UnicodeError, ValueError):
+                continue  # an unreadable file: ingest quarantines it as a file
+            hint = _relative(path, raw_dir)
+            for key, column in list(missing.items()):
+                try:
+                    column_path(schema, spec, key, column, hint)
+                    del missing[key]
+                except SourceFileError as error:
+                    first_error.setdefault(key, str(error))
+            if not missing:
+                break
+        errors += [first_error[key] for key in missing if key in first_error]
     return errors
 
 
