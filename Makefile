@@ -6,7 +6,7 @@ JARS   := .jars
 PERSONS ?= 10000
 SIZES   ?= 10000,100000
 
-.PHONY: setup jars browser test test-fast demo bench bench-generate clean
+.PHONY: setup jars browser test test-slow test-fast demo bench bench-generate clean
 
 ## setup: create .venv, install the pinned packages and fetch the Delta jars from Maven Central into .jars/
 setup: $(BIN)/rcu jars browser
@@ -32,7 +32,11 @@ $(JARS)/.done: scripts/pom.xml
 
 ## test: the whole suite, end-to-end runs included (what CI runs)
 test:
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not slow"
+
+## test-slow: the kill-and-re-run scenarios (a killed subprocess with its own Spark: minutes each)
+test-slow:
+	$(BIN)/pytest -q -m slow
 
 ## test-fast: everything but the end-to-end and cluster tests
 test-fast:

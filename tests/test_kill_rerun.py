@@ -21,7 +21,9 @@ from jobs import generate, gold, ingest, match, standardise
 from jobs.common import Progress, build_context
 from spark_lib.lock import LOCK_FILE
 
-pytestmark = pytest.mark.e2e
+# 3.5 minutes on 2 cores (a subprocess with its own Spark): kept out of `make test` to hold the suite under
+# 12 minutes; `make test-slow` runs it.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
 
