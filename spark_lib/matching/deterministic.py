@@ -353,6 +353,18 @@ def pivot_values(records_df: DataFrame, config: DeterministicConfig | Mapping | 
     return base.select(F.inline(present), "record_key", "first_name", "birth_date", *others)
 
 
+def _smallest_similar(values: Column, value: Column, similar) -> Column:
+    """The smallest of ``values`` (an array) that ``similar(value, v)`` says is the same as ``value``: the group
+    ``value`` joins (itself when nothing smaller is similar). One hop: names and birth dates group this way."""
+    return F.array_min(F.filter(values, lambda v: (v <= value) & similar(value, v)))
+
+
+def _records_of_group(tagged: Column, group: Column) -> Column:
+    """The records of one group: the sum of ``n`` over the ``tagged`` entries (structs with ``grp`` and ``n``)
+    that joined ``group``."""
+    return F.aggregate(F.filter(tagged, lambda x: x["grp"] == group), F.lit(0).cast("long"), lambda acc, x: acc + x["n"])
+
+
 def _classify(long: DataFrame, config: DeterministicConfig) -> DataFrame:
     """One row per (pivot, value): records, distinct_first_names, reason (null: usable as a link), and for
     usable values ``name_map`` (first name -> its name group), ``unnamed_group`` (the group records
@@ -403,9 +415,7 @@ def _classify(long: DataFrame, config: DeterministicConfig) -> DataFrame:
             lambda x: F.struct(
                 x["name"].alias("name"),
                 x["n"].alias("n"),
-                F.array_min(
-                    F.filter(names, lambda m: (m <= x["name"]) & first_names_similar(x["name"], m, rule))
-                ).alias("grp"),
+                _smallest_similar(names, x["name"], lambda a, b: first_names_similar(a, b, rule)).alias("grp"),
             ),
         ),
     ).otherwise(
@@ -416,8 +426,7 @@ def _classify(long: DataFrame, config: DeterministicConfig) -> DataFrame:
     group_sizes = F.transform(
         groups,
         lambda g: F.struct(
-            F.aggregate(F.filter(F.col("tagged"), lambda x: x["grp"] == g), F.lit(0).cast("long"),
-                        lambda acc, x: acc + x["n"]).alias("n"),
+            _records_of_group(F.col("tagged"), g).alias("n"),
             g.alias("grp"),
         ),
     )
@@ -608,7 +617,7 @@ def _with_birth_date_groups(members: DataFrame, cfg: DeterministicConfig) -> Dat
         lambda x: F.struct(
             x["d"].alias("d"),
             x["n"].alias("n"),
-            F.array_min(F.filter(days, lambda m: (m <= x["d"]) & birth_dates_close(x["d"], m))).alias("grp"),
+            _smallest_similar(days, x["d"], birth_dates_close).alias("grp"),
         ),
     )
     # a second hop: 1989-07-12 joined 1989-07-02 (same month), which joined 1989-02-07 (day and month swapped)
@@ -622,8 +631,7 @@ def _with_birth_date_groups(members: DataFrame, cfg: DeterministicConfig) -> Dat
     sizes = F.transform(
         groups,
         lambda g: F.struct(
-            F.aggregate(F.filter(F.col("tagged"), lambda x: x["grp"] == g), F.lit(0).cast("long"),
-                        lambda acc, x: acc + x["n"]).alias("n"),
+            _records_of_group(F.col("tagged"), g).alias("n"),
             # the earliest date wins a tie: array_max on (n, -days) picks the most records, then the earliest
             (-F.datediff(g, F.lit("1900-01-01"))).alias("order"),
             g.alias("grp"),
