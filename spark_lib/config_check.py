@@ -27,8 +27,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Collection, Sequence
 
+from pyspark.sql.types import StructType
+
 from spark_lib.config import ConfigError, SourcesConfig
-from spark_lib.sources.readers import SourceFileError, column_path, file_columns, list_files, mapped_columns
+from spark_lib.sources.files import missing_column_problems
+from spark_lib.sources.readers import SourceFileError, file_columns, has_column, list_files, mapped_columns
 
 #: the writing steps, in run order
 RUN_STEPS: tuple[str, ...] = ("ingest", "standardise", "match", "gold", "activate")
@@ -65,30 +68,23 @@ def configuration_errors(
 def raw_file_errors(sources: SourcesConfig, raw_dir: str) -> list[str]:
     """An error per mapped column that no raw file of its source has: a typo in the mapping.
 
-    Files are read newest first, and older ones only for the columns still missing, so a day usually costs
-    one header per source. A column missing from *some* files only, or a file that cannot be read, is a bad
-    delivery, not a bad configuration: ``rcu ingest`` quarantines that file and lands the others. A source
-    with no file yet has nothing to check."""
+    The rule is ingest's (:func:`spark_lib.sources.files.missing_column_problems`): a column missing from
+    *some* files only, or a file that cannot be read, is a bad delivery that ``rcu ingest`` quarantines while
+    the other files land, not a bad configuration. Files are read newest first, and older ones only while a
+    mapped column is still missing, so a day usually costs one header per source. A source with no file yet
+    has nothing to check."""
     errors = []
     for spec in sources.sources:
-        files = list_files(spec, raw_dir)
-        missing: dict[str, str] = dict(mapped_columns(spec))
-        first_error: dict[str, str] = {}
-        for path in reversed(files):
+        schemas: dict[str, StructType] = {}
+        for path in reversed(list_files(spec, raw_dir)):
             try:
-                schema = file_columns(spec, path)
+                schemas[_relative(path, raw_dir)] = schema = file_columns(spec, path)
             except (SourceFileError, OSError, UnicodeError, ValueError):
                 continue  # an unreadable file: ingest quarantines it as a file
-            hint = _relative(path, raw_dir)
-            for key, column in list(missing.items()):
-                try:
-                    column_path(schema, spec, key, column, hint)
-                    del missing[key]
-                except SourceFileError as error:
-                    first_error.setdefault(key, str(error))
-            if not missing:
+            if all(has_column(schema, spec, key, column) for key, column in mapped_columns(spec)):
                 break
-        errors += [first_error[key] for key in missing if key in first_error]
+        if schemas:
+            errors += missing_column_problems(schemas, spec, bronze=None)[1]
     return errors
 
 

@@ -29,7 +29,7 @@ from pyspark.sql.types import StructType
 
 from spark_lib.config import SourceSpec
 from spark_lib.sources.csv_rules import csv_rows
-from spark_lib.sources.readers import SourceFileError, column_path, mapped_columns
+from spark_lib.sources.readers import SourceFileError, column_path, has_column, mapped_columns
 
 EMPTY = "empty"
 HEADER_ONLY = "header only"
@@ -187,10 +187,10 @@ def missing_column_problems(schemas: dict[str, StructType], spec: SourceSpec,
     problems: dict[str, FileProblem] = {}
     errors: list[str] = []
     for key, column in mapped_columns(spec):
-        lacking = [path for path, schema in schemas.items() if not _has(schema, spec, key, column)]
+        lacking = [path for path, schema in schemas.items() if not has_column(schema, spec, key, column)]
         if not lacking:
             continue
-        if len(lacking) == len(schemas) and not (bronze is not None and _has(bronze, spec, key, column)):
+        if len(lacking) == len(schemas) and not (bronze is not None and has_column(bronze, spec, key, column)):
             try:
                 column_path(schemas[lacking[0]], spec, key, column, ", ".join(lacking))
             except SourceFileError as error:
@@ -202,14 +202,6 @@ def missing_column_problems(schemas: dict[str, StructType], spec: SourceSpec,
                 problems[path] = FileProblem(MISSING_COLUMN, f"column {column!r} (sources.{spec.name}.{key}) is "
                                                              f"missing; the file has: {shown}")
     return problems, errors
-
-
-def _has(schema: StructType, spec: SourceSpec, key: str, column: str) -> bool:
-    try:
-        column_path(schema, spec, key, column, "")
-        return True
-    except SourceFileError:
-        return False
 
 
 def retyped_columns(reference: StructType, schema: StructType) -> list[str]:

@@ -246,7 +246,7 @@ def file_columns(spec: SourceSpec, path: str, json_lines: int = 1000) -> StructT
             raise SourceFileError(f"sources.{spec.name}: cannot read the Parquet schema of {path}: {error}") from error
     else:
         fields = _json_fields(spec, path, json_lines)
-        if any(_missing(_renamed(fields), spec, key, column) for key, column in mapped_columns(spec)):
+        if not all(has_column(_renamed(fields), spec, key, column) for key, column in mapped_columns(spec)):
             fields = _json_fields(spec, path, None)
     return _renamed(fields)
 
@@ -255,12 +255,13 @@ def _renamed(fields: list[StructField]) -> StructType:
     return StructType([StructField(delta_safe_name(f.name), f.dataType) for f in fields])
 
 
-def _missing(schema: StructType, spec: SourceSpec, key: str, column: str) -> bool:
+def has_column(schema: StructType, spec: SourceSpec, key: str, column: str) -> bool:
+    """True when ``schema`` holds the configured ``column`` of mapping key ``key`` (see :func:`column_path`)."""
     try:
         column_path(schema, spec, key, column, "")
     except SourceFileError:
-        return True
-    return False
+        return False
+    return True
 
 
 def _arrow_type(arrow_type):
