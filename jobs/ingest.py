@@ -1,11 +1,12 @@
 """Ingest: land each source's new raw files in its bronze Delta table; bad rows and bad files go to quarantine.
 
-Append-only and idempotent: a file whose content was already taken (same SHA-256, landed or quarantined) is
+Append-only and idempotent: a file already taken (the same name and SHA-256, landed or quarantined) is
 skipped, and a batch replaces its own files' rows atomically, so a run interrupted half-way converges when re-run.
 
-A bad file never stops the day. Each new file is checked first (empty, header only, wrong separator or
-encoding, a mapped column missing or retyped, truncated, unreadable: :mod:`spark_lib.sources.files`); a bad
-file goes to ``bronze.file_quarantine`` with its reason and what to do, the other files land. Rows that cannot
+A bad file never stops the day. Each new file is checked first (empty, header only, wrong separator, encoding
+or format, compressed, a column named twice, a mapped column missing or retyped, truncated, unreadable, the
+same bytes as a file already landed under another name: :mod:`spark_lib.sources.files`); a bad file goes to
+``bronze.file_quarantine`` with its reason and what to do, the other files land. Rows that cannot
 be used go to ``bronze.quarantine``. ``bronze.ingestion_log`` has one row per file taken, quarantined files
 included (so they are not retried; a fixed file is new content, a new hash, and lands when re-delivered).
 A mapped column that no file has is a configuration error (a misspelt mapping), checked against the bronze
@@ -81,15 +82,33 @@ class QuarantinedFile:
         return f"{self.source}: {self.path}: {self.problem.reason}: {self.problem.detail}; {self.problem.action}"
 
 
-def ingested_hashes(ctx: JobContext) -> dict[str, set[str]]:
-    """The content hashes already taken (landed or quarantined as files), by source (one read of the log)."""
+@dataclass
+class TakenFiles:
+    """One source's files already taken: (file name, hash) of each, and the path each landed content came from.
+
+    A file is known by its name and content, not its folder: a raw folder moved or mounted elsewhere is not
+    delivered again. The same content under another name is a duplicate (an old file re-sent in place of the
+    day's export, say), quarantined as such and not landed twice."""
+
+    names: set[tuple[str, str]] = field(default_factory=set)
+    landed: dict[str, str] = field(default_factory=dict)
+
+    def taken(self, path: str, digest: str) -> bool:
+        return (os.path.basename(path), digest) in self.names
+
+
+def taken_files(ctx: JobContext) -> dict[str, TakenFiles]:
+    """The files already taken, by source (one read of the log)."""
     log = ctx.lake.read_or_none(tables.INGESTION_LOG)
     if log is None:
         return {}
-    seen: dict[str, set[str]] = {}
-    for row in log.select("source", "file_hash").distinct().collect():
-        seen.setdefault(row.source, set()).add(row.file_hash)
-    return seen
+    taken: dict[str, TakenFiles] = {}
+    for row in log.select("source", "file_path", "file_hash", "status").distinct().collect():
+        files = taken.setdefault(row.source, TakenFiles())
+        files.names.add((os.path.basename(row.file_path), row.file_hash))
+        if row.status != "file_quarantined":   # landed (or logged before statuses existed)
+            files.landed.setdefault(row.file_hash, row.file_path)
+    return taken
 
 
 @dataclass
@@ -97,18 +116,29 @@ class _Landed:
     """One source's batch once its bronze rows are written: what remains to record in the shared tables."""
 
     report: IngestReport
-    hashes: tuple[str, ...] = ()
+    files: dict[str, str] = field(default_factory=dict)   # path -> hash of every file taken
+    landed_hashes: tuple[str, ...] = ()
     quarantine: DataFrame | None = None      # checkpointed: small, and independent of the raw files
     log_rows: list = field(default_factory=list)
     bad_files: list[QuarantinedFile] = field(default_factory=list)
     error: str | None = None
 
 
-def screen_files(ctx: JobContext, spec: SourceSpec, new: dict[str, str],
-                 bronze: StructType | None) -> dict[str, checks.FileProblem]:
+def screen_files(ctx: JobContext, spec: SourceSpec, new: dict[str, str], bronze: StructType | None,
+                 landed: dict[str, str]) -> dict[str, checks.FileProblem]:
     """The problem of each new file that cannot be landed (see :mod:`spark_lib.sources.files`); a mapped column
-    that no file has raises :class:`SourceFileError` (the mapping is wrong, not the files)."""
+    that no file has raises :class:`SourceFileError` (the mapping is wrong, not the files). ``landed``: the
+    path each content already in bronze came from."""
     problems = {path: p for path in new if (p := checks.inspect_file(spec, path))}
+    first_copy = dict(landed)
+    for path, digest in new.items():
+        if path in problems:
+            continue
+        if digest in first_copy:
+            when = "already landed" if digest in landed else "in this delivery"
+            problems[path] = checks.FileProblem(checks.DUPLICATE, f"the same bytes as {first_copy[digest]} ({when})")
+        else:
+            first_copy[digest] = path
     schemas: dict[str, StructType] = {}
     for path in new:
         if path in problems:
@@ -124,14 +154,15 @@ def screen_files(ctx: JobContext, spec: SourceSpec, new: dict[str, str],
     if errors:
         raise SourceFileError("; ".join(errors))
     problems.update(missing)
-    reference = bronze
-    for path, schema in schemas.items():
-        if path in problems or spec.format != "parquet":
-            continue
-        reference = reference or schema   # no bronze table yet: the delivery's first good file sets the types
+    if spec.format != "parquet":
+        return problems
+    candidates = {path: schema for path, schema in schemas.items() if path not in problems}
+    # no bronze table yet: the types most of the delivery's rows have
+    reference = bronze or checks.prevailing_types(candidates)
+    for path, schema in candidates.items():
         retyped = checks.retyped_columns(reference, schema)
         if retyped:
-            compared = "the bronze table" if bronze is not None else "the delivery's first file"
+            compared = "the bronze table" if bronze is not None else "most of the delivery's rows"
             problems[path] = checks.FileProblem(checks.RETYPED_COLUMN, f"{'; '.join(retyped)} (types of {compared})")
     return problems
 
@@ -191,7 +222,7 @@ def check_mapping(ctx: JobContext, spec: SourceSpec) -> None:
             raise SourceFileError("; ".join(errors.values()))
 
 
-def ingest_source(ctx: JobContext, spec: SourceSpec, batch_id: str, progress: Progress, seen: set[str]) -> _Landed:
+def ingest_source(ctx: JobContext, spec: SourceSpec, batch_id: str, progress: Progress, taken: TakenFiles) -> _Landed:
     """Land one source's new files in ``bronze.<source>``; its quarantine and log rows are returned, not written
     (several sources land at the same time, and one writer per shared table avoids commit conflicts)."""
     files = list_files(spec, ctx.raw_dir)
@@ -199,11 +230,7 @@ def ingest_source(ctx: JobContext, spec: SourceSpec, batch_id: str, progress: Pr
         progress(f"{spec.name}: no file matches {spec.glob(ctx.raw_dir)}")
         check_mapping(ctx, spec)
         return _Landed(IngestReport(spec.name, 0, 0, 0, 0, 0))
-    new: dict[str, str] = {}
-    for path in files:
-        digest = file_fingerprint(path)
-        if digest not in seen and digest not in new.values():
-            new[path] = digest
+    new = {path: digest for path in files if not taken.taken(path, digest := file_fingerprint(path))}
     if not new:
         progress(f"{spec.name}: {len(files)} file(s), all already taken")
         check_mapping(ctx, spec)
@@ -211,7 +238,7 @@ def ingest_source(ctx: JobContext, spec: SourceSpec, batch_id: str, progress: Pr
 
     table = tables.bronze(spec.name)
     bronze_schema = ctx.lake.read(table).schema if ctx.lake.exists(table) else None
-    problems = screen_files(ctx, spec, new, bronze_schema)
+    problems = screen_files(ctx, spec, new, bronze_schema, taken.landed)
     landed = read_isolating_bad_files(ctx, spec, new, batch_id, problems)
     bad = [QuarantinedFile(spec.name, p, new[p], os.path.getsize(p), problem) for p, problem in problems.items()]
     counts: dict[str, tuple[int, int]] = {}
@@ -219,7 +246,7 @@ def ingest_source(ctx: JobContext, spec: SourceSpec, batch_id: str, progress: Pr
     if landed is not None:
         validate_mapping(landed, spec, path_hint=", ".join(p for p in new if p not in problems))
         split = split_malformed(landed, spec)
-        in_batch = ", ".join(f"'{h}'" for h in new.values())
+        in_batch = ", ".join(f"'{h}'" for p, h in new.items() if p not in problems)
         ctx.lake.replace_where(split.valid, table, f"_file_hash IN ({in_batch})")
         quarantine = split.quarantine.localCheckpoint()
         read = {r.file_hash: r.n for r in landed.groupBy(F.col("_file_hash").alias("file_hash")).count()
@@ -231,8 +258,8 @@ def ingest_source(ctx: JobContext, spec: SourceSpec, batch_id: str, progress: Pr
     log_rows = []
     for path, digest in new.items():
         # every file taken is logged, a file with no row (or quarantined as a file) too: it is not taken again
-        rows_read, rows_quarantined = counts.get(digest, (0, 0))
         status = "file_quarantined" if path in problems else "landed"
+        rows_read, rows_quarantined = counts.get(digest, (0, 0)) if status == "landed" else (0, 0)
         log_rows.append((spec.name, path, digest, rows_read, rows_read - rows_quarantined, rows_quarantined,
                          batch_id, status))
     report = IngestReport(
@@ -249,30 +276,41 @@ def ingest_source(ctx: JobContext, spec: SourceSpec, batch_id: str, progress: Pr
         f"{report.files_quarantined} quarantined, {report.rows_read:,} rows read, "
         f"{report.rows_bronze:,} to bronze, {report.rows_quarantined:,} quarantined"
     )
-    return _Landed(report, tuple(new.values()), quarantine, log_rows, bad)
+    landed_hashes = tuple(h for p, h in new.items() if p not in problems)
+    return _Landed(report, new, landed_hashes, quarantine, log_rows, bad)
 
 
 def write_shared_tables(ctx: JobContext, batches: list[_Landed], batch_id: str) -> None:
     """Record the batches in the quarantines, then the log (last: a file is taken once its log row is written)."""
-    batches = [b for b in batches if b.hashes]
+    batches = [b for b in batches if b.files]
     if not batches:
         return
-    batch_filter = " OR ".join(
-        f"(source = '{b.report.source}' AND file_hash IN ({', '.join(repr(h) for h in b.hashes)}))" for b in batches
-    )
     frames = [b.quarantine for b in batches if b.quarantine is not None]
     if frames:
-        ctx.lake.replace_where(reduce(DataFrame.unionByName, frames), tables.QUARANTINE, batch_filter)
+        landed_filter = " OR ".join(
+            f"(source = '{b.report.source}' AND file_hash IN ({', '.join(repr(h) for h in b.landed_hashes)}))"
+            for b in batches if b.landed_hashes
+        )
+        ctx.lake.replace_where(reduce(DataFrame.unionByName, frames), tables.QUARANTINE, landed_filter)
     bad = [f for b in batches for f in b.bad_files]
     if bad or ctx.lake.exists(tables.FILE_QUARANTINE):
+        # by path and hash: a duplicate shares its hash with the first copy, several empty files share theirs
+        files_filter = " OR ".join(
+            f"(source = '{b.report.source}' AND file_path = {_sql_string(path)} AND file_hash = '{digest}')"
+            for b in batches for path, digest in b.files.items()
+        )
         rows = [(f.source, f.path, f.file_hash, f.size, f.problem.reason, f.problem.detail, f.problem.action,
                  batch_id) for f in bad]
         schema = StructType(FILE_QUARANTINE.fields[:-1])   # all but quarantined_at, the commit's time
         files = ctx.spark.createDataFrame(rows, schema).withColumn("quarantined_at", F.current_timestamp())
-        ctx.lake.replace_where(files, tables.FILE_QUARANTINE, batch_filter)
+        ctx.lake.replace_where(files, tables.FILE_QUARANTINE, files_filter)
     rows = [row for b in batches for row in b.log_rows]
     log = ctx.spark.createDataFrame(rows, INGESTION_LOG).withColumn("ingested_at", F.current_timestamp())
     ctx.lake.append(log, tables.INGESTION_LOG)
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def run(ctx: JobContext, only: list[str] | None = None, progress: Progress | None = None) -> list[IngestReport]:
@@ -287,13 +325,13 @@ def run(ctx: JobContext, only: list[str] | None = None, progress: Progress | Non
     progress = progress or Progress("ingest")
     specs = [ctx.sources.get(name) for name in only] if only else list(ctx.sources.sources)
     batch_id = uuid.uuid4().hex[:12]
-    seen = ingested_hashes(ctx)
+    taken = taken_files(ctx)
 
     def task(number: int, spec: SourceSpec):
         def ingest() -> _Landed:
             progress(f"source {number}/{len(specs)}: {spec.name}")
             try:
-                return ingest_source(ctx, spec, batch_id, progress, seen.get(spec.name, set()))
+                return ingest_source(ctx, spec, batch_id, progress, taken.get(spec.name, TakenFiles()))
             except Exception as error:  # noqa: BLE001 - one source's failure must not hide the others'
                 message = str(error) if isinstance(error, SourceFileError) else f"{spec.name}: {_first_line(error)}"
                 progress(f"{spec.name}: FAILED: {message}")

@@ -58,7 +58,7 @@ QUARANTINE = Table(
     description="rows that could not be used, with their reason and raw text (spark_lib.sources.bronze.QUARANTINE_COLUMNS)",
 )
 FILE_QUARANTINE = Table(
-    "bronze.file_quarantine", keys=("source", "file_hash"), schema=schemas.FILE_QUARANTINE,
+    "bronze.file_quarantine", keys=("source", "file_path", "file_hash"), schema=schemas.FILE_QUARANTINE,
     description="files that could not be landed (empty, wrong separator or encoding, missing or retyped column, "
                 "truncated, unreadable), with the reason and what to do",
 )

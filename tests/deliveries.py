@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import gzip
+import io
 import json
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -131,11 +134,28 @@ BAD_FILES = {
     "fid/virgules.csv": "wrong separator",
     "fid/utf16.csv": "wrong encoding",
     "fid/sans_ville.csv": "missing column",
+    "fid/coupe.csv": "truncated",
+    "fid/classeur.csv": "wrong format",
+    "fid/erreur_serveur.csv": "wrong format",
+    "fid/compresse.csv": "compressed",
+    "fid/nom_deux_fois.csv": "duplicate column",
+    "fid/adherents_renvoi.csv": "duplicate file",
     "web/orders_coupe.jsonl": "truncated",
+    "web/orders_document.jsonl": "wrong format",
     "pos/tickets_retype.parquet": "retyped column",
     "pos/tickets_coupe.parquet": "truncated",
     "pos/tickets_illisible.parquet": "unreadable",
+    "pos/tickets_texte.parquet": "wrong format",
 }
+
+
+def _xlsx_bytes() -> bytes:
+    """The first bytes an Excel workbook starts with: a zip holding [Content_Types].xml and xl/."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as workbook:
+        workbook.writestr("[Content_Types].xml", "<Types/>")
+        workbook.writestr("xl/workbook.xml", "<workbook/>")
+    return buffer.getvalue()
 #: record ids of the good rows of the good files: each must land in bronze exactly once
 GOOD_IDS = {
     "loyalty": {"C001", "C002", "C006", "C010", "C011"},
@@ -157,16 +177,29 @@ def write_mixed_delivery(root: Path) -> argparse.Namespace:
     (raw / "fid" / "utf16.csv").write_bytes((LOYALTY_HEADER + "C021;Mme;ÉLOI;Anaïs;19820202;Caen\n").encode("utf-16"))
     (raw / "fid" / "sans_ville.csv").write_bytes(
         "num_carte;civilite;nom;prenom;date naiss\nC022;M.;VERT;Marc;19830303\n".encode("cp1252"))
+    (raw / "fid" / "coupe.csv").write_bytes(
+        (LOYALTY_HEADER + "C023;M.;BLANC;Léo;19840404;Brest\nC024;Mme;GRIS;\"Lou").encode("cp1252"))
+    (raw / "fid" / "classeur.csv").write_bytes(_xlsx_bytes())
+    (raw / "fid" / "erreur_serveur.csv").write_bytes(
+        b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>\n")
+    (raw / "fid" / "compresse.csv").write_bytes(
+        gzip.compress((LOYALTY_HEADER + "C025;M.;ROUX;Tom;19850505;Dijon\n").encode("cp1252"), mtime=0))
+    (raw / "fid" / "nom_deux_fois.csv").write_bytes(
+        "num_carte;civilite;nom;prenom;nom;date naiss;ville\nC026;M.;BRUN;Max;BRUN;19860606;Tours\n".encode("cp1252"))
+    (raw / "fid" / "adherents_renvoi.csv").write_bytes((raw / "fid" / "adherents.csv").read_bytes())
     (raw / "web" / "orders_bruit.jsonl").write_bytes(
         (_orders_line("O10") + "\n").encode() + GARBAGE_LINE + b"\n"
         + (_orders_line("O11", comment=LONG_COMMENT) + "\n").encode())
     (raw / "web" / "orders_coupe.jsonl").write_text(_orders_line("O20") + "\n" + _orders_line("O21")[:40],
                                                       encoding="utf-8")
+    (raw / "web" / "orders_document.jsonl").write_text(
+        json.dumps([json.loads(_orders_line("O22"))], indent=2) + "\n", encoding="utf-8")
     _tickets().to_parquet(raw / "pos" / "tickets_jour2.parquet")
     _tickets(ticket_id=["T12", "T13"], amount=[5.0, 7.2]).to_parquet(raw / "pos" / "tickets_retype.parquet")
     whole = (raw / "pos" / "tickets_jour2.parquet").read_bytes()
     (raw / "pos" / "tickets_coupe.parquet").write_bytes(whole[: len(whole) // 2])
     (raw / "pos" / "tickets_illisible.parquet").write_bytes(b"PAR1" + b"\x00garbage, not a footer" * 4 + b"PAR1")
+    (raw / "pos" / "tickets_texte.parquet").write_bytes(b"ticket_id;card;amount\nT14;C001;5.00\n")
     return args
 
 

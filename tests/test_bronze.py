@@ -160,9 +160,11 @@ def test_a_mixed_delivery_lands_every_good_file_and_quarantines_each_bad_file_wi
             bronze_rows[r["_file_hash"]] = r["count"]
     quarantined_rows = {r["file_hash"]: r["count"] for r in ctx.lake.read(tables.QUARANTINE).groupBy("file_hash").count().collect()}
     for name, row in log.items():
-        assert row.rows_read == row.rows_bronze + row.rows_quarantined, name
-        assert (row.rows_bronze, row.rows_quarantined) == (bronze_rows.get(row.file_hash, 0), quarantined_rows.get(row.file_hash, 0)), name
         assert row.status == ("file_quarantined" if name in BAD_FILES else "landed"), name
+        assert row.rows_read == row.rows_bronze + row.rows_quarantined, name
+        # a duplicate shares its hash with the first copy: only that copy's rows carry it
+        expected = (0, 0) if name in BAD_FILES else (bronze_rows.get(row.file_hash, 0), quarantined_rows.get(row.file_hash, 0))
+        assert (row.rows_bronze, row.rows_quarantined) == expected, name
     assert (log["fid/guillemets.csv"].rows_bronze, log["fid/guillemets.csv"].rows_quarantined) == (2, 1)
     assert (log["web/orders_bruit.jsonl"].rows_read, log["web/orders_bruit.jsonl"].rows_quarantined) == (3, 1)
 
@@ -230,6 +232,29 @@ def test_a_rerun_changes_nothing_and_a_fixed_redelivery_lands(spark, mixed):
     fixed = {r.source: r for r in ingest.run(ctx, progress=_quiet())}
     assert (fixed["loyalty"].files_ingested, fixed["loyalty"].rows_bronze) == (1, 1)
     assert ctx.lake.read(tables.bronze("loyalty")).where("num_carte = 'C020'").count() == 1
+
+
+def test_an_old_file_re_sent_under_a_new_name_is_a_duplicate_and_a_moved_raw_folder_is_not(spark, mixed, tmp_path):
+    ctx = build_context(mixed, "test", spark=spark)
+    ingest.run(ctx, only=["loyalty"], progress=_quiet())
+    loyalty_rows = ctx.lake.read(tables.bronze("loyalty")).count()
+    fid = Path(mixed.raw_dir) / "fid"
+    shutil.copy(fid / "adherents.csv", fid / "adherents_2026-12-06.csv")   # yesterday's export sent again
+    shutil.copy(fid / "vide.csv", fid / "vide_2026-12-06.csv")             # a second empty file: the same hash
+
+    reports = ingest.run(ctx, only=["loyalty"], progress=_quiet())
+    assert (reports[0].files_ingested, reports[0].files_quarantined) == (0, 2)
+    assert ctx.lake.read(tables.bronze("loyalty")).count() == loyalty_rows
+    files = {Path(r.file_path).name: r for r in ctx.lake.read(tables.FILE_QUARANTINE).collect()}
+    resent = files["adherents_2026-12-06.csv"]
+    assert resent.reason == "duplicate file" and str(fid / "adherents.csv") in resent.detail
+    assert "already landed" in resent.detail and "new export" in resent.action
+    assert (files["vide.csv"].reason, files["vide_2026-12-06.csv"].reason) == ("empty", "empty")
+
+    moved = argparse.Namespace(**{**vars(mixed), "raw_dir": str(tmp_path / "elsewhere")})
+    shutil.copytree(mixed.raw_dir, moved.raw_dir)
+    again = ingest.run(build_context(moved, "test", spark=spark), only=["loyalty"], progress=_quiet())
+    assert (again[0].files_ingested, again[0].files_quarantined) == (0, 0)
 
 
 def test_a_misspelt_mapping_fails_at_ingest_even_when_no_file_is_new(spark, delivery):
