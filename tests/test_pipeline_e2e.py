@@ -1,6 +1,8 @@
 """End to end on generated data: generate -> ingest -> standardise -> match, twice.
 
-The run also carries a source brought by configuration alone: the README's "franchise_members" example,
+The delivery is a bad day's (``spark_lib.generator.faults``): 20 bad files of 12 kinds next to the good ones,
+and records carrying 14 kinds of hostile value; ``benchmarks/fault_injection.py`` checks the outcome here and
+at 100k persons. The run also carries a source brought by configuration alone: the README's "franchise_members" example,
 written from the generator's persons, declared in a copy of conf/sources.yaml, with its records in the
 ground truth. Matching must place them with their persons' other records, with no code of its own.
 """
@@ -21,7 +23,8 @@ import yaml
 from pyspark.sql import functions as F
 
 from spark_lib import tables, tracking
-from spark_lib.config import DEFAULT_CONF_DIR
+from spark_lib.config import DEFAULT_CONF_DIR, load_sources
+from spark_lib.generator.faults import inject_faults
 from spark_lib.matching.deterministic import DataFrameMissingColumnError
 from spark_lib.matching.probabilistic import ModelMismatchError
 from spark_lib.storage import Lakehouse
@@ -33,6 +36,10 @@ pytestmark = pytest.mark.e2e
 
 #: (event, job, stage) of every stage the pipeline fixture ran, as a stage listener saw them
 STAGE_EVENTS: list[tuple[str, str, str]] = []
+#: what the pipeline fixture's delivery holds beyond the generator's files ("faults": InjectedFaults)
+DELIVERY: dict = {}
+FRANCHISE_MEMBERS = 80
+ROOT = Path(__file__).resolve().parent.parent
 
 
 FRANCHISE = {  # the README's worked example, word for word
@@ -87,6 +94,7 @@ def pipeline(spark, tmp_path_factory):
     summary = generate.run(persons=400, raw_dir=raw_dir, truth_dir=truth_dir, seed=7,
                            reference_date="2026-10-31", progress=quiet)
     sources = add_franchise_source(root, raw_dir, truth_dir)
+    DELIVERY["faults"] = inject_faults(raw_dir, truth_dir, load_sources(sources))
     args = argparse.Namespace(
         conf_dir=None, lakehouse=str(root / "lake"), raw_dir=raw_dir, sources=sources, truth_dir=truth_dir
     )
@@ -102,12 +110,33 @@ def test_nothing_read_is_lost_between_raw_files_and_bronze(pipeline):
     ctx, summary, reports, _ = pipeline
     for report in reports:
         if report.source == "franchise_members":
-            assert report.rows_read == report.rows_bronze == 80 and report.rows_quarantined == 0
+            assert report.rows_read == report.rows_bronze == FRANCHISE_MEMBERS and report.rows_quarantined == 0
             continue
         # a source the standard profile does not write (store_customers) finds no file and reads nothing
-        assert report.rows_read == summary.rows_per_source.get(report.source, 0), report.source
+        added = DELIVERY["faults"].good_rows.get(report.source, 0)
+        assert report.rows_read == summary.rows_per_source.get(report.source, 0) + added, report.source
         assert report.rows_quarantined == summary.malformed_per_source.get(report.source, 0), report.source
         assert report.rows_bronze + report.rows_quarantined == report.rows_read
+
+
+@pytest.fixture(scope="module")
+def fault_checks():
+    """``benchmarks/`` holds scripts, not a package: import the benchmark's checks as it does."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import fault_injection
+
+    return fault_injection
+
+
+def test_a_bad_day_s_files_are_quarantined_as_files_and_every_good_row_is_read_once(pipeline, fault_checks):
+    ctx, summary, reports, _ = pipeline
+    faults = DELIVERY["faults"]
+    assert len(faults.bad_files) >= 20 and len(set(faults.bad_files.values())) >= 12
+    delivered = {**summary.rows_per_source, "franchise_members": FRANCHISE_MEMBERS}
+    assert fault_checks.delivery_failures(ctx.spark, ctx.lake.root, ctx.raw_dir, ctx.sources, faults, delivered) == []
+    assert sum(r.files_quarantined for r in reports) == len(faults.bad_files)
 
 
 def test_every_identity_record_gets_exactly_one_customer(pipeline):
@@ -219,6 +248,13 @@ def test_every_golden_value_has_its_provenance_and_anonymous_records_are_no_cust
     known = crosswalk.where(F.col("match_rule") != "anonymous").select("customer_id").distinct()
     assert customer.count() == report.customers == known.count()
     assert customer.join(known, "customer_id", "left_anti").count() == 0
+
+
+def test_hostile_values_are_flagged_in_silver_and_no_gold_table_carries_them(published, fault_checks):
+    ctx, *_ = published
+    assert len({case.kind for case in DELIVERY["faults"].hostile.values()}) >= 10
+    assert fault_checks.hostile_failures(ctx.spark, ctx.lake.root, DELIVERY["faults"]) == []
+    assert fault_checks.gold_violations(ctx.spark, ctx.lake.root) == []
 
 
 def test_audiences_kpis_and_dashboard_are_published(published):
