@@ -19,6 +19,7 @@ Daily deliveries (spark_lib/generator/daily.py), after the initial one:
 
     rcu generate --persons 10000 --days 3                      the initial delivery, then days 1 to 3
     rcu generate --persons 10000 --days 5 --first-day 4        add days 4 and 5 to a raw dir holding days 0-3
+    rcu generate --persons 10000 --days 3 --first-day 1        add days 1-3 to an initial delivery alone
     rcu generate --persons 100000 --days 3 --daily-changes 65000 --snapshot-sources none
 
 Day k is dated reference date + k; each source sends its day's file beside the initial delivery

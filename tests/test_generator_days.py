@@ -109,6 +109,19 @@ def test_each_day_is_deterministic_and_days_added_later_are_the_same_files(run, 
     assert hashes(tmp_path) == hashes(root)
 
 
+def test_days_can_follow_an_initial_delivery_written_without_days(run, tmp_path):
+    root, _ = run
+    generate(persons=PERSONS, raw_dir=tmp_path / "raw", truth_dir=tmp_path / "truth", seed=42)
+    generate(persons=PERSONS, raw_dir=tmp_path / "raw", truth_dir=tmp_path / "truth", seed=42, days=DAYS,
+             first_day=1, changes=CHANGES)
+    assert hashes(tmp_path) == hashes(root)
+    other = tmp_path / "other"
+    generate(persons=PERSONS, raw_dir=other / "raw", truth_dir=other / "truth", seed=7)
+    with pytest.raises(ValueError, match="not the truth of an initial delivery with these persons"):
+        generate(persons=PERSONS, raw_dir=other / "raw", truth_dir=other / "truth", seed=42, days=1, first_day=1)
+    assert sorted(p.name for p in (other / "truth").iterdir()) == ["persons.parquet", "truth.parquet"]
+
+
 def test_adding_days_to_other_settings_or_without_the_earlier_days_is_refused(run, tmp_path):
     root, _ = run
     with pytest.raises(ValueError, match="persons: 400 there, 500 here"):

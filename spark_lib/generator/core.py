@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import glob
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,7 +169,8 @@ def generate(
     much a day changes (:class:`DailyChanges`: 1 % of the initial delivery's records by default) and which
     sources send full extracts. ``first_day``: the first delivery written: 0, the initial one (the files of an earlier
     run's days are removed first), or a day k, to add days k to ``days`` to a raw_dir holding the earlier ones
-    (they are replayed in memory: ``truth_dir/deliveries.json`` must show the same persons, seed and settings).
+    (they are replayed in memory: ``truth_dir/deliveries.json`` must show the same persons, seed and settings;
+    day 1 can follow an initial delivery written without days, whose truth must then be the one rebuilt).
     Each day depends only on the seed and the days before it: ``days=3`` then ``days=5, first_day=4`` writes the
     files of ``days=5``. With ``days=0`` the files are those of a run without days.
 
@@ -197,7 +199,9 @@ def generate(
         for prefix, ext, _ in SOURCE_FILES.values():
             for stale in glob.glob(str(raw / f"{glob.escape(prefix)}_part-*.{ext}")):
                 os.remove(stale)
-    truth.mkdir(parents=True, exist_ok=True)
+    # days added to earlier ones: the initial truth, rebuilt, goes aside (the truth there is the last day's)
+    initial = truth if write_initial else truth / "_initial"
+    initial.mkdir(parents=True, exist_ok=True)
 
     abroad = None
     if chosen.foreign_share > 0:
@@ -210,8 +214,8 @@ def generate(
     files: list[str] = []
     rows = {name: 0 for name in chosen.sources}
     malformed = {name: 0 for name in chosen.sources}
-    truth_path = truth / "truth.parquet"
-    persons_path = truth / "persons.parquet"
+    truth_path = initial / "truth.parquet"
+    persons_path = initial / "persons.parquet"
     truth_writer = pq.ParquetWriter(truth_path, TRUTH_SCHEMA, compression="snappy")
     persons_writer = None
     try:
@@ -262,8 +266,13 @@ def generate(
         files += [str(truth_path), str(persons_path)]
         written_days = []
     else:
-        written_days, day_files, truth_files = _write_days(world, raw, truth, days, first_day, changes, settings,
-                                                           progress, began)
+        if first_day:
+            deliveries.check_initial_truth(truth, truth_path)
+        initial_truth = pq.read_table(truth_path)
+        if initial != truth:
+            shutil.rmtree(initial)
+        written_days, day_files, truth_files = _write_days(world, raw, truth, initial_truth, days, first_day,
+                                                           changes, settings, progress, began)
         files += day_files + [str(f) for f in truth_files]
     return GenerationSummary(
         persons=persons,
@@ -277,8 +286,9 @@ def generate(
     )
 
 
-def _write_days(world: daily.World, raw: Path, truth: Path, days: int, first_day: int, changes: DailyChanges,
-                settings: dict, progress, began: float) -> tuple[list[DaySummary], list[str], list[Path]]:
+def _write_days(world: daily.World, raw: Path, truth: Path, initial_truth: pa.Table, days: int, first_day: int,
+                changes: DailyChanges, settings: dict, progress, began: float
+                ) -> tuple[list[DaySummary], list[str], list[Path]]:
     """Days 1 to ``days`` after the initial delivery (those before ``first_day`` replayed, not written), then the
     truth after the last one; returns the days written, their files and the truth files."""
     world.close_initial_delivery()
@@ -296,7 +306,6 @@ def _write_days(world: daily.World, raw: Path, truth: Path, days: int, first_day
             progress(f"day {k} ({summary.date}): {counts['new']:,} records new, {counts['updated']:,} changed, "
                      f"{counts['deleted']:,} deleted, {len(summary.files)} files"
                      f"{'' if k >= first_day else ' (already in raw_dir)'} ({time.perf_counter() - began:.1f}s)")
-    initial_truth = pq.read_table(truth / "truth.parquet")
     truth_files = deliveries.write_truth(truth, initial_truth, delivered, persons_table(world.state, world.pop))
     truth_files.append(deliveries.write_manifest(truth, settings, summaries))
     written = [s for s in summaries if s.day >= first_day]

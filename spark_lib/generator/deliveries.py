@@ -233,9 +233,12 @@ def settings(persons: int, seed: int, profile, reference_date: str, changes: Dai
 
 def check_earlier_days(truth: Path, expected: dict, first_day: int) -> None:
     """Refuse to add days from ``first_day`` unless ``truth`` records days 1 to first_day - 1 made with the same
-    settings (the days are replayed in memory, so they must be the ones in raw_dir)."""
+    settings (the days are replayed in memory, so they must be the ones in raw_dir). Day 1 can follow an
+    initial delivery written without days: :func:`check_initial_truth` then compares its truth."""
     path = truth / MANIFEST
     if not path.exists():
+        if first_day == 1 and (truth / "truth.parquet").exists():
+            return
         raise ValueError(f"no daily deliveries recorded in {path}: generate from day 0 (the initial delivery) first")
     manifest = json.loads(path.read_text(encoding="utf-8"))
     different = [f"{k}: {manifest['settings'].get(k)!r} there, {v!r} here" for k, v in expected.items()
@@ -245,6 +248,16 @@ def check_earlier_days(truth: Path, expected: dict, first_day: int) -> None:
     missing = sorted(set(range(1, first_day)) - {d["day"] for d in manifest["days"]})
     if missing:
         raise ValueError(f"days {', '.join(map(str, missing))} are not in {path}: add days from day {missing[0]}")
+
+
+def check_initial_truth(truth: Path, rebuilt: Path) -> None:
+    """Days added to an initial delivery written without days: its truth must be the one these settings build."""
+    if (truth / MANIFEST).exists():
+        return
+    if (truth / "truth.parquet").read_bytes() != rebuilt.read_bytes():
+        shutil.rmtree(rebuilt.parent)
+        raise ValueError(f"{truth / 'truth.parquet'} is not the truth of an initial delivery with these persons, "
+                         "seed, profile and reference date: pass the ones it was generated with")
 
 
 def remove_days(raw: Path, truth: Path, from_day: int) -> None:
