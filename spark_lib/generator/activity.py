@@ -34,6 +34,7 @@ from spark_lib.generator.identity import (
 from spark_lib.generator.population import _ALT_DOMAINS, _OLDER_DOMAINS, _YOUNG_DOMAINS
 from spark_lib.generator.render import AddressStyle, EmailStyle, TextStyle
 from spark_lib.generator.serialize import Part
+from spark_lib.generator.state import RunState
 
 # session kinds
 BROWSE, CHECKOUT, CART, VISIT, RESEARCH, CATALOGUE_CART = range(6)
@@ -214,7 +215,7 @@ class Orders:
 
 def eshop_orders(chunk: Chunk, accounts: Accounts, triggers: Triggers, visits: Visits) -> tuple[Part, Orders]:
     rng = chunk.rng("eshop_orders")
-    pop, vocab, state = chunk.pop, chunk.state.vocab, chunk.state
+    pop, state = chunk.pop, chunk.state
     n_pop = pop.n
     # each account holder's accounts: the first one, and a second one for some
     primary = np.full(n_pop, -1, dtype=np.int64)
@@ -245,7 +246,6 @@ def eshop_orders(chunk: Chunk, accounts: Accounts, triggers: Triggers, visits: V
     all_acc = np.concatenate([o_acc, np.full(len(g_p), -1), t_acc])
     all_sec = np.concatenate([o_sec, g_sec, triggers.seconds])
     all_status = np.concatenate([status, g_status, triggers.status]).astype(np.int8)
-    n = len(all_p)
     account_id = r.take(accounts.account_id, all_acc)
     is_trigger = np.r_[np.zeros(len(o_p) + len(g_p), bool), np.ones(len(triggers.p), bool)]
 
@@ -259,6 +259,22 @@ def eshop_orders(chunk: Chunk, accounts: Accounts, triggers: Triggers, visits: V
                anchored_end=True, account=account_id.filter(pa.array(is_trigger)), utm_source="catalogue",
                utm_campaign=triggers.campaign)
 
+    columns, order_id = order_columns(chunk, rng, all_p, account_id, all_sec, all_status)
+    part = Part(
+        "eshop_orders", columns, "order_id",
+        fresh_ids=lambda k: r.concat("CMD", r.padded(state.next_ids("eshop_orders", k) + 1, 10)),
+        order=np.argsort(all_sec, kind="stable"), first_part=chunk.first, min_malformed=1,
+    )
+    part.extra["truth"] = (order_id, all_p)
+    return part, Orders(p=all_p, order_id=order_id, seconds=all_sec, status=all_status)
+
+
+def order_columns(chunk: Chunk, rng: np.random.Generator, all_p: np.ndarray, account_id: pa.Array,
+                  all_sec: np.ndarray, all_status: np.ndarray) -> tuple[dict[str, pa.Array], pa.Array]:
+    """The columns of orders of persons ``all_p`` placed at ``all_sec`` (status: index in ORDER_STATUS); also
+    their order ids (numbered in time order)."""
+    pop, vocab, state = chunk.pop, chunk.state.vocab, chunk.state
+    n_pop, n = pop.n, len(all_p)
     # shipping: usually the account holder, sometimes another adult of the household (a gift, a partner)
     ship_p = all_p.copy()
     nxt = np.minimum(all_p + 1, n_pop - 1)
@@ -302,13 +318,7 @@ def eshop_orders(chunk: Chunk, accounts: Accounts, triggers: Triggers, visits: V
         "shipping.country": ship(country_names(rng, pop.country_of(ship_p), one_of(rng, n, ("FR", "France"),
                                                                                    (0.8, 0.2)))),
     }
-    part = Part(
-        "eshop_orders", columns, "order_id",
-        fresh_ids=lambda k: r.concat("CMD", r.padded(state.next_ids("eshop_orders", k) + 1, 10)),
-        order=np.argsort(all_sec, kind="stable"), first_part=chunk.first, min_malformed=1,
-    )
-    part.extra["truth"] = (order_id, all_p)
-    return part, Orders(p=all_p, order_id=order_id, seconds=all_sec, status=all_status)
+    return columns, order_id
 
 
 # --------------------------------------------------------------------------------------------------
@@ -331,6 +341,25 @@ def pos_receipts(chunk: Chunk, cards: Cards, visits: Visits) -> Part:
     store = np.where(rng.random(n) < 0.82, pop.home_store[t_p], other_store)
     day = state.window_start + rng.integers(0, chunk.ref - state.window_start + 1, n)
     sec = times_in_day(rng, day, STORE_HOURS)
+    columns = receipt_columns(chunk, rng, cards, t_p, store, day, sec, visits)
+    part = Part(
+        "pos_receipts", columns, "ticket_id",
+        fresh_ids=lambda k: r.concat("X", r.padded(state.next_ids("pos_receipts", k), 9)),
+        order=np.argsort(sec, kind="stable"), first_part=chunk.first, malformed_rate=0.0003,
+        min_malformed=1 if n >= 1000 else 0,
+    )
+    part.extra["truth"] = (columns["ticket_id"], t_p)
+    return part
+
+
+def receipt_columns(chunk: Chunk, rng: np.random.Generator, cards: Cards, t_p: np.ndarray, store: np.ndarray,
+                    day: np.ndarray, sec: np.ndarray, visits: Visits) -> dict[str, pa.Array]:
+    """The columns of receipts of persons ``t_p`` at ``store`` (index in the stores) at ``sec``: the newest
+    loyalty card of ``cards`` the person had that day, an e-mail or phone for some; the web research some did
+    before is added to ``visits``."""
+    pop, state = chunk.pop, chunk.state
+    stores = state.stores
+    n = len(t_p)
     # the newest loyalty card the person had that day
     order = np.lexsort((cards.joined, cards.p))
     key_cards = cards.p[order].astype(np.int64) * 1_000_000 + cards.joined[order]
@@ -375,22 +404,27 @@ def pos_receipts(chunk: Chunk, cards: Cards, visits: Visits) -> Part:
         "email_ticket": email,
         "telephone": phone,
     }
-    part = Part(
-        "pos_receipts", columns, "ticket_id",
-        fresh_ids=lambda k: r.concat("X", r.padded(state.next_ids("pos_receipts", k), 9)),
-        order=np.argsort(sec, kind="stable"), first_part=chunk.first, malformed_rate=0.0003,
-        min_malformed=1 if n >= 1000 else 0,
-    )
-    part.extra["truth"] = (ticket, t_p)
-    return part
+    return columns
 
 
 # --------------------------------------------------------------------------------------------------
 # Email campaigns (emailing platform export)
 # --------------------------------------------------------------------------------------------------
 
+EMAIL_EVENT_TYPES = ("send", "open", "click", "bounce")
 
-def email_events(chunk: Chunk, accounts: Accounts, signups: Signups, visits: Visits) -> Part:
+
+@dataclass
+class Contacts:
+    """The emailing platform's contacts: id, e-mail as typed, person; ``delivered``: some event carries it."""
+
+    contact_id: pa.Array
+    email: pa.Array
+    p: np.ndarray
+    delivered: np.ndarray
+
+
+def email_events(chunk: Chunk, accounts: Accounts, signups: Signups, visits: Visits) -> tuple[Part, Contacts]:
     rng = chunk.rng("email_events")
     pop, state = chunk.pop, chunk.state
     # the platform's contacts: opted-in account emails and newsletter sign-ups, one contact per address
@@ -455,7 +489,7 @@ def email_events(chunk: Chunk, accounts: Accounts, signups: Signups, visits: Vis
         "id_contact": r.take(contact_id, ev_contact),
         "email": r.take(email, ev_contact),
         "campagne": r.take(camp_ids, ev_camp),
-        "type_evenement": r.take(r.strings(["send", "open", "click", "bounce"]), ev_type),
+        "type_evenement": r.take(r.strings(list(EMAIL_EVENT_TYPES)), ev_type),
         "horodatage": r.format_timestamps(ev_sec, "yyyy-MM-dd HH:mm:ss"),
     }
     part = Part(
@@ -465,7 +499,9 @@ def email_events(chunk: Chunk, accounts: Accounts, signups: Signups, visits: Vis
     )
     sent_to = np.unique(s_contact)
     part.extra["truth"] = (contact_id.take(pa.array(sent_to)), p[sent_to])
-    return part
+    delivered = np.zeros(n_c, dtype=bool)
+    delivered[sent_to] = True
+    return part, Contacts(contact_id=contact_id, email=email, p=p, delivered=delivered)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -473,7 +509,8 @@ def email_events(chunk: Chunk, accounts: Accounts, signups: Signups, visits: Vis
 # --------------------------------------------------------------------------------------------------
 
 
-def _uuid(rng: np.random.Generator, n: int) -> pa.Array:
+def uuids(rng: np.random.Generator, n: int) -> pa.Array:
+    """``n`` random ids shaped like UUIDs (``75e27552-6fb5-de39-235a-c8117f54b770``): cookie ids."""
     raw = np.frombuffer(rng.bytes(16 * n).hex().encode("ascii"), dtype="S32")
     hexes = pa.array(raw, pa.binary(32)).cast(r.STRING)
     s = pc.utf8_slice_codeunits
@@ -481,7 +518,7 @@ def _uuid(rng: np.random.Generator, n: int) -> pa.Array:
                     s(hexes, 20, 32))
 
 
-def web_events(chunk: Chunk, accounts: Accounts, visits: Visits) -> Part:
+def web_events(chunk: Chunk, accounts: Accounts, visits: Visits) -> tuple[Part, Cookies]:
     rng = chunk.rng("web_events")
     pop, state = chunk.pop, chunk.state
     n_pop = pop.n
@@ -503,7 +540,7 @@ def web_events(chunk: Chunk, accounts: Accounts, visits: Visits) -> Part:
     primary[accounts.p[first_rows]] = first_rows
     c_account = r.take(accounts.account_id, primary[c_p])
     c_logs = (primary[c_p] >= 0) & (rng.random(n_ck) < np.where(c_rank == 0, 0.8, 0.45))
-    cookie_id = _uuid(rng, n_ck)
+    cookie_id = uuids(rng, n_ck)
     device = r.choose(rng, n_ck, [0.4, 0.42, 0.08, 0.05, 0.05])
 
     # browsing sessions over each cookie's life
@@ -542,8 +579,54 @@ def web_events(chunk: Chunk, accounts: Accounts, visits: Visits) -> Part:
     okm = pa.array(ok)
     s_account = pa.concat_arrays([r.where(b_login, c_account.take(pa.array(b_cookie)), r.NULL),
                                   v_account.filter(okm)])
-    s_src = pa.concat_arrays([pa.nulls(len(b_cookie), r.STRING), v_src.filter(okm)])
-    s_camp = pa.concat_arrays([pa.nulls(len(b_cookie), r.STRING), v_camp.filter(okm)])
+    sessions = Sessions(
+        cookie=s_cookie, seconds=s_sec, kind=s_kind, anchored_end=s_anchor, login=s_login, account=s_account,
+        utm_source=pa.concat_arrays([pa.nulls(len(b_cookie), r.STRING), v_src.filter(okm)]),
+        utm_campaign=pa.concat_arrays([pa.nulls(len(b_cookie), r.STRING), v_camp.filter(okm)]),
+    )
+    columns, e_cookie = session_columns(rng, state, sessions, cookie_id, device, ref_start * DAY, limit)
+    part = Part(
+        "web_events", columns, "cookie_id",
+        fresh_ids=lambda k: uuids(rng, k),
+        first_part=chunk.first, malformed_rate=0.0002, min_malformed=1,
+    )
+    used = np.unique(e_cookie)
+    part.extra["truth"] = (cookie_id.take(pa.array(used)), c_p[used])
+    return part, Cookies(cookie_id=cookie_id.take(pa.array(used)), p=c_p[used], device=device[used],
+                         logs_in=c_logs[used])
+
+
+@dataclass
+class Sessions:
+    """Web sessions: the cookie (index in the cookie arrays), start (or end, ``anchored_end``) second, kind,
+    whether it logs in and with which account, and the utm tags of its landing page."""
+
+    cookie: np.ndarray
+    seconds: np.ndarray
+    kind: np.ndarray
+    anchored_end: np.ndarray
+    login: np.ndarray
+    account: pa.Array
+    utm_source: pa.Array
+    utm_campaign: pa.Array
+
+
+@dataclass
+class Cookies:
+    """The cookies a navigation log holds: id, person, device (index in DEVICES), whether it logs in."""
+
+    cookie_id: pa.Array
+    p: np.ndarray
+    device: np.ndarray
+    logs_in: np.ndarray
+
+
+def session_columns(rng: np.random.Generator, state: RunState, sessions: Sessions, cookie_id: pa.Array,
+                    device: np.ndarray, first_second: int, end_second: int) -> tuple[dict[str, pa.Array], np.ndarray]:
+    """The navigation events of ``sessions`` that fall in [first_second, end_second), in time order; also the
+    cookie (index in ``cookie_id``) of each event."""
+    s_cookie, s_sec, s_kind, s_anchor = sessions.cookie, sessions.seconds, sessions.kind, sessions.anchored_end
+    s_login, s_account, s_src, s_camp = sessions.login, sessions.account, sessions.utm_source, sessions.utm_campaign
     n_s = len(s_cookie)
 
     # events of each session: landing page, login, browsing, add to cart, checkout
@@ -571,7 +654,7 @@ def web_events(chunk: Chunk, accounts: Accounts, visits: Visits) -> Part:
     duration = offset[np.cumsum(n_ev) - 1]
     start = np.where(s_anchor, s_sec - duration, s_sec)
     e_sec = start[e_s] + offset
-    keep = np.flatnonzero((e_sec >= ref_start * DAY) & (e_sec < limit))
+    keep = np.flatnonzero((e_sec >= first_second) & (e_sec < end_second))
     keep = keep[np.argsort(e_sec[keep], kind="stable")]   # the log is in time order
     e_s, e_sec, e_type, pos = e_s[keep], e_sec[keep], e_type[keep], pos[keep]
     n = len(e_s)
@@ -599,14 +682,7 @@ def web_events(chunk: Chunk, accounts: Accounts, visits: Visits) -> Part:
         "utm_source": r.null_where(~first_event, pc.take(s_src, e_s)),
         "utm_campaign": r.null_where(~first_event, pc.take(s_camp, e_s)),
     }
-    part = Part(
-        "web_events", columns, "cookie_id",
-        fresh_ids=lambda k: _uuid(rng, k),
-        first_part=chunk.first, malformed_rate=0.0002, min_malformed=1,
-    )
-    used = np.unique(e_cookie)
-    part.extra["truth"] = (cookie_id.take(pa.array(used)), c_p[used])
-    return part
+    return columns, e_cookie
 
 
 # --------------------------------------------------------------------------------------------------
@@ -623,7 +699,7 @@ CALL_PHONE_FORMATS = (0.38, 0.1, 0.45, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.07)
 
 def call_centre(chunk: Chunk, orders: Orders) -> Part:
     rng = chunk.rng("call_centre")
-    pop, vocab, state = chunk.pop, chunk.state.vocab, chunk.state
+    pop, state = chunk.pop, chunk.state
     callers = np.flatnonzero(pop.caller)
     c_p = np.repeat(callers, 1 + rng.poisson(0.35, len(callers)))
     n = len(c_p)
@@ -644,6 +720,20 @@ def call_centre(chunk: Chunk, orders: Orders) -> Part:
                                 STORE_HOURS))
     keep = sec < end_of_window(chunk)
     c_p, sec, about_order, pick = c_p[keep], sec[keep], about_order[keep], pick[keep]
+    columns = call_columns(chunk, rng, c_p, sec, about_order, pick, orders)
+    part = Part(
+        "call_centre", columns, "id_appel",
+        fresh_ids=lambda k: r.concat("APL", r.padded(state.next_ids("call_centre", k) + 1, 8)),
+        order=np.argsort(sec, kind="stable"), first_part=chunk.first, min_malformed=1,
+    )
+    part.extra["truth"] = (columns["id_appel"], c_p)
+    return part
+
+
+def call_columns(chunk: Chunk, rng: np.random.Generator, c_p: np.ndarray, sec: np.ndarray, about_order: np.ndarray,
+                 pick: np.ndarray, orders: Orders) -> dict[str, pa.Array]:
+    """The columns of calls of persons ``c_p`` at ``sec``; a call ``about_order`` concerns ``orders`` row ``pick``."""
+    pop, vocab, state = chunk.pop, chunk.state.vocab, chunk.state
     n = len(c_p)
     motive = r.where(about_order, r.take(r.strings(list(ORDER_MOTIVES)), rng.integers(0, len(ORDER_MOTIVES), n)),
                      r.take(r.strings(list(OTHER_MOTIVES)), rng.integers(0, len(OTHER_MOTIVES), n)))
@@ -672,10 +762,4 @@ def call_centre(chunk: Chunk, orders: Orders) -> Part:
         "duree_sec": pa.array((30 + rng.exponential(240, n)).astype(np.int32)),
         "conseiller": r.concat("CONS", r.padded(rng.integers(1, 60, n), 3)),
     }
-    part = Part(
-        "call_centre", columns, "id_appel",
-        fresh_ids=lambda k: r.concat("APL", r.padded(state.next_ids("call_centre", k) + 1, 8)),
-        order=np.argsort(sec, kind="stable"), first_part=chunk.first, min_malformed=1,
-    )
-    part.extra["truth"] = (call_id, c_p)
-    return part
+    return columns

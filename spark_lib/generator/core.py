@@ -6,8 +6,9 @@ import dataclasses
 import datetime as dt
 import glob
 import os
+import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -16,33 +17,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from spark_lib.generator import activity, identity
+from spark_lib.generator import activity, daily, deliveries, identity
 from spark_lib.generator import render as r
+from spark_lib.generator.daily import DailyChanges
+from spark_lib.generator.deliveries import DaySummary
 from spark_lib.generator.identity import Chunk
 from spark_lib.generator.population import HOUSEHOLD_TYPES, NEVER, PROFILES, ROLES, Population, build_population
 from spark_lib.generator.foreign import move_abroad
 from spark_lib.generator.resources import COUNTRIES, STREET_TYPES, extend_abroad, load_vocab
-from spark_lib.generator.serialize import CsvFormat, Part, write_csv, write_jsonl, write_parquet
-from spark_lib.generator.state import RunState, to_days
+from spark_lib.generator.serialize import SOURCE_FILES, Part, skip_part, write_part
+from spark_lib.generator.state import RunState, from_days, to_days
 
 #: People per chunk: one part file per source per chunk, and the bound on memory.
 CHUNK_PERSONS = 100_000
-
-#: Where each source is written, relative to raw_dir (matches the globs of conf/sources.yaml),
-#: and how: "csv" sources carry their CSV dialect.
-SOURCE_FILES: dict[str, tuple[str, str, CsvFormat | None]] = {
-    "eshop_accounts": ("eshop/comptes_clients", "csv", CsvFormat(";", "utf-8", quote_strings=True)),
-    "eshop_orders": ("eshop/commandes", "jsonl", None),
-    "web_events": ("web/navigation", "jsonl", None),
-    "email_events": ("emailing/evenements_campagnes", "csv", CsvFormat(",", "utf-8")),
-    "newsletter_signups": ("newsletter/inscriptions", "csv", CsvFormat(";", "utf-8")),
-    "loyalty_members": ("fidelite/adherents", "csv", CsvFormat(";", "cp1252")),
-    "pos_receipts": ("magasins/tickets", "parquet", None),
-    "crm_customers": ("crm/extraction_clients", "csv", CsvFormat(";", "utf-8", quote_strings=True)),
-    "call_centre": ("service_client/appels", "csv", CsvFormat(";", "utf-8")),
-    "catalogue_mailings": ("courrier/envois_catalogue", "parquet", None),
-    "store_customers": ("magasins/fichier_clients", "csv", CsvFormat(";", "cp1252")),
-}
 
 TRUTH_SCHEMA = pa.schema(
     [("source", pa.string()), ("source_record_id", pa.string()), ("person_id", pa.string())]
@@ -101,7 +88,7 @@ class GenerationSummary:
     """What :func:`generate` wrote."""
 
     persons: int
-    #: every file written: the raw part files first, then truth.parquet and persons.parquet
+    #: every file written: the raw part files first, then the days' files, then the truth files
     files: list[str]
     #: rows written per source of the profile, malformed rows included
     rows_per_source: dict[str, int]
@@ -109,6 +96,22 @@ class GenerationSummary:
     seconds: float
     profile: str = "standard"
     foreign_share: float = 0.0
+    #: the daily deliveries written (see :mod:`spark_lib.generator.deliveries`)
+    days: list[DaySummary] = field(default_factory=list)
+
+
+def _check_days(days, first_day, changes, profile: Profile) -> DailyChanges:
+    for name, value in (("days", days), ("first_day", first_day)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"'{name}' must be a non-negative integer, got {value!r}")
+    if first_day > days:
+        raise ValueError(f"'first_day' ({first_day}) cannot be after the last day ({days})")
+    if days and profile.layout != "retail":
+        raise ValueError(f"daily deliveries are generated for the retailer's sources; profile {profile.name!r} "
+                         f"writes {', '.join(profile.sources)}")
+    if changes is not None and not isinstance(changes, DailyChanges):
+        raise TypeError(f"'changes' must be a DailyChanges or None, got {type(changes).__name__}")
+    return changes or DailyChanges()
 
 
 def _check_arguments(persons, raw_dir, truth_dir, seed, reference_date, progress) -> int:
@@ -142,6 +145,9 @@ def generate(
     progress: Callable[[str], None] | None = None,
     profile: str = "standard",
     foreign_share: float | None = None,
+    days: int = 0,
+    first_day: int = 0,
+    changes: DailyChanges | None = None,
 ) -> GenerationSummary:
     """Write the raw files of every source for ``persons`` synthetic people, and the ground truth.
 
@@ -157,23 +163,45 @@ def generate(
     ``foreign_share`` replaces the profile's share of persons living abroad. The standard profile's files do not depend on
     the other profiles: their draws come from streams of their own.
 
+    ``days``: after the initial delivery, the daily deliveries of days 1 to ``days`` (the dates after
+    ``reference_date``), as the retailer's systems send them: dated files beside the part files, deletion lists,
+    a re-sent file, and the truth of every day (modules ``daily`` and ``deliveries``). ``changes`` says how
+    much a day changes (:class:`DailyChanges`: 1 % of the initial delivery's records by default) and which
+    sources send full extracts. ``first_day``: the first delivery written: 0, the initial one (the files of an earlier
+    run's days are removed first), or a day k, to add days k to ``days`` to a raw_dir holding the earlier ones
+    (they are replayed in memory: ``truth_dir/deliveries.json`` must show the same persons, seed and settings;
+    day 1 can follow an initial delivery written without days, whose truth must then be the one rebuilt).
+    Each day depends only on the seed and the days before it: ``days=3`` then ``days=5, first_day=4`` writes the
+    files of ``days=5``. With ``days=0`` the files are those of a run without days.
+
     Example::
 
         from spark_lib.generator import generate
         summary = generate(persons=1000, raw_dir="data/raw", truth_dir="data/truth", seed=42)
         print(summary.rows_per_source["web_events"], summary.seconds)
         generate(persons=1000, raw_dir="data/raw", truth_dir="data/truth", profile="store_crm_only")
+        generate(persons=1000, raw_dir="data/raw", truth_dir="data/truth", days=3,
+                 changes=DailyChanges(per_day=500))
     """
     ref_day = _check_arguments(persons, raw_dir, truth_dir, seed, reference_date, progress)
     chosen = get_profile(profile, foreign_share)
+    changes = _check_days(days, first_day, changes, chosen)
     persons = int(persons)
     began = time.perf_counter()
     raw = Path(raw_dir)
     truth = Path(truth_dir)
-    for prefix, ext, _ in SOURCE_FILES.values():
-        for stale in glob.glob(str(raw / f"{glob.escape(prefix)}_part-*.{ext}")):
-            os.remove(stale)
-    truth.mkdir(parents=True, exist_ok=True)
+    settings = deliveries.settings(persons, int(seed), chosen, f"{from_days(ref_day):%Y-%m-%d}", changes)
+    if first_day:
+        deliveries.check_earlier_days(truth, settings, first_day)
+    deliveries.remove_days(raw, truth, max(first_day, 1))
+    write_initial = first_day == 0
+    if write_initial:
+        for prefix, ext, _ in SOURCE_FILES.values():
+            for stale in glob.glob(str(raw / f"{glob.escape(prefix)}_part-*.{ext}")):
+                os.remove(stale)
+    # days added to earlier ones: the initial truth, rebuilt, goes aside (the truth there is the last day's)
+    initial = truth if write_initial else truth / "_initial"
+    initial.mkdir(parents=True, exist_ok=True)
 
     abroad = None
     if chosen.foreign_share > 0:
@@ -181,12 +209,13 @@ def generate(
     else:
         vocab = load_vocab()
     state = RunState(int(seed), ref_day, vocab)
+    world = daily.World(state, abroad, chosen.foreign_share) if days else None
     n_chunks = (persons + CHUNK_PERSONS - 1) // CHUNK_PERSONS
     files: list[str] = []
     rows = {name: 0 for name in chosen.sources}
     malformed = {name: 0 for name in chosen.sources}
-    truth_path = truth / "truth.parquet"
-    persons_path = truth / "persons.parquet"
+    truth_path = initial / "truth.parquet"
+    persons_path = initial / "persons.parquet"
     truth_writer = pq.ParquetWriter(truth_path, TRUTH_SCHEMA, compression="snappy")
     persons_writer = None
     try:
@@ -198,11 +227,17 @@ def generate(
                 move_abroad(state, abroad, c, pop, chosen.foreign_share)
             chunk = Chunk(state=state, index=c, pop=pop, n_chunks=n_chunks)
 
-            def emit(part: Part) -> None:
+            def emit(part: Part, records=None) -> None:
                 if part.source not in rows:
                     raise ValueError(f"profile {chosen.name!r} does not write source {part.source!r}")
-                path, n_rows, n_bad = _write_part(state, c, raw, part)
-                files.append(str(path))
+                if write_initial:
+                    path, n_rows, n_bad = _write_part(state, c, raw, part)
+                    files.append(str(path))
+                else:
+                    n_rows, n_bad = skip_part(state.rng(c, f"serialize:{part.source}"), part,
+                                              SOURCE_FILES[part.source][1])
+                if world is not None:
+                    world.collect(part, records, start)
                 rows[part.source] += n_rows
                 malformed[part.source] += n_bad
                 ids, who = part.extra["truth"]
@@ -213,6 +248,8 @@ def generate(
                 }, schema=TRUTH_SCHEMA))
 
             LAYOUTS[chosen.layout](chunk, emit)
+            if world is not None:
+                world.add_population(pop)
 
             table = persons_table(state, pop)
             if persons_writer is None:
@@ -225,7 +262,18 @@ def generate(
         if persons_writer is not None:
             persons_writer.close()
     files.sort(key=lambda f: (list(SOURCE_FILES).index(_source_of(f)), f))
-    files += [str(truth_path), str(persons_path)]
+    if not days:
+        files += [str(truth_path), str(persons_path)]
+        written_days = []
+    else:
+        if first_day:
+            deliveries.check_initial_truth(truth, truth_path)
+        initial_truth = pq.read_table(truth_path)
+        if initial != truth:
+            shutil.rmtree(initial)
+        written_days, day_files, truth_files = _write_days(world, raw, truth, initial_truth, days, first_day,
+                                                           changes, settings, progress, began)
+        files += day_files + [str(f) for f in truth_files]
     return GenerationSummary(
         persons=persons,
         files=files,
@@ -234,34 +282,62 @@ def generate(
         seconds=round(time.perf_counter() - began, 3),
         profile=chosen.name,
         foreign_share=chosen.foreign_share,
+        days=written_days,
     )
 
 
-def _retail_sources(chunk: Chunk, emit: Callable[[Part], None]) -> None:
-    """The retailer's ten sources, each feeding the next (accounts -> orders -> web sessions...)."""
+def _write_days(world: daily.World, raw: Path, truth: Path, initial_truth: pa.Table, days: int, first_day: int,
+                changes: DailyChanges, settings: dict, progress, began: float
+                ) -> tuple[list[DaySummary], list[str], list[Path]]:
+    """Days 1 to ``days`` after the initial delivery (those before ``first_day`` replayed, not written), then the
+    truth after the last one; returns the days written, their files and the truth files."""
+    world.close_initial_delivery()
+    summaries, delivered, earlier = [], [], []
+    for k in range(1, days + 1):
+        delivery = daily.simulate_day(world, k, changes)
+        summary = deliveries.write_delivery(world.state, delivery, raw, changes.snapshot_sources, earlier,
+                                            write=k >= first_day)
+        delivery.parts = {}   # written: only its truth is kept
+        delivered.append(delivery)
+        summaries.append(summary)
+        earlier = summary.files
+        if progress is not None:
+            counts = summary.records
+            progress(f"day {k} ({summary.date}): {counts['new']:,} records new, {counts['updated']:,} changed, "
+                     f"{counts['deleted']:,} deleted, {len(summary.files)} files"
+                     f"{'' if k >= first_day else ' (already in raw_dir)'} ({time.perf_counter() - began:.1f}s)")
+    truth_files = deliveries.write_truth(truth, initial_truth, delivered, persons_table(world.state, world.pop))
+    truth_files.append(deliveries.write_manifest(truth, settings, summaries))
+    written = [s for s in summaries if s.day >= first_day]
+    return written, [str(raw / f) for s in written for f in s.files], truth_files
+
+
+def _retail_sources(chunk: Chunk, emit: Callable[..., None]) -> None:
+    """The retailer's ten sources, each feeding the next (accounts -> orders -> web sessions...); each part is
+    handed to ``emit`` with what the daily deliveries keep of it (accounts, cards, orders, cookies...)."""
     pop = chunk.pop
     visits = activity.Visits()
     part, accounts = identity.eshop_accounts(chunk)
-    emit(part)
+    emit(part, accounts)
     part, cards = identity.loyalty_members(chunk)
-    emit(part)
+    emit(part, cards)
     part, crm = identity.crm_customers(chunk)
-    emit(part)
+    emit(part, crm)
     part, signups = identity.newsletter_signups(chunk)
-    emit(part)
+    emit(part, signups)
     has_account = np.zeros(pop.n, dtype=bool)
     has_account[accounts.p] = True
     part, triggers = activity.catalogue_mailings(chunk, crm, has_account, visits)
     emit(part)
     part, orders = activity.eshop_orders(chunk, accounts, triggers, visits)
-    emit(part)
+    emit(part, orders)
     emit(activity.pos_receipts(chunk, cards, visits))
-    emit(activity.email_events(chunk, accounts, signups, visits))
-    emit(activity.web_events(chunk, accounts, visits))
+    emit(*activity.email_events(chunk, accounts, signups, visits))
+    emit(*activity.web_events(chunk, accounts, visits))
     emit(activity.call_centre(chunk, orders))
 
 
-def _store_file_sources(chunk: Chunk, emit: Callable[[Part], None]) -> None:
+def _store_file_sources(chunk: Chunk, emit: Callable[..., None]) -> None:
     """An old store customer file and the catalogue mailings addressed from it (no CRM code: none existed)."""
     part, cards = identity.store_customers(chunk)
     emit(part)
@@ -270,7 +346,7 @@ def _store_file_sources(chunk: Chunk, emit: Callable[[Part], None]) -> None:
 
 
 #: Profile.layout -> the function that builds a chunk's sources and hands each part to ``emit``.
-LAYOUTS: dict[str, Callable[[Chunk, Callable[[Part], None]], None]] = {
+LAYOUTS: dict[str, Callable[[Chunk, Callable[..., None]], None]] = {
     "retail": _retail_sources,
     "store_file": _store_file_sources,
 }
@@ -284,15 +360,9 @@ def _source_of(path: str) -> str:
 
 
 def _write_part(state: RunState, chunk: int, raw: Path, part: Part) -> tuple[Path, int, int]:
-    prefix, ext, csv_format = SOURCE_FILES[part.source]
+    prefix, ext, _ = SOURCE_FILES[part.source]
     path = raw / f"{prefix}_part-{chunk + 1:04d}.{ext}"
-    rng = state.rng(chunk, f"serialize:{part.source}")
-    if ext == "csv":
-        n_rows, n_bad = write_csv(rng, part, path, csv_format)
-    elif ext == "jsonl":
-        n_rows, n_bad = write_jsonl(rng, part, path)
-    else:
-        n_rows, n_bad = write_parquet(rng, part, path)
+    n_rows, n_bad = write_part(state.rng(chunk, f"serialize:{part.source}"), part, path)
     return path, n_rows, n_bad
 
 

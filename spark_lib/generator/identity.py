@@ -31,13 +31,15 @@ class Chunk:
     index: int
     pop: Population
     n_chunks: int
+    #: the day the records are written as of: the reference date (None) or a day of the daily deliveries
+    as_of: int | None = None
 
     def rng(self, purpose: str) -> np.random.Generator:
         return self.state.rng(self.index, purpose)
 
     @property
     def ref(self) -> int:
-        return self.state.reference_day
+        return self.state.reference_day if self.as_of is None else self.as_of
 
     @property
     def first(self) -> bool:
@@ -102,6 +104,7 @@ ESHOP_TEXT = TextStyle(upper=0.06, lower=0.05, no_accents=0.12, typo=0.012)
 ESHOP_ADDRESS = AddressStyle(text=TextStyle(upper=0.06, lower=0.08, no_accents=0.15, typo=0.008),
                              abbreviate_type=0.3, saint_abbrev=0.2, extra_missing=0.25)
 WEB_PHONE_FORMATS = (0.40, 0.28, 0.09, 0.07, 0.02, 0.08, 0.03, 0.0, 0.0, 0.03)
+ESHOP_EMAIL = EmailStyle(case=0.04, domain_typo=0.004, local_typo=0.002, gmail_dots=0.01)
 
 
 @dataclass
@@ -116,7 +119,7 @@ class Accounts:
 
 def eshop_accounts(chunk: Chunk) -> tuple[Part, Accounts]:
     rng = chunk.rng("eshop_accounts")
-    pop, vocab, ref = chunk.pop, chunk.state.vocab, chunk.ref
+    pop, ref = chunk.pop, chunk.ref
     p1 = np.flatnonzero(pop.eshop)
     has_alt = ~pc.is_null(pop.email_alt).to_numpy(zero_copy_only=False)
     p1 = p1[has_alt[p1] | ~pop.family_email[p1] | (pop.role[p1] == 0)]
@@ -128,10 +131,25 @@ def eshop_accounts(chunk: Chunk) -> tuple[Part, Accounts]:
     updated = created + ((ref - created) * np.where(rng.random(n) < 0.45, 0, rng.random(n))).astype(np.int32)
     rank = id_rank(rng, created)
     ids = r.int_str(1_000_000 + chunk.state.next_ids("eshop_accounts", n)[rank])
+    columns, optin_email, email = account_columns(chunk, rng, p, second, created, updated, ids)
+    part = Part(
+        "eshop_accounts", columns, "id_compte",
+        fresh_ids=lambda k: r.int_str(1_000_000 + chunk.state.next_ids("eshop_accounts", k)),
+        order=shuffled(rng, n), first_part=chunk.first, min_malformed=1,
+    )
+    part.extra["truth"] = (ids, p)
+    return part, Accounts(p=p, account_id=ids, created=created, second=second, optin_email=optin_email, email=email)
+
+
+def account_columns(chunk: Chunk, rng: np.random.Generator, p: np.ndarray, second: np.ndarray, created: np.ndarray,
+                    updated: np.ndarray, ids: pa.Array) -> tuple[dict[str, pa.Array], np.ndarray, pa.Array]:
+    """The columns of the e-shop accounts ``ids`` of persons ``p``; also the e-mail opt-ins and e-mails typed."""
+    pop, vocab, ref = chunk.pop, chunk.state.vocab, chunk.ref
+    n = len(p)
     # one account per address: the second user of a family email signs up with their own address
     own_address = second | (pop.family_email[p] & (pop.role[p] != 0))
     true_email = r.where(own_address, select(pop.email_alt, p), select(pop.email, p))
-    email = r.emails(rng, true_email, EmailStyle(case=0.04, domain_typo=0.004, local_typo=0.002, gmail_dots=0.01))
+    email = r.emails(rng, true_email, ESHOP_EMAIL)
     first = r.first_names(rng, vocab, pop.first[p], ESHOP_TEXT, nickname=0.04, first_part=0.03, hyphen_space=0.1)
     last = r.last_names(rng, vocab, pick_last_name(rng, pop, p, 0.12), ESHOP_TEXT, collapse_particles=0.15)
     first, last = r.swap(rng, first, last, 0.01)
@@ -168,13 +186,7 @@ def eshop_accounts(chunk: Chunk) -> tuple[Part, Accounts]:
         "derniere_connexion": r.format_timestamps(np.maximum(updated_s, day_seconds(rng, last_login)),
                                                   "yyyy-MM-dd HH:mm:ss"),
     }
-    part = Part(
-        "eshop_accounts", columns, "id_compte",
-        fresh_ids=lambda k: r.int_str(1_000_000 + chunk.state.next_ids("eshop_accounts", k)),
-        order=shuffled(rng, n), first_part=chunk.first, min_malformed=1,
-    )
-    part.extra["truth"] = (ids, p)
-    return part, Accounts(p=p, account_id=ids, created=created, second=second, optin_email=optin_email, email=email)
+    return columns, optin_email, email
 
 
 # --------------------------------------------------------------------------------------------------
@@ -187,6 +199,8 @@ LOYALTY_ADDRESS = AddressStyle(text=TextStyle(upper=0.65, lower=0.02, no_accents
                                abbreviate_type=0.55, saint_abbrev=0.35, postcode_drop_zero=0.45,
                                city_hyphen_space=0.4, city_arrondissement=0.4, extra_missing=0.3, cedex=0.002)
 LOYALTY_PHONE_FORMATS = (0.58, 0.2, 0.0, 0.0, 0.0, 0.1, 0.02, 0.0, 0.1, 0.0)
+LOYALTY_EMAIL = EmailStyle(case=0.06, domain_typo=0.025, local_typo=0.02, gmail_dots=0.01, spaces=0.005,
+                           placeholder=0.05, missing=0.3)
 
 
 @dataclass
@@ -207,7 +221,7 @@ def _ean13(serial: np.ndarray) -> pa.Array:
 
 def loyalty_members(chunk: Chunk) -> tuple[Part, Cards]:
     rng = chunk.rng("loyalty_members")
-    pop, vocab, ref = chunk.pop, chunk.state.vocab, chunk.ref
+    pop, ref = chunk.pop, chunk.ref
     p1 = np.flatnonzero(pop.loyalty)
     p2 = p1[rng.random(len(p1)) < 0.03]
     p = np.concatenate([p1, p2])
@@ -219,6 +233,20 @@ def loyalty_members(chunk: Chunk) -> tuple[Part, Cards]:
     joined = np.concatenate([joined1, joined2])
     rank = id_rank(rng, joined)
     card = _ean13(chunk.state.next_ids("loyalty_members", n)[rank] + 100_000)
+    part = Part(
+        "loyalty_members", card_columns(chunk, rng, p, card, joined), "num_carte",
+        fresh_ids=lambda k: _ean13(chunk.state.next_ids("loyalty_members", k) + 100_000),
+        order=shuffled(rng, n), first_part=chunk.first, min_malformed=1,
+    )
+    part.extra["truth"] = (card, p)
+    return part, Cards(p=p, card=card, joined=joined)
+
+
+def card_columns(chunk: Chunk, rng: np.random.Generator, p: np.ndarray, card: pa.Array,
+                 joined: np.ndarray) -> dict[str, pa.Array]:
+    """The columns of the loyalty cards ``card`` of persons ``p``, issued on the days ``joined``."""
+    pop, vocab, ref = chunk.pop, chunk.state.vocab, chunk.ref
+    n = len(p)
     # the back office keeps the address given at sign-up, unless the member told a store about a move
     as_of = np.where(rng.random(n) < 0.35, ref, joined)
     addr = pop.address_at(p, as_of)
@@ -238,9 +266,7 @@ def loyalty_members(chunk: Chunk) -> tuple[Part, Cards]:
                         missing=0.1)
     tel_portable = r.phones(rng, np.where(mobile_in_fixe, 0, mobile), LOYALTY_PHONE_FORMATS, placeholder=0.03,
                             missing=0.1)
-    email = r.emails(rng, select(pop.email, p), EmailStyle(case=0.06, domain_typo=0.025, local_typo=0.02,
-                                                           gmail_dots=0.01, spaces=0.005, placeholder=0.05,
-                                                           missing=0.3))
+    email = r.emails(rng, select(pop.email, p), LOYALTY_EMAIL)
     columns = {
         "num_carte": card,
         "civilite": r.civilities(rng, pop.sex[p], young_unmarried(pop, p), "backoffice"),
@@ -263,13 +289,7 @@ def loyalty_members(chunk: Chunk) -> tuple[Part, Cards]:
         "magasin_adhesion": r.take(r.strings(chunk.state.stores.code), pop.home_store[p]),
         "points": pa.array(rng.poisson(np.array([40, 150, 400, 900, 1800])[pop.profile[p]]).astype(np.int32)),
     }
-    part = Part(
-        "loyalty_members", columns, "num_carte",
-        fresh_ids=lambda k: _ean13(chunk.state.next_ids("loyalty_members", k) + 100_000),
-        order=shuffled(rng, n), first_part=chunk.first, min_malformed=1,
-    )
-    part.extra["truth"] = (card, p)
-    return part, Cards(p=p, card=card, joined=joined)
+    return columns
 
 
 # --------------------------------------------------------------------------------------------------
@@ -280,7 +300,9 @@ CRM_ADDRESS = AddressStyle(text=TextStyle(upper=0.2, lower=0.03, no_accents=0.2,
                            saint_abbrev=0.25, comma_after_number=0.05, city_arrondissement=0.3, extra_missing=0.2)
 CRM_FIRST = TextStyle(upper=0.12, lower=0.0, no_accents=0.15, typo=0.01)
 CRM_LAST = TextStyle(upper=0.0, lower=0.0, no_accents=0.25, typo=0.01)
+CRM_LAST_UPPER = TextStyle(upper=1.0, upper_no_accents=0.8, typo=0.01)
 CRM_PHONE_FORMATS = (0.3, 0.05, 0.62, 0.0, 0.0, 0.03)
+CRM_EMAIL = EmailStyle(case=0.02, domain_typo=0.008, local_typo=0.004, placeholder=0.01, missing=0.3)
 SEGMENTS = ("INACTIF", "OCCASIONNEL", "REGULIER", "FIDELE", "VIP")
 
 
@@ -295,7 +317,7 @@ class CrmRecords:
 
 def crm_customers(chunk: Chunk) -> tuple[Part, CrmRecords]:
     rng = chunk.rng("crm_customers")
-    pop, vocab, ref = chunk.pop, chunk.state.vocab, chunk.ref
+    pop, ref = chunk.pop, chunk.ref
     p1 = np.flatnonzero(pop.crm)
     p2 = p1[rng.random(len(p1)) < 0.03]
     p = np.concatenate([p1, p2])
@@ -304,10 +326,24 @@ def crm_customers(chunk: Chunk) -> tuple[Part, CrmRecords]:
     updated = (created + (ref - created) * np.where(rng.random(n) < 0.35, 0, rng.random(n))).astype(np.int32)
     rank = id_rank(rng, created)
     code = r.concat("CLI", r.padded(chunk.state.next_ids("crm_customers", n)[rank] + 1, 8))
+    columns, postal_ok = crm_columns(chunk, rng, p, code, created, updated)
+    part = Part(
+        "crm_customers", columns, "code_client",
+        fresh_ids=lambda k: r.concat("CLI", r.padded(chunk.state.next_ids("crm_customers", k) + 1, 8)),
+        order=np.argsort(rank), first_part=chunk.first, min_malformed=1,
+    )
+    part.extra["truth"] = (code, p)
+    return part, CrmRecords(p=p, code=code, created=created, updated=updated, postal_ok=postal_ok)
+
+
+def crm_columns(chunk: Chunk, rng: np.random.Generator, p: np.ndarray, code: pa.Array, created: np.ndarray,
+                updated: np.ndarray) -> tuple[dict[str, pa.Array], np.ndarray]:
+    """The columns of the CRM customers ``code`` of persons ``p``; also whether each accepts postal mail."""
+    pop, vocab, ref = chunk.pop, chunk.state.vocab, chunk.ref
+    n = len(p)
     addr = pop.address_at(p, updated)
     last_idx = pick_last_name(rng, pop, p, 0.1)
-    last_up = r.last_names(rng, vocab, last_idx, TextStyle(upper=1.0, upper_no_accents=0.8, typo=0.01),
-                           collapse_particles=0.1)
+    last_up = r.last_names(rng, vocab, last_idx, CRM_LAST_UPPER, collapse_particles=0.1)
     first = r.first_names(rng, vocab, pop.first[p], CRM_FIRST, nickname=0.03, first_part=0.04, hyphen_space=0.15)
     last_mixed = r.last_names(rng, vocab, last_idx, CRM_LAST)
     form = rng.random(n)
@@ -340,21 +376,14 @@ def crm_customers(chunk: Chunk) -> tuple[Part, CrmRecords]:
         "ville": r.cities(rng, vocab, addr, CRM_ADDRESS),
         "telephone": r.phones(rng, contact_phone(rng, pop, p, 0.25), CRM_PHONE_FORMATS, placeholder=0.005,
                               missing=0.15),
-        "email": r.emails(rng, select(pop.email, p), EmailStyle(case=0.02, domain_typo=0.008, local_typo=0.004,
-                                                                 placeholder=0.01, missing=0.3)),
+        "email": r.emails(rng, select(pop.email, p), CRM_EMAIL),
         "accepte_courrier": r.consents(rng, postal_ok, "true/false"),
         "segment": r.take(r.strings(list(SEGMENTS)), segment),
         "magasin_rattachement": r.blank(rng, r.take(r.strings(chunk.state.stores.code), pop.home_store[p]), 0.2),
         "date_creation": r.format_timestamps(created_s, "yyyy-MM-dd HH:mm:ss"),
         "date_maj": r.format_timestamps(np.maximum(created_s, day_seconds(rng, updated)), "yyyy-MM-dd HH:mm:ss"),
     }
-    part = Part(
-        "crm_customers", columns, "code_client",
-        fresh_ids=lambda k: r.concat("CLI", r.padded(chunk.state.next_ids("crm_customers", k) + 1, 8)),
-        order=np.argsort(rank), first_part=chunk.first, min_malformed=1,
-    )
-    part.extra["truth"] = (code, p)
-    return part, CrmRecords(p=p, code=code, created=created, updated=updated, postal_ok=postal_ok)
+    return columns, postal_ok
 
 
 # --------------------------------------------------------------------------------------------------
@@ -374,13 +403,30 @@ class Signups:
 
 def newsletter_signups(chunk: Chunk) -> tuple[Part, Signups]:
     rng = chunk.rng("newsletter_signups")
-    pop, vocab, ref = chunk.pop, chunk.state.vocab, chunk.ref
+    pop, ref = chunk.pop, chunk.ref
     p1 = np.flatnonzero(pop.newsletter)
     p2 = p1[rng.random(len(p1)) < 0.05]
     p = np.concatenate([p1, p2])
     n = len(p)
     second = np.r_[np.zeros(len(p1), bool), np.ones(len(p2), bool)]
     day = days_back(rng, ref, n, 5, 1.1, 1.4)
+    columns, email, consent, seconds = signup_columns(chunk, rng, p, second, day)
+    order = np.argsort(seconds, kind="stable")
+    part = Part(
+        "newsletter_signups", columns, "id_inscription",
+        fresh_ids=lambda k: r.concat("NL", r.padded(chunk.state.next_ids("newsletter_signups", k) + 1, 9)),
+        order=order, first_part=chunk.first, min_malformed=1,
+    )
+    part.extra["truth"] = (columns["id_inscription"], p)
+    return part, Signups(p=p, email=email, consent=consent, day=day)
+
+
+def signup_columns(chunk: Chunk, rng: np.random.Generator, p: np.ndarray, second: np.ndarray,
+                   day: np.ndarray) -> tuple[dict[str, pa.Array], pa.Array, np.ndarray, np.ndarray]:
+    """The columns of sign-ups of persons ``p`` on the days ``day`` (``second``: a person's second sign-up,
+    often with another address); also the e-mails typed, the consents and the seconds of each sign-up."""
+    pop, vocab = chunk.pop, chunk.state.vocab
+    n = len(p)
     use_alt = (rng.random(n) < np.where(second, 0.6, 0.12)) & ~pc.is_null(select(pop.email_alt, p)).to_numpy(
         zero_copy_only=False)
     true_email = r.where(use_alt, select(pop.email_alt, p), select(pop.email, p))
@@ -406,14 +452,7 @@ def newsletter_signups(chunk: Chunk) -> tuple[Part, Signups]:
         "date_consentement": r.format_timestamps(seconds, "dd/MM/yyyy HH:mm"),
         "origine": r.take(r.strings(list(ORIGINS)), origin),
     }
-    order = np.argsort(seconds, kind="stable")
-    part = Part(
-        "newsletter_signups", columns, "id_inscription",
-        fresh_ids=lambda k: r.concat("NL", r.padded(chunk.state.next_ids("newsletter_signups", k) + 1, 9)),
-        order=order, first_part=chunk.first, min_malformed=1,
-    )
-    part.extra["truth"] = (columns["id_inscription"], p)
-    return part, Signups(p=p, email=email, consent=consent, day=day)
+    return columns, email, consent, seconds
 
 
 # --------------------------------------------------------------------------------------------------

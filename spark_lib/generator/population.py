@@ -9,6 +9,7 @@ same city. Every person also gets an engagement profile and the channels they us
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,6 +99,13 @@ class Population:
     def married_name(self) -> np.ndarray:
         return self.last != self.birth_last
 
+    def move(self, persons: np.ndarray, addr: Address, day: int) -> None:
+        """``persons`` (distinct) move to ``addr`` (one address each) on ``day``; their address becomes the
+        previous one (a person who had moved before keeps only their latest move)."""
+        self.old_addr = self.old_addr.with_rows(persons, self.addr.take(persons))
+        self.addr = self.addr.with_rows(persons, addr)
+        self.move_day[persons] = day
+
     def address_at(self, persons: np.ndarray, days: np.ndarray) -> Address:
         """The address each person had on each day (the old one before their move)."""
         persons = np.asarray(persons)
@@ -118,7 +126,7 @@ class Population:
         )
 
 
-def _household_addresses(state: RunState, rng: np.random.Generator, n: int, city: np.ndarray | None = None):
+def household_addresses(state: RunState, rng: np.random.Generator, n: int, city: np.ndarray | None = None):
     vocab = state.vocab
     if city is None:
         city = sample_cdf(rng, vocab.city_cdf, n)
@@ -290,11 +298,11 @@ def build_population(state: RunState, chunk: int, start: int, n: int) -> Populat
     birth_last = birth_last.astype(np.int32)
 
     # ---- addresses (per household), with a move for some
-    cur = _household_addresses(state, rng, n_h)
+    cur = household_addresses(state, rng, n_h)
     moved = rng.random(n_h) < 0.12
     move_day_h = np.where(moved, ref - rng.integers(20, 3 * 365, n_h), NEVER).astype(np.int32)
     same_city = rng.random(n_h) < 0.5
-    old = _household_addresses(state, rng, n_h)
+    old = household_addresses(state, rng, n_h)
     old.city = np.where(same_city, cur.city, old.city)
     old = Address(
         number=np.where(moved, old.number, cur.number), suffix=np.where(moved, old.suffix, cur.suffix),
@@ -366,12 +374,7 @@ def build_population(state: RunState, chunk: int, start: int, n: int) -> Populat
     # ---- phones
     p_mobile = np.interp(age, [18, 60, 75, 95], [0.97, 0.95, 0.85, 0.55])
     has_mobile = rng.random(n) < p_mobile
-    # Metropolitan mobile blocks only (06 00-38, 06 40-89, 07 30-99): 0639 and 069x belong to the
-    # overseas departments' numbering plans, 0700-0729 are unallocated.
-    is_07 = rng.random(n) < np.where(age < 30, 0.25, 0.06)
-    block = np.where(is_07, rng.integers(30, 100, n), _MOBILE_06_BLOCKS[rng.integers(0, len(_MOBILE_06_BLOCKS), n)])
-    mobile = np.where(is_07, 7, 6) * 100_000_000 + block * 1_000_000 + rng.integers(0, 1_000_000, n)
-    mobile = _unique_numbers(state, rng, np.where(has_mobile, mobile, 0))
+    mobile = _unique_numbers(state, rng, np.where(has_mobile, draw_mobiles(rng, age), 0))
     dep = vocab.departments[cur.city]
     p_land = np.interp(head_age, [18, 40, 65, 95], [0.2, 0.4, 0.65, 0.8])
     has_land = rng.random(n_h) < p_land
@@ -433,11 +436,55 @@ def build_population(state: RunState, chunk: int, start: int, n: int) -> Populat
     )
 
 
+def join_populations(parts: list[Population]) -> Population:
+    """One population of ``parts`` (chunks of consecutive persons), households numbered across them.
+
+    Example::
+
+        everybody = join_populations([build_population(state, c, c * size, size) for c in range(3)])
+    """
+    if not parts:
+        raise ValueError("'parts' cannot be empty")
+    offsets = np.cumsum([0] + [int(part.hh.max()) + 1 if part.n else 0 for part in parts[:-1]])
+    values = {}
+    for name in (f.name for f in dataclasses.fields(Population)):
+        column = [getattr(part, name) for part in parts]
+        if name == "start":
+            values[name] = parts[0].start
+        elif name == "hh":
+            values[name] = np.concatenate([hh + offset for hh, offset in zip(column, offsets)])
+        elif name == "country":
+            values[name] = None if all(c is None for c in column) else np.concatenate(
+                [np.zeros(part.n, np.int8) if c is None else c for c, part in zip(column, parts)])
+        elif isinstance(column[0], Address):
+            values[name] = Address(**{f.name: _join([getattr(a, f.name) for a in column])
+                                      for f in dataclasses.fields(Address)})
+        else:
+            values[name] = _join(column)
+    return Population(**values)
+
+
+def _join(arrays: list) -> np.ndarray | pa.Array:
+    if isinstance(arrays[0], np.ndarray):
+        return np.concatenate(arrays)
+    return pa.concat_arrays([a.cast(arrays[0].type) for a in arrays])
+
+
 def _per_person(addr: Address, hh: np.ndarray) -> Address:
     return Address(
         number=addr.number[hh], suffix=addr.suffix[hh], stype=addr.stype[hh], street=addr.street[hh],
         extra=r.take(addr.extra, hh), city=addr.city[hh],
     )
+
+
+def draw_mobiles(rng: np.random.Generator, age: np.ndarray) -> np.ndarray:
+    """Mobile numbers (national significant numbers) for people of ``age``: 07 more often for the young.
+    Metropolitan blocks only (06 00-38, 06 40-89, 07 30-99): 0639 and 069x belong to the overseas departments'
+    numbering plans, 0700-0729 are unallocated. Not yet unique in the run (see ``_unique_numbers``)."""
+    n = len(age)
+    is_07 = rng.random(n) < np.where(age < 30, 0.25, 0.06)
+    block = np.where(is_07, rng.integers(30, 100, n), _MOBILE_06_BLOCKS[rng.integers(0, len(_MOBILE_06_BLOCKS), n)])
+    return np.where(is_07, 7, 6) * 100_000_000 + block * 1_000_000 + rng.integers(0, 1_000_000, n)
 
 
 def _draw_first_names(rng, vocab, sex: np.ndarray, year_bin: np.ndarray) -> np.ndarray:

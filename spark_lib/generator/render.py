@@ -517,6 +517,23 @@ class Address:
     extra: pa.Array          # string or null
     city: np.ndarray         # index in vocab.cities
 
+    def take(self, rows: np.ndarray) -> Address:
+        return Address(number=self.number[rows], suffix=self.suffix[rows], stype=self.stype[rows],
+                       street=self.street[rows], extra=take(self.extra, rows), city=self.city[rows])
+
+    def with_rows(self, rows: np.ndarray, values: Address) -> Address:
+        """A copy whose distinct ``rows`` hold ``values`` (one address per row)."""
+        out = {}
+        for name in ("number", "suffix", "stype", "street", "city"):
+            column = getattr(self, name).copy()
+            column[rows] = getattr(values, name)
+            out[name] = column
+        order = np.argsort(rows, kind="stable")
+        mask = np.zeros(len(self.number), dtype=bool)
+        mask[rows] = True
+        extra = pc.replace_with_mask(self.extra, pa.array(mask), values.extra.take(pa.array(order)).cast(STRING))
+        return Address(extra=extra, **out)
+
 
 _TYPE_FULL = strings([t for t, _, _ in STREET_TYPES])
 _TYPE_RNVP = strings(list(RNVP_TYPES))

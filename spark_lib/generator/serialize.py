@@ -49,10 +49,47 @@ class CsvFormat:
     quote_strings: bool = False
 
 
+#: Where each source is written, relative to raw_dir (matches the globs of conf/sources.yaml),
+#: and how: "csv" sources carry their CSV dialect.
+SOURCE_FILES: dict[str, tuple[str, str, CsvFormat | None]] = {
+    "eshop_accounts": ("eshop/comptes_clients", "csv", CsvFormat(";", "utf-8", quote_strings=True)),
+    "eshop_orders": ("eshop/commandes", "jsonl", None),
+    "web_events": ("web/navigation", "jsonl", None),
+    "email_events": ("emailing/evenements_campagnes", "csv", CsvFormat(",", "utf-8")),
+    "newsletter_signups": ("newsletter/inscriptions", "csv", CsvFormat(";", "utf-8")),
+    "loyalty_members": ("fidelite/adherents", "csv", CsvFormat(";", "cp1252")),
+    "pos_receipts": ("magasins/tickets", "parquet", None),
+    "crm_customers": ("crm/extraction_clients", "csv", CsvFormat(";", "utf-8", quote_strings=True)),
+    "call_centre": ("service_client/appels", "csv", CsvFormat(";", "utf-8")),
+    "catalogue_mailings": ("courrier/envois_catalogue", "parquet", None),
+    "store_customers": ("magasins/fichier_clients", "csv", CsvFormat(";", "cp1252")),
+}
+
+
+def write_part(rng: np.random.Generator, part: Part, path: Path) -> tuple[int, int]:
+    """Write ``part`` to ``path`` in its source's format (:data:`SOURCE_FILES`); returns (rows, malformed rows)."""
+    _, ext, csv_format = SOURCE_FILES[part.source]
+    if ext == "csv":
+        return write_csv(rng, part, path, csv_format)
+    if ext == "jsonl":
+        return write_jsonl(rng, part, path)
+    return write_parquet(rng, part, path)
+
+
 def _malformed_count(rng: np.random.Generator, part: Part) -> int:
     k = int(rng.binomial(part.n, part.malformed_rate)) if part.n else 0
     # the guaranteed malformed row goes in the first part of a source big enough to hide it (>= 50 rows)
     return max(k, part.min_malformed if part.first_part and part.n >= 50 else 0)
+
+
+def skip_part(rng: np.random.Generator, part: Part, ext: str) -> tuple[int, int]:
+    """What writing ``part`` as ``ext`` (csv, jsonl, parquet) would return, without writing it: (rows, malformed
+    rows). It takes the same fresh ids for the malformed rows, so the run's id counters end where a run that
+    writes the files leaves them."""
+    k = _malformed_count(rng, part) if part.n else 0
+    if k and ext != "parquet":
+        part.fresh_ids(k)
+    return part.n + k, k
 
 
 def _sample_lines(rng: np.random.Generator, lines: pa.Array, k: int) -> list[str]:
