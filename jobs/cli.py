@@ -9,6 +9,7 @@
     rcu gold                         golden records, provenance, customer 360, segments
     rcu activate                     trigger audiences and KPI snapshots
     rcu dashboard                    HTML report (reports/dashboard.html beside the lakehouse)
+    rcu export --audience NAME --out F.csv    an audience's members as CSV, every cell safe to open in a spreadsheet
     rcu explain --customer C… | --record KEY | --pair K1 K2    a customer's records and links; a pair's weights
     rcu run-all --persons 10000      every step, in order, in one Spark session
 
@@ -38,6 +39,7 @@ STEPS: dict[str, tuple[str, str]] = {
     "gold": ("jobs.gold", "golden customers with provenance (MERGE, change feed), customer 360, RFM and temperature segments"),
     "activate": ("jobs.activate", "trigger audiences from conf/audiences.yaml (consented channels only) and KPI snapshots"),
     "dashboard": ("jobs.dashboard", "a self-contained HTML report of the gold tables"),
+    "export": ("jobs.export", "an audience's members as one CSV file (cells that would start a formula are neutralised)"),
     "explain": ("jobs.explain", "why a customer is what it is: its records and links; a pair's comparisons and weights (Splink waterfall)"),
     "run-all": ("jobs.run_all", "run every step in order (generate when asked, ingest, standardise, ...)"),
 }

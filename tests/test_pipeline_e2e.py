@@ -29,7 +29,7 @@ from spark_lib.matching.deterministic import DataFrameMissingColumnError
 from spark_lib.matching.probabilistic import ModelMismatchError
 from spark_lib.storage import Lakehouse
 
-from jobs import activate, dashboard, generate, gold, ingest, match, standardise
+from jobs import activate, dashboard, export, generate, gold, ingest, match, standardise
 from jobs.common import Progress, build_context
 
 pytestmark = pytest.mark.e2e
@@ -308,3 +308,21 @@ def test_a_champion_trained_on_other_data_does_not_score_it_unasked(pipeline, tm
     with pytest.raises(ModelMismatchError, match=r"version \d+ does not fit .*absent franchise_members.*--accept-champion"):
         match.run(other, progress=Progress("e2e", quiet=True))
     assert not other.lake.exists(tables.CROSSWALK)
+
+
+def test_an_audience_is_exported_as_a_csv_of_its_members_with_their_names(published, tmp_path, capsys):
+    ctx, *_ = published
+    members = ctx.lake.read(tables.AUDIENCE_MEMBERS)
+    audience, count = max(((r.audience, r["count"]) for r in members.groupBy("audience").count().collect()),
+                          key=lambda item: item[1])
+    out = tmp_path / "audience.csv"
+    args = ["--lakehouse", ctx.lake.root, "--audience", audience, "--out", str(out)]
+    assert export.main(args) == 0
+    rows = list(csv.DictReader(out.read_text(encoding="utf-8-sig").splitlines(keepends=True), delimiter=";"))
+    assert len(rows) == count and {r["audience"] for r in rows} == {audience}
+    expected = {r.customer_id: r.contact for r in members.where(F.col("audience") == audience).collect()}
+    assert {r["customer_id"]: r["contact"] for r in rows} == expected
+    names = {r.customer_id: r.last_name or "" for r in ctx.lake.read(tables.CUSTOMER).collect()}
+    assert all(r["last_name"] == names[r["customer_id"]] for r in rows) and any(r["last_name"] for r in rows)
+    assert export.main([*args[:3], "--audience", "no_such_audience", "--out", str(tmp_path / "x.csv")]) == 1
+    assert "no_such_audience" in capsys.readouterr().err and not (tmp_path / "x.csv").exists()
