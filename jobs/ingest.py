@@ -301,12 +301,36 @@ def write_shared_tables(ctx: JobContext, batches: list[_Landed], batch_id: str) 
         )
         rows = [(f.source, f.path, f.file_hash, f.size, f.problem.reason, f.problem.detail, f.problem.action,
                  batch_id) for f in bad]
-        schema = StructType(FILE_QUARANTINE.fields[:-1])   # all but quarantined_at, the commit's time
-        files = ctx.spark.createDataFrame(rows, schema).withColumn("quarantined_at", F.current_timestamp())
+        schema = StructType(FILE_QUARANTINE.fields[:-3])   # then the commit's time, and not resolved yet
+        files = ctx.spark.createDataFrame(rows, schema).withColumns({
+            "quarantined_at": F.current_timestamp(),
+            "resolved_at": F.lit(None).cast("timestamp"),
+            "resolved_by": F.lit(None).cast("string"),
+        })
         ctx.lake.replace_where(files, tables.FILE_QUARANTINE, files_filter)
+        mark_resolved(ctx, batches, batch_id)
     rows = [row for b in batches for row in b.log_rows]
     log = ctx.spark.createDataFrame(rows, INGESTION_LOG).withColumn("ingested_at", F.current_timestamp())
     ctx.lake.append(log, tables.INGESTION_LOG)
+
+
+def mark_resolved(ctx: JobContext, batches: list[_Landed], batch_id: str) -> None:
+    """A quarantined file is resolved once a file of the same name and source lands after it (the sender's
+    fixed re-delivery): its ``resolved_at`` and ``resolved_by`` are set, so the open problems are the rows
+    not resolved. One MERGE for the batch."""
+    quarantined = {f.path for b in batches for f in b.bad_files}
+    landed = [(b.report.source, os.path.basename(path), path) for b in batches for path in b.files
+              if path not in quarantined]
+    if not landed:
+        return
+    fixes = ctx.spark.createDataFrame(landed, "source string, file_name string, path string")
+    (
+        ctx.lake.delta_table(tables.FILE_QUARANTINE).alias("q")
+        .merge(fixes.alias("f"), "q.source = f.source AND q.resolved_at IS NULL AND q.batch_id != "
+               f"'{batch_id}' AND element_at(split(q.file_path, '/'), -1) = f.file_name")
+        .whenMatchedUpdate(set={"resolved_at": "current_timestamp()", "resolved_by": "f.path"})
+        .execute()
+    )
 
 
 def _sql_string(value: str) -> str:

@@ -115,6 +115,8 @@ FILE_QUARANTINE = StructType(
         StructField("action", StringType(), False),          # what to do
         StructField("batch_id", StringType(), False),
         StructField("quarantined_at", TimestampType(), False),
+        StructField("resolved_at", TimestampType(), True),    # when a file of the same name landed after it
+        StructField("resolved_by", StringType(), True),       # that file's path
     ]
 )
 

@@ -228,10 +228,14 @@ def test_a_rerun_changes_nothing_and_a_fixed_redelivery_lands(spark, mixed):
     assert ingest.exit_status(again) == 0
     assert {t: ctx.lake.read(t).count() for t in watched} == before
 
+    assert ctx.lake.read(tables.FILE_QUARANTINE).where("resolved_at IS NOT NULL").count() == 0
     fix_bad_separator(mixed)
     fixed = {r.source: r for r in ingest.run(ctx, progress=_quiet())}
     assert (fixed["loyalty"].files_ingested, fixed["loyalty"].rows_bronze) == (1, 1)
     assert ctx.lake.read(tables.bronze("loyalty")).where("num_carte = 'C020'").count() == 1
+    resolved = ctx.lake.read(tables.FILE_QUARANTINE).where("resolved_at IS NOT NULL").collect()
+    assert [(Path(r.file_path).name, r.reason, Path(r.resolved_by).name) for r in resolved] == [
+        ("virgules.csv", "wrong separator", "virgules.csv")]
 
 
 def test_an_old_file_re_sent_under_a_new_name_is_a_duplicate_and_a_moved_raw_folder_is_not(spark, mixed, tmp_path):
