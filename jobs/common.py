@@ -51,6 +51,8 @@ class JobContext:
     conf_dir: Path = DEFAULT_CONF_DIR
     #: follow every job's stages as they start and end (the benchmark's memory windows)
     stage_listeners: tuple[StageListener, ...] = ()
+    #: the sources file the configuration was read from
+    sources_file: Path | None = None
 
     def stages(self, job: str, progress: Progress | None = None) -> Stages:
         """The stage bookkeeping of ``job`` (see :mod:`spark_lib.stages`): ``with stages("predict") as stage:``."""
@@ -149,7 +151,8 @@ def build_context(args: argparse.Namespace, app_name: str, spark: SparkSession |
     sources = load_sources(sources_file)
     spark = spark or get_spark(app_name=app_name)
     lake = Lakehouse(spark, pipeline.resolve(pipeline.lakehouse_dir))
-    return JobContext(spark, pipeline, sources, lake, conf_dir or DEFAULT_CONF_DIR)
+    return JobContext(spark, pipeline, sources, lake, conf_dir or DEFAULT_CONF_DIR,
+                      sources_file=Path(sources_file) if sources_file else None)
 
 
 @contextmanager

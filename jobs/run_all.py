@@ -6,6 +6,11 @@ generate (with --persons) -> ingest (bronze) -> standardise (silver) -> match (c
     rcu run-all --persons 10000            generate, then every step
     rcu run-all --persons 10000 --profile store_crm_only    the same on another generator profile
     rcu run-all                            the steps after generation, on the raw files already there
+    rcu run-all --full                     every step, even those whose inputs have not changed
+
+A step whose input tables have not changed since run-all last ran it to its end, under the same
+configuration, code and matching champion, is skipped (``spark_lib.run_state``, ``ops.run_state``): a day
+with no new file ends after ingest, saying there is nothing to do. ``--retrain`` always runs the match step.
 """
 
 from __future__ import annotations
@@ -14,8 +19,20 @@ import argparse
 import sys
 import time
 
+from pathlib import Path
+
 from jobs import activate, dashboard, generate, gold, ingest, match, standardise
-from jobs.common import RUN_STEPS, Progress, add_common_arguments, add_lock_argument, check_raw_files, writing_run
+from jobs.common import (
+    RUN_STEPS,
+    JobContext,
+    Progress,
+    add_common_arguments,
+    add_lock_argument,
+    check_raw_files,
+    writing_run,
+)
+from spark_lib import tables, tracking
+from spark_lib.run_state import RunState, code_files, fingerprint
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -30,6 +47,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     choice.add_argument("--retrain", action="store_true", help="train a new matching model even if one is registered")
     choice.add_argument("--accept-champion", action="store_true",
                         help="score with the registered champion even when it was trained on other data")
+    parser.add_argument("--full", action="store_true",
+                        help="run every step, even those whose inputs have not changed since their last run")
     return parser
 
 
@@ -74,11 +93,20 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def _run_steps(ctx, args: argparse.Namespace, steps: list[str]) -> dict:
-    """Each step in order, with its progress lines; their reports by step."""
+    """Each step in order, with its progress lines; their reports by step. A step that is up to date (see
+    :func:`step_inputs`) is skipped, unless ``--full``."""
     total = len(steps)
     summary: dict = {}
+    state = RunState(ctx.lake)
     for index, step in enumerate(steps, start=1):
         progress = Progress(step, index, total)
+        inputs = step_inputs(ctx, step)
+        if inputs is not None:
+            forced = args.full or step == "match" and (args.retrain or args.accept_champion)
+            if not forced and _outputs_exist(ctx, step) and state.up_to_date(step, inputs, step_fingerprint(ctx, step)):
+                progress("up to date: its inputs have not changed since its last run (--full runs it anyway)")
+                continue
+            versions = state.versions(inputs)
         progress("starting")
         if step == "generate":
             summary[step] = generate.run(
@@ -105,9 +133,48 @@ def _run_steps(ctx, args: argparse.Namespace, steps: list[str]) -> dict:
             summary[step] = activate.run(ctx, progress=progress)
         elif step == "dashboard":
             summary[step] = dashboard.run(ctx, progress=progress)
+        if inputs is not None:
+            # taken after the step: the champion a first match trains is the one its output comes from
+            state.record(step, versions, step_fingerprint(ctx, step))
         progress(f"done in {progress.seconds:,.1f} s")
+    if not summary.keys() - {"generate", "ingest"}:
+        print("rcu run-all: nothing to do: no new file, and every step is up to date", file=sys.stderr)
     return summary
 
 
-if __name__ == "__main__":
-    main()
+def step_inputs(ctx: JobContext, step: str) -> list[str] | None:
+    """The tables ``step`` reads (None: a step that always runs: generate, and ingest, which looks for new
+    files itself). Named from the configuration and the catalogue, not listed: object stores list no tables."""
+    silver = [tables.CUSTOMER_RECORDS, *sorted({tables.interactions(spec.interactions.table)
+                                               for spec in ctx.sources.sources if spec.interactions})]
+    published = [t for t in tables.CATALOGUE if t.layer == "gold" and t not in (tables.AUDIENCE_MEMBERS, tables.KPI_SNAPSHOTS)]
+    inputs = {
+        "standardise": [tables.bronze(spec.name) for spec in ctx.sources.sources],
+        "match": [tables.CUSTOMER_RECORDS],
+        "gold": [*silver, tables.CROSSWALK],
+        "activate": [*silver, *published],
+        "dashboard": [t for t in tables.CATALOGUE if t.layer == "gold"],
+    }.get(step)
+    return None if inputs is None else [str(t) for t in inputs]
+
+
+def step_fingerprint(ctx: JobContext, step: str) -> str:
+    """What besides its input tables decides a step's output: the configuration files and the code, and for
+    matching the champion model."""
+    files = [*Path(ctx.conf_dir).glob("*.yaml"), *([ctx.sources_file] if ctx.sources_file else []), *code_files()]
+    extra = [step]
+    if step == "match":
+        extra.append(tracking.champion_version(ctx.pipeline.model_name,
+                                               tracking_uri=ctx.pipeline.mlflow_tracking_uri) or "no champion")
+    return fingerprint(files, *extra)
+
+
+#: the table (or the dashboard's file) a step writes: a step whose output is gone runs again
+_OUTPUTS = {"standardise": tables.CUSTOMER_RECORDS, "match": tables.CROSSWALK, "gold": tables.CUSTOMER,
+            "activate": tables.KPI_SNAPSHOTS}
+
+
+def _outputs_exist(ctx: JobContext, step: str) -> bool:
+    if step == "dashboard":
+        return dashboard.default_output(ctx.lake.root).is_file()
+    return ctx.lake.exists(str(_OUTPUTS[step]))

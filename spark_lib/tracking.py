@@ -277,6 +277,17 @@ def load_champion(name: str = DEFAULT_MODEL_NAME, alias: str = CHAMPION, trackin
     return RegisteredModel(name, str(version.version), model_json, fingerprint)
 
 
+def champion_version(name: str = DEFAULT_MODEL_NAME, alias: str = CHAMPION, tracking_uri: str | None = None) -> str | None:
+    """The version number ``name@alias`` points at (None: no champion yet), without downloading the model."""
+    from mlflow.exceptions import MlflowException
+
+    client, _ = _client(tracking_uri)
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
 def _read_json(path: str) -> Any:
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)

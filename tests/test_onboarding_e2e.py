@@ -111,3 +111,19 @@ def test_golden_records_keep_the_accents_a_duplicate_dropped(onboarded):
     # person 1 entered again as "Helene Lefevre", person 21 as "Elodie Brunet" on the e-shop
     assert {("Hélène", "LEFÈVRE"), ("Élodie", "BRUNET")} <= names
     assert customers.where(F.col("email").isNull()).count() == 0   # the e-shop's missing emails come from the CRM
+
+
+def test_a_second_run_with_no_new_file_has_nothing_to_do_and_changes_no_table(onboarded, capsys):
+    lake, root = onboarded["lake"], onboarded["sources"].parent
+    watched = [str(t) for layer in ("silver", "gold") for t in lake.tables(layer)]
+    before = {t: lake.delta_table(t).history(1).first().version for t in watched}
+    capsys.readouterr()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+        code = cli.main(["run-all", "--sources", str(onboarded["sources"]), "--raw-dir", str(root / "raw"),
+                         "--lakehouse", lake.root, "--truth-dir", str(root / "no-truth")])
+    err = capsys.readouterr().err
+    assert code == 0 and "nothing to do: no new file, and every step is up to date" in err
+    for step in ("standardise", "match", "gold", "activate", "dashboard"):
+        assert f"{step}] up to date" in err and f"{step}] starting" not in err, step
+    assert {t: lake.delta_table(t).history(1).first().version for t in watched} == before

@@ -1,0 +1,61 @@
+"""ops.run_state: a step is up to date when no row of its inputs changed since it last ended, under the same
+fingerprint; Delta commits that change no row (a MERGE of identical rows, OPTIMIZE) do not count."""
+
+from __future__ import annotations
+
+import pytest
+
+from spark_lib.run_state import RunState, fingerprint
+from spark_lib.storage import Lakehouse
+
+TABLE = "silver.customer_records"
+
+
+@pytest.fixture()
+def lake(spark, tmp_path):
+    lake = Lakehouse(spark, str(tmp_path / "lake"))
+    lake.append(spark.createDataFrame([("k1", "Jean"), ("k2", "Zoé")], "record_key string, first_name string"), TABLE)
+    return lake
+
+
+def _rows(spark, *rows):
+    return spark.createDataFrame(list(rows), "record_key string, first_name string")
+
+
+def test_a_step_is_up_to_date_until_a_row_of_its_input_changes(spark, lake):
+    state = RunState(lake)
+    assert not state.up_to_date("match", [TABLE], "f1")             # never ran
+    state.record("match", state.versions([TABLE]), "f1")
+    assert state.up_to_date("match", [TABLE], "f1")
+    assert not state.up_to_date("match", [TABLE], "f2")             # configuration or code changed
+    assert not state.up_to_date("match", [TABLE, "gold.customer"], "f1")   # another input now
+
+    lake.merge(_rows(spark, ("k1", "Jean"), ("k2", "Zoé")), TABLE, keys=["record_key"])   # the same rows again
+    lake.delta_table(TABLE).optimize().executeCompaction()
+    assert state.up_to_date("match", [TABLE], "f1")
+
+    lake.merge(_rows(spark, ("k2", "Zoe")), TABLE, keys=["record_key"])                    # one row changed
+    assert not state.up_to_date("match", [TABLE], "f1")
+    state.record("match", state.versions([TABLE]), "f1")
+    assert state.up_to_date("match", [TABLE], "f1")
+
+    lake.append(_rows(spark, ("k3", "Luc")), TABLE)                                        # one row added
+    assert not state.up_to_date("match", [TABLE], "f1")
+
+
+def test_an_input_that_appears_or_disappears_is_a_change(spark, lake):
+    state = RunState(lake)
+    state.record("gold", state.versions([TABLE, "gold.customer_crosswalk"]), "f")
+    assert state.up_to_date("gold", [TABLE, "gold.customer_crosswalk"], "f")
+    lake.append(_rows(spark, ("k1", "C1")), "gold.customer_crosswalk")
+    assert not state.up_to_date("gold", [TABLE, "gold.customer_crosswalk"], "f")
+
+
+def test_the_fingerprint_follows_the_files_bytes_and_the_extra_values(tmp_path):
+    conf = tmp_path / "matching.yaml"
+    conf.write_text("threshold: 0.9\n")
+    first = fingerprint([conf], "match", "champion 3")
+    assert fingerprint([conf], "match", "champion 3") == first
+    assert fingerprint([conf], "match", "champion 4") != first
+    conf.write_text("threshold: 0.8\n")
+    assert fingerprint([conf], "match", "champion 3") != first
