@@ -15,7 +15,9 @@ from pyspark.sql import SparkSession
 
 from spark_lib.config import DEFAULT_CONF_DIR, ConfigError, PipelineConfig, SourcesConfig, load_pipeline, load_sources
 from spark_lib.config_check import RUN_STEPS, configuration_errors, raw_file_errors
+from spark_lib import tracking
 from spark_lib.lock import LakehouseBusyError, LakehouseLock, concurrent_write_error
+from spark_lib.run_state import code_files, fingerprint
 from spark_lib.session import get_spark
 from spark_lib.stages import Progress, StageListener, Stages
 from spark_lib.storage import Lakehouse
@@ -180,3 +182,14 @@ def writing_run(args: argparse.Namespace, app_name: str, command: str, steps: Co
             if busy is None:
                 raise
             raise busy from error
+
+
+def step_fingerprint(ctx: JobContext, step: str) -> str:
+    """What besides its input tables decides a step's output: the configuration files and the code, and for
+    matching the champion model."""
+    files = [*Path(ctx.conf_dir).glob("*.yaml"), *([ctx.sources_file] if ctx.sources_file else []), *code_files()]
+    extra = [step]
+    if step == "match":
+        extra.append(tracking.champion_version(ctx.pipeline.model_name,
+                                               tracking_uri=ctx.pipeline.mlflow_tracking_uri) or "no champion")
+    return fingerprint(files, *extra)

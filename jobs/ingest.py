@@ -244,7 +244,7 @@ def ingest_source(ctx: JobContext, spec: SourceSpec, batch_id: str, progress: Pr
     counts: dict[str, tuple[int, int]] = {}
     quarantine = None
     if landed is not None:
-        validate_mapping(landed, spec, path_hint=", ".join(p for p in new if p not in problems))
+        validate_mapping(landed, spec, path_hint=", ".join(p for p in new if p not in problems), known=bronze_schema)
         split = split_malformed(landed, spec)
         in_batch = ", ".join(f"'{h}'" for p, h in new.items() if p not in problems)
         ctx.lake.replace_where(split.valid, table, f"_file_hash IN ({in_batch})")

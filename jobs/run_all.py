@@ -19,8 +19,6 @@ import argparse
 import sys
 import time
 
-from pathlib import Path
-
 from jobs import activate, dashboard, generate, gold, ingest, match, standardise
 from jobs.common import (
     RUN_STEPS,
@@ -29,10 +27,11 @@ from jobs.common import (
     add_common_arguments,
     add_lock_argument,
     check_raw_files,
+    step_fingerprint,
     writing_run,
 )
-from spark_lib import tables, tracking
-from spark_lib.run_state import RunState, code_files, fingerprint
+from spark_lib import tables
+from spark_lib.run_state import RunState
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -107,6 +106,7 @@ def _run_steps(ctx, args: argparse.Namespace, steps: list[str]) -> dict:
                 progress("up to date: its inputs have not changed since its last run (--full runs it anyway)")
                 continue
             versions = state.versions(inputs)
+            since = None if args.full else state.consumed(step, step_fingerprint(ctx, step))
         progress("starting")
         if step == "generate":
             summary[step] = generate.run(
@@ -123,7 +123,7 @@ def _run_steps(ctx, args: argparse.Namespace, steps: list[str]) -> dict:
         elif step == "ingest":
             summary[step] = ingest.run(ctx, progress=progress)
         elif step == "standardise":
-            summary[step] = standardise.run(ctx, progress=progress)
+            summary[step] = standardise.run(ctx, progress=progress, since=since)
         elif step == "match":
             summary[step] = match.run(ctx, retrain=args.retrain, progress=progress,
                                       accept_champion=args.accept_champion)
@@ -156,17 +156,6 @@ def step_inputs(ctx: JobContext, step: str) -> list[str] | None:
         "dashboard": [t for t in tables.CATALOGUE if t.layer == "gold"],
     }.get(step)
     return None if inputs is None else [str(t) for t in inputs]
-
-
-def step_fingerprint(ctx: JobContext, step: str) -> str:
-    """What besides its input tables decides a step's output: the configuration files and the code, and for
-    matching the champion model."""
-    files = [*Path(ctx.conf_dir).glob("*.yaml"), *([ctx.sources_file] if ctx.sources_file else []), *code_files()]
-    extra = [step]
-    if step == "match":
-        extra.append(tracking.champion_version(ctx.pipeline.model_name,
-                                               tracking_uri=ctx.pipeline.mlflow_tracking_uri) or "no champion")
-    return fingerprint(files, *extra)
 
 
 #: the table (or the dashboard's file) a step writes: a step whose output is gone runs again

@@ -3,6 +3,11 @@
 Written with Delta MERGE on the record key (and the event key for interactions), so re-runs converge and
 unchanged rows are not rewritten.
 
+Incremental: a run takes only the bronze batches added since the last run that ended under the same
+configuration and code (``ops.run_state``, :func:`new_rows`): a day's new files, not the whole history. A
+record whose rows are folded across batches (``records_repeat``: a cookie over page views) is recomputed
+from all its rows. ``--full`` (and a changed configuration or code) takes every bronze row again.
+
     spark-submit --py-files rcu.zip jobs/standardise.py --lakehouse /data/lakehouse
     rcu standardise
 """
@@ -16,8 +21,21 @@ from functools import reduce
 
 from pyspark.sql import DataFrame
 
-from jobs.common import JobContext, Progress, add_common_arguments, add_lock_argument, run_concurrently, writing_run
+from pyspark.sql import functions as F
+
+from jobs.common import (
+    JobContext,
+    Progress,
+    add_common_arguments,
+    add_lock_argument,
+    run_concurrently,
+    step_fingerprint,
+    writing_run,
+)
 from spark_lib import silver, tables
+from spark_lib.config import SourceSpec
+from spark_lib.run_state import RunState
+from spark_lib.sources.readers import column_for
 
 
 
@@ -33,19 +51,49 @@ def _union(frames: list[DataFrame]) -> DataFrame:
     return reduce(lambda a, b: a.unionByName(b), frames)
 
 
-def run(ctx: JobContext, progress: Progress | None = None) -> list[StandardiseReport]:
+def new_rows(ctx: JobContext, spec: SourceSpec, bronze: DataFrame,
+             since: int | None) -> tuple[DataFrame, DataFrame, int | None]:
+    """(identity rows, event rows, new batches) of ``bronze`` not standardised yet: the rows of the batches
+    added after version ``since`` of the table (None: every row, and None batches). The identity rows of a
+    ``records_repeat`` source are all the rows of the records those batches touch: a record folds its rows."""
+    if since is None:
+        return bronze, bronze, None
+    try:
+        before = ctx.spark.read.format("delta").option("versionAsOf", since).load(ctx.lake.path(tables.bronze(spec.name)))
+        known = {r[0] for r in before.select("_batch_id").distinct().collect()}
+    except Exception:  # noqa: BLE001 - that version was vacuumed away: take everything again
+        return bronze, bronze, None
+    batches = sorted({r[0] for r in bronze.select("_batch_id").distinct().collect()} - known)
+    added = bronze.where(F.col("_batch_id").isin(batches))
+    if not spec.records_repeat or not batches:
+        return added, added, len(batches)
+    keyed = bronze.withColumn("_record_id", column_for(bronze, spec, "record_id", spec.record_id, spec.path))
+    touched = keyed.where(F.col("_batch_id").isin(batches)).select(F.col("_record_id").alias("_touched")).distinct()
+    identity = keyed.join(touched, F.col("_record_id").eqNullSafe(F.col("_touched")), "left_semi").drop("_record_id")
+    return identity, added, len(batches)
+
+
+def run(ctx: JobContext, progress: Progress | None = None,
+        since: dict[str, int | None] | None = None) -> list[StandardiseReport]:
+    """Standardise the bronze rows added after the versions ``since`` (by bronze table; None: every row)."""
     progress = progress or Progress("standardise")
     records: list[DataFrame] = []
     events: dict[str, list[DataFrame]] = defaultdict(list)
     for spec in ctx.sources.sources:
-        bronze = ctx.lake.read_or_none(tables.bronze(spec.name))
+        name = tables.bronze(spec.name)
+        bronze = ctx.lake.read_or_none(name)
         if bronze is None:
             progress(f"{spec.name}: no bronze table yet, skipped (run `rcu ingest` first)")
             continue
+        identity, added, batches = new_rows(ctx, spec, bronze, (since or {}).get(str(name)))
+        if batches == 0:
+            progress(f"{spec.name}: nothing new since the last run")
+            continue
+        progress(f"{spec.name}: {'every row' if batches is None else f'{batches} new batch(es)'}")
         if spec.identity:
-            records.append(silver.customer_records(bronze, spec, ctx.pipeline.default_region))
+            records.append(silver.customer_records(identity, spec, ctx.pipeline.default_region))
         if spec.interactions:
-            events[spec.interactions.table].append(silver.interactions(bronze, spec))
+            events[spec.interactions.table].append(silver.interactions(added, spec))
 
     targets = [(tables.CUSTOMER_RECORDS, records)] + [
         (tables.interactions(name), frames) for name, frames in sorted(events.items())
@@ -78,13 +126,18 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser = parser or argparse.ArgumentParser(prog="rcu standardise", description=__doc__)
     add_common_arguments(parser)
     add_lock_argument(parser)
+    parser.add_argument("--full", action="store_true", help="take every bronze row again, not only the new batches")
     return parser
 
 
 def main(argv: list[str] | None = None) -> list[StandardiseReport]:
     args = build_parser().parse_args(argv)
     with writing_run(args, "rcu-standardise", "rcu standardise", steps=["standardise"]) as ctx:
-        reports = run(ctx)
+        state, stamp = RunState(ctx.lake), step_fingerprint(ctx, "standardise")
+        inputs = [str(tables.bronze(spec.name)) for spec in ctx.sources.sources]
+        versions = state.versions(inputs)
+        reports = run(ctx, since=None if args.full else state.consumed("standardise", stamp))
+        state.record("standardise", versions, stamp)
     for report in reports:
         print(asdict(report))
     return reports

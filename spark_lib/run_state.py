@@ -68,6 +68,14 @@ class RunState:
             return False
         return not any(self.changed_since(table, version) for table, (version, _) in recorded.items())
 
+    def consumed(self, step: str, fingerprint: str) -> dict[str, int | None] | None:
+        """The input versions ``step`` last read to its end under ``fingerprint`` (None: it never did, or under
+        another fingerprint): what an incremental step takes the changes after."""
+        recorded = self._recorded(step)
+        if not recorded or {fp for _, fp in recorded.values()} != {fingerprint}:
+            return None
+        return {table: version for table, (version, _) in recorded.items()}
+
     def _recorded(self, step: str) -> dict[str, tuple[int | None, str]]:
         state = self.lake.read_or_none(RUN_STATE)
         if state is None:

@@ -20,9 +20,10 @@ from typing import NamedTuple
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 from spark_lib.config import SourceSpec
-from spark_lib.sources.readers import CORRUPT, column_for, mapped_columns
+from spark_lib.sources.readers import CORRUPT, column_for, has_column, mapped_columns
 
 METADATA_COLUMNS = ("_source", "_source_file", "_file_hash", "_batch_id", "_ingested_at")
 
@@ -115,7 +116,11 @@ def _payload_columns(df: DataFrame) -> list[str]:
     return [c for c in df.columns if c not in (CORRUPT, *METADATA_COLUMNS)]
 
 
-def validate_mapping(df: DataFrame, spec: SourceSpec, path_hint: str) -> None:
-    """Fail before writing anything when a configured column is absent or not a single value."""
+def validate_mapping(df: DataFrame, spec: SourceSpec, path_hint: str, known: StructType | None = None) -> None:
+    """Fail before writing anything when a configured column is absent or not a single value. ``known``: the
+    bronze table's columns, for JSON lines, where a key no line of the day's files carries is a null value
+    when earlier deliveries had it (an optional key), not a missing column."""
     for key, column in mapped_columns(spec):
+        if known is not None and spec.format == "json" and has_column(known, spec, key, column):
+            continue
         column_for(df, spec, key, column, path_hint)
