@@ -94,7 +94,7 @@ def _tables_without_lineage(ctx):
 def test_a_day_s_new_batches_are_standardised_alone_and_give_what_a_full_run_gives(spark, tmp_path, capsys):
     daily, full = tmp_path / "daily", tmp_path / "full"
     for root in (daily, full):
-        delivery = write_delivery(root)
+        write_delivery(root)
         sources = root / "sources.yaml"
         # orders as a source whose record (the account) repeats across rows, folded into its latest values
         sources.write_text(sources.read_text().replace("    record_id: order_id\n",
