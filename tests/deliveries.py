@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import io
 import json
-import zipfile
 from pathlib import Path
 
 import pandas as pd
+
+from spark_lib.generator.faults import xlsx_bytes
 
 LOYALTY_CSV = (
     "num_carte;civilite;nom;prenom;date naiss;ville\n"
@@ -149,13 +149,7 @@ BAD_FILES = {
 }
 
 
-def _xlsx_bytes() -> bytes:
-    """The first bytes an Excel workbook starts with: a zip holding [Content_Types].xml and xl/."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as workbook:
-        workbook.writestr("[Content_Types].xml", "<Types/>")
-        workbook.writestr("xl/workbook.xml", "<workbook/>")
-    return buffer.getvalue()
+
 #: record ids of the good rows of the good files: each must land in bronze exactly once
 GOOD_IDS = {
     "loyalty": {"C001", "C002", "C006", "C010", "C011"},
@@ -179,7 +173,7 @@ def write_mixed_delivery(root: Path) -> argparse.Namespace:
         "num_carte;civilite;nom;prenom;date naiss\nC022;M.;VERT;Marc;19830303\n".encode("cp1252"))
     (raw / "fid" / "coupe.csv").write_bytes(
         (LOYALTY_HEADER + "C023;M.;BLANC;Léo;19840404;Brest\nC024;Mme;GRIS;\"Lou").encode("cp1252"))
-    (raw / "fid" / "classeur.csv").write_bytes(_xlsx_bytes())
+    (raw / "fid" / "classeur.csv").write_bytes(xlsx_bytes())
     (raw / "fid" / "erreur_serveur.csv").write_bytes(
         b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>\n")
     (raw / "fid" / "compresse.csv").write_bytes(

@@ -173,7 +173,7 @@ def _bad_csv_files(writer: _FileWriter, spec: SourceSpec) -> None:
     twice = [[*row, row[dropped]] for row in [header, *rows]]
     writer.write(spec, "colonne_en_double", _csv_text(twice, spec.separator).encode(spec.encoding), "duplicate column")
     writer.write(spec, "coupe", _cut_last_line(text).encode(spec.encoding), "truncated")
-    writer.write(spec, "classeur", _xlsx_bytes(), "wrong format")
+    writer.write(spec, "classeur", xlsx_bytes(), "wrong format")
     writer.write(spec, "erreur_serveur", b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>"
                                          b"<body><h1>502 Bad Gateway</h1></body></html>\n", "wrong format")
     writer.write(spec, "json", "\n".join(json.dumps(dict(zip(header, row)), ensure_ascii=False) for row in rows)
@@ -192,7 +192,7 @@ def _cut_last_line(text: str) -> str:
     return body[: start + (len(body) - start) // 2]
 
 
-def _xlsx_bytes() -> bytes:
+def xlsx_bytes() -> bytes:
     """What an Excel workbook starts with: a zip holding [Content_Types].xml and xl/ parts."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as workbook:
