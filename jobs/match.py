@@ -30,9 +30,10 @@ from pathlib import Path
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.common import JobContext, Progress, add_common_arguments, add_lock_argument, writing_run
+from jobs.common import JobContext, Progress, add_common_arguments, add_lock_argument, step_fingerprint, writing_run
 from spark_lib import tables, tracking
 from spark_lib.matching import (
+    Clusters,
     TrainingThread,
     assign_customer_ids,
     build_crosswalk,
@@ -48,13 +49,24 @@ from spark_lib.matching import (
     summarise_crosswalk,
     train_model,
 )
+from spark_lib.matching.clustering import cluster_records, label_anonymous
 from spark_lib.matching.crosswalk import COMPARED_COLUMNS
+from spark_lib.matching.incremental import (
+    core_changes,
+    edge_changes,
+    matched_state,
+    pair_ends,
+    record_changes,
+    records_to_reform,
+    without_records,
+)
 from spark_lib.matching.probabilistic import (
     ModelMismatchError,
     check_fingerprint,
     data_fingerprint,
     fingerprint_differences,
 )
+from spark_lib.matching.probabilistic.scoring import model_key, predict_changed_pairs, term_frequencies
 
 
 @dataclass
@@ -79,6 +91,10 @@ class MatchReport:
     metrics: dict = field(default_factory=dict)
     #: seconds per stage; ``train_total`` is the training's own duration, most of it beside the deterministic step
     seconds: dict = field(default_factory=dict)
+    #: ``full``: every record matched; ``incremental``: the changes since the last run
+    mode: str = "full"
+    #: records clustered again (every record in a full run)
+    reformed_records: int = 0
 
 
 def load_truth(ctx: JobContext) -> DataFrame | None:
@@ -88,7 +104,7 @@ def load_truth(ctx: JobContext) -> DataFrame | None:
 
 
 def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None, evaluate: bool = True,
-        accept_champion: bool = False) -> MatchReport:
+        accept_champion: bool = False, full: bool = False) -> MatchReport:
     stages = ctx.stages("match", progress)
     config = load_matching_config(ctx.conf_dir / "matching.yaml")
     rules = load_matching_rules(ctx.conf_dir / "matching_rules.yaml")
@@ -97,18 +113,61 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
     lake = ctx.lake
     records = lake.read(tables.CUSTOMER_RECORDS)
 
-    def materialise(df: DataFrame, table: str) -> DataFrame:
-        lake.overwrite(df, table)
-        return lake.read(table)
-
     # The records the model scores: the champion's fingerprint check, training, the pre-flight and Splink's
     # scoring read them many times.
     inputs = model_input(records, config).persist()
     try:
         model_json = None if retrain else _champion(ctx, stages.progress, inputs, config, accept_champion)
-    except BaseException:
+        previous = None if full or model_json is None else _previous_run(ctx, model_json)
+        changes = None
+        if previous is not None:
+            with stages("changes") as stage:
+                changes = record_changes(records, lake.read(tables.MATCHED_RECORDS, previous["matched_records_version"]))
+                share = (changes.changed_count + changes.deleted_count) / max(changes.records, 1)
+                stage.done(f"{changes.changed_count:,} new or changed records, {changes.deleted_count:,} deleted, "
+                           f"since the run of {previous['run_time']:%Y-%m-%d %H:%M} ({share:.1%} of {changes.records:,})")
+            if share > config.probabilistic.incremental_max_share:
+                stages.progress(f"more than {config.probabilistic.incremental_max_share:.0%} of the records changed: "
+                                "matching them all again")
+                changes = None
+        if changes is not None and not changes.changed_count + changes.deleted_count:
+            report.mode, model = "unchanged", None
+            stages.progress(f"nothing changed since the last run: every customer stays as it is; {_summary(lake, report)}")
+        elif changes is not None:
+            run_time = _incremental_run_time(lake, run_time)
+            model = None
+            _match_changes(ctx, stages, report, config, rules, records, inputs, model_json, previous, changes, run_time)
+        else:
+            model = _match_all(ctx, stages, report, config, rules, records, inputs, model_json, run_time)
+    finally:
         inputs.unpersist()
-        raise
+    if model is not None:
+        report.seconds["train_total"] = round(model.training_seconds, 2)
+
+    truth = load_truth(ctx) if evaluate else None
+    if truth is not None:
+        with stages("evaluate") as stage:
+            anonymous = lake.read(tables.CROSSWALK).where(F.col("match_rule") == "anonymous").select("record_key")
+            report.metrics = evaluate_matching(lake.read(tables.CROSSWALK), truth, anonymous)
+            stage.done(_evaluation_text(report))
+    report.metrics.update({"largest_cluster": report.largest_cluster, "customers": report.customers,
+                           "largest_guarded_cluster": report.largest_guarded_cluster})
+    with stages("log"):
+        report.model_run_id = tracking.log_match_run(
+            model=model, config=config, metrics=report.metrics, timings=report.seconds,
+            tracking_uri=ctx.pipeline.mlflow_tracking_uri, model_name=ctx.pipeline.model_name,
+        )
+        if report.mode != "unchanged":
+            _record_run(ctx, report, run_time, model_json if model is None else model.model_json)
+    return report
+
+
+def _match_all(ctx: JobContext, stages, report: MatchReport, config, rules, records: DataFrame, inputs: DataFrame,
+               model_json: dict | None, run_time: dt.datetime):
+    """Match every record (a first run, a new model or configuration, ``--full``); returns the model trained,
+    if one was."""
+    lake = ctx.lake
+    report.mode = "full"
 
     def train(wait_for_cores):
         with stages.named_jobs("train"):
@@ -116,9 +175,8 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
 
     with TrainingThread(train) if model_json is None else nullcontext() as training:
         with stages("deterministic") as stage:
-            links = link_deterministic(records, rules.deterministic, rules.clustering, materialise)
-            report.generic_values, report.deterministic_edges = links.generic_values.count(), links.edges.count()
-            report.anonymous_records = links.anonymous.count()
+            links = link_deterministic(records, rules.deterministic, rules.clustering, _materialiser(lake))
+            _report_links(report, links)
             stage.done(f"{report.deterministic_edges:,} links, {report.generic_values:,} generic values excluded, "
                        f"{report.anonymous_records:,} anonymous records (nothing to match on)")
         if training is not None:
@@ -137,29 +195,20 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
                 report.model_input_records = inputs.count()
                 stage.done(f"pre-flight: {sum(report.comparisons.values()):,} comparisons over "
                            f"{len(report.comparisons)} blocking rules")
-    if model is not None:
-        report.seconds["train_total"] = round(model.training_seconds, 2)
 
     with stages("predict") as stage:
         # The limits were checked above; pairs within a deterministic core are linked whatever their score.
+        frequencies = _frozen_frequencies(lake, model_json, inputs, config)
         scored = predict_pairs(ctx.spark, records, model_json, config, check_limits=False, inputs=inputs,
-                               linked=links.core_of)
-        pairs = materialise(scored, tables.MATCH_PAIRS)
-        inputs.unpersist()
+                               linked=links.core_of, frequencies=frequencies)
+        pairs = _materialiser(lake)(scored, tables.MATCH_PAIRS)
         report.probabilistic_pairs = pairs.count()
         stage.done(f"{report.probabilistic_pairs:,} scored pairs above the threshold, between different cores")
 
     with stages("cluster") as stage:
         clusters = cluster_customers(records, links, pairs, rules.clustering)
-        report.largest_guarded_cluster = largest_guarded_cluster(clusters.assignments)
-        report.splits = clusters.splits.count()
-        logged = 0
-        if report.splits:
-            # Idempotent: a split already logged (a re-run, a run killed after this point) is not logged again.
-            logged = lake.append_new(clusters.splits.withColumn("run_time", F.lit(run_time)), tables.CLUSTER_SPLITS,
-                                     keys=tables.CLUSTER_SPLITS.keys)
-        stage.done(f"{report.splits:,} oversized clusters split ({logged:,} not logged before); largest cluster "
-                   f"beyond its deterministic core: {report.largest_guarded_cluster} records")
+        _log_splits(lake, report, clusters, run_time)
+        stage.done(f"{report.splits:,} oversized clusters split")
 
     with stages("ids") as stage:
         registry, events = assign_customer_ids(
@@ -168,30 +217,181 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
         # The new registry is computed from the old one: materialise it before replacing the table.
         registry, events = registry.localCheckpoint(), events.localCheckpoint()
         lake.overwrite(registry, tables.ID_REGISTRY)
-        report.id_events = {r.event_type: r["count"] for r in events.groupBy("event_type").count().collect()}
-        if report.id_events:
-            lake.append(events, tables.ID_EVENTS)
+        _log_events(lake, report, events)
         # Unchanged rows are not rewritten; rows of records gone from silver (erased) leave the crosswalk.
         lake.merge(build_crosswalk(records, clusters.assignments, registry, run_time), tables.CROSSWALK,
                    keys=tables.CROSSWALK.keys, compare_columns=COMPARED_COLUMNS, delete_missing_condition="true")
-        summary = summarise_crosswalk(lake.read(tables.CROSSWALK))
-        report.customers, report.records, report.largest_cluster = summary.customers, summary.records, summary.largest
-        stage.done(f"{report.records:,} records -> {report.customers:,} customers (largest {report.largest_cluster}); "
-                   f"events {report.id_events}")
+        lake.overwrite(matched_state(records, clusters.assignments), tables.MATCHED_RECORDS)
+        report.reformed_records = clusters.assignments.count()
+        stage.done(_summary(lake, report))
+    return model
 
-    truth = load_truth(ctx) if evaluate else None
-    if truth is not None:
-        with stages("evaluate") as stage:
-            report.metrics = evaluate_matching(lake.read(tables.CROSSWALK), truth, links.anonymous)
-            stage.done(_evaluation_text(report))
-    report.metrics.update({"largest_cluster": report.largest_cluster, "customers": report.customers,
-                           "largest_guarded_cluster": report.largest_guarded_cluster})
-    with stages("log"):
-        report.model_run_id = tracking.log_match_run(
-            model=model, config=config, metrics=report.metrics, timings=report.seconds,
-            tracking_uri=ctx.pipeline.mlflow_tracking_uri, model_name=ctx.pipeline.model_name,
+
+def _match_changes(ctx: JobContext, stages, report: MatchReport, config, rules, records: DataFrame,
+                   inputs: DataFrame, model_json: dict, previous: dict, changes, run_time: dt.datetime) -> None:
+    """Match the day's changes against the base (:mod:`spark_lib.matching.incremental`): only the components
+    they touch are clustered again, only their records get registry and crosswalk rows written.
+
+    Every table the last run left is read as that run left it (its versions in ``silver.match_runs``), and
+    every write replaces rows by key: a run killed half-way and started again computes and writes the same
+    rows."""
+    lake = ctx.lake
+    report.mode = "incremental"
+    state = lake.read(tables.MATCHED_RECORDS, previous["matched_records_version"])
+    with stages("deterministic") as stage:
+        links = link_deterministic(records, rules.deterministic, rules.clustering, _materialiser(lake))
+        _report_links(report, links)
+        before = lake.read(tables.DETERMINISTIC_EDGES, previous["deterministic_edges_version"])
+        moved = edge_changes(before, links.edges).unionByName(core_changes(state, links.core_of)).localCheckpoint()
+        stage.done(f"{report.deterministic_edges:,} links, {report.generic_values:,} generic values excluded; "
+                   f"{moved.count():,} records gained or lost a link or changed core")
+
+    with stages("predict") as stage:
+        present = records.select("record_key")
+        rescored = changes.changed.unionByName(moved).distinct().join(present, "record_key", "left_semi").localCheckpoint()
+        changed_inputs = inputs.join(rescored, "record_key", "left_semi")
+        other_inputs = inputs.join(rescored, "record_key", "left_anti")
+        frequencies = _frozen_frequencies(lake, model_json, None, config)
+        new_pairs = predict_changed_pairs(ctx.spark, changed_inputs, other_inputs, model_json, config, frequencies,
+                                          links.core_of).localCheckpoint()
+        old_pairs = lake.read(tables.MATCH_PAIRS, previous["match_pairs_version"])
+        gone = rescored.unionByName(changes.deleted)
+        kept = without_records(old_pairs, gone)
+        pairs = _materialiser(lake)(kept.unionByName(new_pairs.select(*old_pairs.columns)), tables.MATCH_PAIRS)
+        report.probabilistic_pairs = pairs.count()
+        report.model_input_records = inputs.count()
+        stage.done(f"{rescored.count():,} records scored against the others: {new_pairs.count():,} pairs above the "
+                   f"threshold; {report.probabilistic_pairs:,} pairs in all")
+
+    with stages("cluster") as stage:
+        touched = rescored.unionByName(moved).unionByName(pair_ends(new_pairs))
+        reform = records_to_reform(state, touched, changes.deleted).join(present, "record_key", "left_semi")
+        subset = records.join(reform, "record_key", "left_semi").localCheckpoint()
+        assignments, splits = cluster_records(subset, links.edges, pairs, rules.clustering)
+        clusters = Clusters(label_anonymous(assignments, links.anonymous).localCheckpoint(), splits.localCheckpoint())
+        _log_splits(lake, report, clusters, run_time)
+        report.reformed_records = subset.count()
+        stage.done(f"{report.reformed_records:,} records of the components the changes touch clustered again; "
+                   f"{report.splits:,} oversized clusters split")
+
+    with stages("ids") as stage:
+        old_registry = lake.read(tables.ID_REGISTRY, previous["customer_id_registry_version"])
+        held = old_registry.join(reform, "record_key", "left_semi").select("customer_id").distinct()
+        registry, events = assign_customer_ids(
+            clusters.assignments, old_registry.join(held, "customer_id", "left_semi"),
+            run_time.replace(tzinfo=None), rules.ids,
         )
-    return report
+        registry, events = registry.localCheckpoint(), events.localCheckpoint()
+        deleted = changes.deleted.withColumn("_deleted", F.lit(True))
+        lake.apply_changes(_with_deletions(registry, deleted), tables.ID_REGISTRY, ["record_key"], deleted="_deleted",
+                           unchanged_when="t.customer_id <=> s.customer_id AND t.assigned_at <=> s.assigned_at "
+                                          "AND t.created_at <=> s.created_at")
+        _log_events(lake, report, events)
+        crosswalk = build_crosswalk(subset, clusters.assignments, registry, run_time)
+        unchanged = " AND ".join(f"t.{c} <=> s.{c}" for c in COMPARED_COLUMNS)
+        lake.apply_changes(_with_deletions(crosswalk, deleted), tables.CROSSWALK, ["record_key"], deleted="_deleted",
+                           unchanged_when=unchanged)
+        lake.apply_changes(_with_deletions(matched_state(subset, clusters.assignments), deleted),
+                           tables.MATCHED_RECORDS, ["record_key"], deleted="_deleted",
+                           unchanged_when="t.record_hash <=> s.record_hash AND t.core_id <=> s.core_id AND "
+                                          "t.component_id <=> s.component_id AND t.cluster_id <=> s.cluster_id")
+        stage.done(_summary(lake, report))
+
+
+def _summary(lake, report: MatchReport) -> str:
+    summary = summarise_crosswalk(lake.read(tables.CROSSWALK))
+    report.customers, report.records, report.largest_cluster = summary.customers, summary.records, summary.largest
+    report.largest_guarded_cluster = largest_guarded_cluster(lake.read(tables.MATCHED_RECORDS))
+    return (f"{report.records:,} records -> {report.customers:,} customers (largest {report.largest_cluster}, "
+            f"{report.largest_guarded_cluster} beyond its deterministic core); events {report.id_events}")
+
+
+def _with_deletions(rows: DataFrame, deleted: DataFrame) -> DataFrame:
+    """``rows`` flagged ``_deleted = false``, and one row per ``deleted`` record_key flagged true (its other
+    columns null): the change set :meth:`~spark_lib.storage.Lakehouse.apply_changes` takes."""
+    gone = deleted.select("record_key", "_deleted")
+    for field_ in rows.schema.fields:
+        if field_.name != "record_key":
+            gone = gone.withColumn(field_.name, F.lit(None).cast(field_.dataType))
+    return rows.withColumn("_deleted", F.lit(False)).unionByName(gone)
+
+
+def _materialiser(lake):
+    def materialise(df: DataFrame, table) -> DataFrame:
+        lake.overwrite(df, table)
+        return lake.read(table)
+    return materialise
+
+
+def _report_links(report: MatchReport, links) -> None:
+    report.generic_values, report.deterministic_edges = links.generic_values.count(), links.edges.count()
+    report.anonymous_records = links.anonymous.count()
+
+
+def _log_splits(lake, report: MatchReport, clusters: Clusters, run_time: dt.datetime) -> None:
+    report.splits = clusters.splits.count()
+    if report.splits:
+        # Idempotent: a split already logged (a re-run, a run killed after this point) is not logged again.
+        lake.append_new(clusters.splits.withColumn("run_time", F.lit(run_time)), tables.CLUSTER_SPLITS,
+                        keys=tables.CLUSTER_SPLITS.keys)
+
+
+def _log_events(lake, report: MatchReport, events: DataFrame) -> None:
+    report.id_events = {r.event_type: r["count"] for r in events.groupBy("event_type").count().collect()}
+    if report.id_events:
+        # A re-run of a killed incremental run finds the same events (same run time): logged once.
+        lake.append_new(events, tables.ID_EVENTS, keys=["event_time", "event_type", "customer_id"])
+
+
+def _frozen_frequencies(lake, model_json: dict, inputs: DataFrame | None, config) -> DataFrame:
+    """The term frequencies frozen with ``model_json``: stored ones, or (``inputs`` given) computed on the
+    records it first scores and stored."""
+    key = model_key(model_json)
+    stored = lake.read_or_none(tables.TERM_FREQUENCIES)
+    if stored is not None and stored.where(F.col("model_key") == key).limit(1).count():
+        return stored.where(F.col("model_key") == key).drop("model_key")
+    if inputs is None:
+        raise LookupError(f"no term frequencies stored for model {key} in {tables.TERM_FREQUENCIES}")
+    computed = term_frequencies(inputs, config).select(F.lit(key).alias("model_key"), "*")
+    lake.replace_where(computed, tables.TERM_FREQUENCIES, f"model_key = '{key}'")
+    return lake.read(tables.TERM_FREQUENCIES).where(F.col("model_key") == key).drop("model_key")
+
+
+def _previous_run(ctx: JobContext, model_json: dict) -> dict | None:
+    """The last match run, when the next one may match the changes only: same model, configuration and code,
+    and its tables all there."""
+    runs = ctx.lake.read_or_none(tables.MATCH_RUNS)
+    if runs is None:
+        return None
+    last = runs.orderBy(F.desc("run_time")).first()
+    if last is None or last.model_key != model_key(model_json) or last.fingerprint != step_fingerprint(ctx, "match"):
+        return None
+    return last.asDict()
+
+
+def _incremental_run_time(lake, now: dt.datetime) -> dt.datetime:
+    """An incremental run's time: that of the silver commit it matches, so that a run killed and started again
+    gives the same new ids and events (a full run rewrites everything and takes the clock's time)."""
+    commit = lake.delta_table(tables.CUSTOMER_RECORDS).history(1).select("timestamp").first()[0]
+    if commit is None:
+        return now
+    return commit.replace(tzinfo=dt.timezone.utc, microsecond=0)
+
+
+def _record_run(ctx: JobContext, report: MatchReport, run_time: dt.datetime, model_json: dict | None) -> None:
+    """Append the run's ``silver.match_runs`` row: the versions of the tables it left, read back by the next
+    incremental run. Written last: a run killed before it is, for the next run, a run that never ended."""
+    lake = ctx.lake
+    versions = {f"{t.split('.')[1]}_version": lake.version(t)
+                for t in (tables.MATCHED_RECORDS, tables.DETERMINISTIC_EDGES, tables.MATCH_PAIRS, tables.ID_REGISTRY)}
+    row = (run_time.replace(tzinfo=None), report.mode, model_key(model_json) if model_json else None,
+           step_fingerprint(ctx, "match"), report.records, report.customers, report.reformed_records,
+           *(versions[k] for k in ("matched_records_version", "deterministic_edges_version", "match_pairs_version",
+                                   "customer_id_registry_version")))
+    schema = ("run_time timestamp, mode string, model_key string, fingerprint string, records long, customers long, "
+              "reformed_records long, matched_records_version long, deterministic_edges_version long, "
+              "match_pairs_version long, customer_id_registry_version long")
+    lake.append(ctx.spark.createDataFrame([row], schema), tables.MATCH_RUNS)
 
 
 def _champion(ctx: JobContext, progress: Progress, inputs: DataFrame, config, accept: bool) -> dict | None:
@@ -232,6 +432,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     choice.add_argument("--retrain", action="store_true", help="train a new model and make it the champion")
     choice.add_argument("--accept-champion", action="store_true",
                         help="score with the champion even when it was trained on other data (its fingerprint differs)")
+    parser.add_argument("--full", action="store_true",
+                        help="match every record again, not only those new, changed or deleted since the last run")
     parser.add_argument("--truth-dir", help="ground truth folder for evaluation (default: pipeline.yaml truth_dir)")
     return parser
 
@@ -240,7 +442,7 @@ def main(argv: list[str] | None = None) -> MatchReport:
     args = build_parser().parse_args(argv)
     try:
         with writing_run(args, "rcu-match", "rcu match", steps=["match"]) as ctx:
-            report = run(ctx, retrain=args.retrain, accept_champion=args.accept_champion)
+            report = run(ctx, retrain=args.retrain, accept_champion=args.accept_champion, full=args.full)
     except ModelMismatchError as error:
         print(f"rcu match: error: {error}", file=sys.stderr)
         raise SystemExit(2) from error

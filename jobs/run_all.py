@@ -126,7 +126,7 @@ def _run_steps(ctx, args: argparse.Namespace, steps: list[str]) -> dict:
             summary[step] = standardise.run(ctx, progress=progress, since=since)
         elif step == "match":
             summary[step] = match.run(ctx, retrain=args.retrain, progress=progress,
-                                      accept_champion=args.accept_champion)
+                                      accept_champion=args.accept_champion, full=args.full)
         elif step == "gold":
             summary[step] = gold.run(ctx, progress=progress)
         elif step == "activate":

@@ -52,10 +52,20 @@ class Lakehouse:
     def exists(self, table: str) -> bool:
         return DeltaTable.isDeltaTable(self.spark, self.path(table))
 
-    def read(self, table: str) -> DataFrame:
+    def read(self, table: str, version: int | None = None) -> DataFrame:
+        """The table, or with ``version`` the table as that Delta version left it (time travel)."""
         if not self.exists(table):
             raise TableNotFoundError(f"{table} does not exist at {self.path(table)}: run the step that writes it first")
-        return self.spark.read.format("delta").load(self.path(table))
+        reader = self.spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        return reader.load(self.path(table))
+
+    def version(self, table: str) -> int | None:
+        """The table's current Delta version (None: no such table)."""
+        if not self.exists(table):
+            return None
+        return self.delta_table(table).history(1).select("version").first()[0]
 
     def read_or_none(self, table: str) -> DataFrame | None:
         return self.read(table) if self.exists(table) else None

@@ -93,6 +93,21 @@ MATCH_PAIRS = Table(
     description="pairs scored by the probabilistic model above its threshold (spark_lib.matching.probabilistic.predict_pairs)",
 )
 
+MATCHED_RECORDS = Table(
+    "silver.matched_records", keys=("record_key",),
+    description="each record as the last match run saw it (a hash of its matching columns) and where it put it "
+                "(core, component, cluster): what the next run compares the records with to match only the changes",
+)
+TERM_FREQUENCIES = Table(
+    "silver.term_frequencies", keys=("model_key", "column", "value"),
+    description="the term frequencies frozen with each model (spark_lib.matching.probabilistic.term_frequencies)",
+)
+MATCH_RUNS = Table(
+    "silver.match_runs", keys=("run_time",),
+    description="one row per match run that ended: full or incremental, what it changed, and the versions of the "
+                "tables it left, which the next incremental run reads back",
+)
+
 
 def interactions(name: str) -> Table:
     """``silver.<name>``: one of the interaction tables (orders, receipts, navigation events...)."""
@@ -152,7 +167,8 @@ KPI_SNAPSHOTS = Table(
 
 #: The tables matching writes, in the order it writes them.
 MATCHING_TABLES: tuple[Table, ...] = (
-    GENERIC_VALUES, DETERMINISTIC_EDGES, MATCH_PAIRS, CLUSTER_SPLITS, ID_REGISTRY, ID_EVENTS, CROSSWALK,
+    GENERIC_VALUES, DETERMINISTIC_EDGES, TERM_FREQUENCIES, MATCH_PAIRS, CLUSTER_SPLITS, ID_REGISTRY, ID_EVENTS,
+    CROSSWALK, MATCHED_RECORDS, MATCH_RUNS,
 )
 #: Every table of fixed name (bronze.<source> and the interaction tables are named by functions).
 CATALOGUE: tuple[Table, ...] = (

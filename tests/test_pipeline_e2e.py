@@ -324,5 +324,5 @@ def test_an_audience_is_exported_as_a_csv_of_its_members_with_their_names(publis
     assert {r["customer_id"]: r["contact"] for r in rows} == expected
     names = {r.customer_id: r.last_name or "" for r in ctx.lake.read(tables.CUSTOMER).collect()}
     assert all(r["last_name"] == names[r["customer_id"]] for r in rows) and any(r["last_name"] for r in rows)
-    assert export.main([*args[:3], "--audience", "no_such_audience", "--out", str(tmp_path / "x.csv")]) == 1
+    assert export.main([*args[:2], "--audience", "no_such_audience", "--out", str(tmp_path / "x.csv")]) == 1
     assert "no_such_audience" in capsys.readouterr().err and not (tmp_path / "x.csv").exists()

@@ -96,6 +96,9 @@ ASSIGNMENTS_SCHEMA = StructType(
         StructField("match_rule", StringType(), False),        # deterministic:<pivot> | probabilistic | singleton
         StructField("match_probability", DoubleType(), True),  # best edge to its cluster; 1.0 deterministic
         StructField("core_id", StringType(), False),           # its deterministic core's smallest record_key
+        # the smallest record_key of its connected component before merge protection re-formed it (the
+        # cluster itself when nothing was re-formed): an incremental run re-forms whole components
+        StructField("component_id", StringType(), False),
     ]
 )
 
@@ -609,7 +612,7 @@ def cluster_records(
     - ``cores``: :func:`deterministic_cores` of the same records and edges, when the caller already has them.
 
     Output: assignments (:data:`ASSIGNMENTS_SCHEMA`: record_key, cluster_id, match_rule, match_probability,
-    core_id),
+    core_id, component_id),
     one row per record of ``records_df``; splits (:data:`SPLITS_SCHEMA`). Edges to records absent from
     ``records_df`` are ignored. Runs Spark jobs (the iterations are checkpointed); the returned DataFrames
     are lazy views over checkpointed data.
@@ -633,8 +636,9 @@ def cluster_records(
     uedges = _edges_between_cores(prob, units, mode)
     parts = _clusters_of_cores(units, uedges, cfg)                                             # 3.
     flagged = _clusters_to_reform(parts, nodes, units, cfg)                                    # 4-5.
+    components = parts.select("unit", F.col("part").alias("component"))
     parts, splits = _reform(parts, flagged, nodes, units, uedges, keys, cfg)
-    cluster = _final_clusters(units, parts, keys, mode)
+    cluster = _final_clusters(units, parts, components, keys, mode)
     return _assignments(cluster, cores.edges, prob, cfg), splits
 
 
@@ -767,21 +771,25 @@ def _reform(
     return parts, splits
 
 
-def _final_clusters(units: DataFrame, parts: DataFrame, keys: DataFrame, mode: str) -> DataFrame:
-    """nid, part, record_key, n (the cluster's records), cluster_id, core_id of every record, materialised.
+def _final_clusters(units: DataFrame, parts: DataFrame, components: DataFrame, keys: DataFrame, mode: str) -> DataFrame:
+    """nid, part, record_key, n (the cluster's records), cluster_id, core_id, component_id of every record,
+    materialised.
 
     Nodes are numbered in record_key order, so the smallest record_key of a part (of a unit) is its id:
-    windows over one shuffle by part (units lie within parts) instead of joins back to the keys.
+    windows over one shuffle by component (parts and units lie within components) instead of joins back to
+    the keys.
     """
-    by_part, by_unit = Window.partitionBy("part"), Window.partitionBy("part", "unit")
+    by_component = Window.partitionBy("component")
+    by_part, by_unit = Window.partitionBy("component", "part"), Window.partitionBy("component", "part", "unit")
     return _materialize(
-        units.join(parts.select("unit", "part"), "unit").join(keys, "nid").select(
+        units.join(parts.select("unit", "part"), "unit").join(components, "unit").join(keys, "nid").select(
             "nid",
             "part",
             "record_key",
             F.count(F.lit(1)).over(by_part).alias("n"),
             F.min("record_key").over(by_part).alias("cluster_id"),
             F.min("record_key").over(by_unit).alias("core_id"),
+            F.min("record_key").over(by_component).alias("component_id"),
         ),
         mode,
         "final clusters",
@@ -807,7 +815,7 @@ def _assignments(cluster: DataFrame, det: DataFrame, prob: DataFrame, cfg: Clust
     )
     return out.select(
         "record_key", "cluster_id", match_rule.alias("match_rule"), probability.cast("double").alias("match_probability"),
-        "core_id",
+        "core_id", "component_id",
     )
 
 

@@ -124,6 +124,9 @@ class ProbabilisticConfig:
     #: delta_lake_table suit clusters, with a checkpoint dir)
     spark_break_lineage: str = "persist"
     contact_records: ContactRecords = ContactRecords()
+    #: a match run works from the changes since the last run (spark_lib.matching.incremental) unless more than
+    #: this share of the records is new, changed or deleted: it then matches them all again
+    incremental_max_share: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,9 @@ def parse_probabilistic(data: Any, file: str) -> ProbabilisticConfig:
         )
     if not 0 <= parsed.threshold_match_probability <= 1:
         raise ConfigError(f"{file}: probabilistic.threshold_match_probability: expected a probability in [0, 1]")
+    if not 0 <= parsed.incremental_max_share <= 1:
+        raise ConfigError(f"{file}: probabilistic.incremental_max_share: expected a share in [0, 1] (0: every run "
+                          f"matches every record), got {parsed.incremental_max_share}")
     for column in parsed.comparisons.term_frequency_columns:
         if column not in ("first_name_std", "last_name_std", "email_std"):
             raise ConfigError(

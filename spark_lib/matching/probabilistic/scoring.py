@@ -15,15 +15,24 @@ Example::
     inputs = model_input(records, config).persist()
     preflight(spark, records, config, inputs=inputs)              # {'email': 1204, 'mobile': 388, ...}
     pairs = predict_pairs(spark, records, model.model_json, config, inputs=inputs)
+
+Term frequencies are frozen with the model: :func:`term_frequencies` computes them once on the records a
+model first scores, the match job stores them beside the model's key (:func:`model_key`) in the lakehouse
+and hands them back to every later scoring, so that a pair scored today and the same pair scored in a later
+run get the same weight. :func:`predict_changed_pairs` scores only the pairs a day's new or changed records
+make, with Splink's ``predict_between`` (changed against the others) and ``predict_within`` (changed among
+themselves), which require the frozen tables.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import uuid
 from typing import Any, Mapping
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from spark_lib.matching.blocking import check_comparison_limits, count_comparisons
@@ -83,12 +92,14 @@ def _spark_linker(
     config: MatchingConfig,
     db_api=None,
     blocking_rules: list | None = None,
+    frequencies: DataFrame | None = None,
     **overrides,
 ):
     """A Spark linker scoring ``records`` with the trained ``model_json`` (of any backend: re-rendered for Spark).
 
     ``db_api``: the Spark API to register on (a fresh one by default; pass one to register more tables on
-    it). ``blocking_rules``: Splink rules, by default those of ``config.blocking``. ``overrides``: settings
+    it). ``blocking_rules``: Splink rules, by default those of ``config.blocking``. ``frequencies``: frozen
+    term frequencies (:func:`term_frequencies`), registered instead of computed. ``overrides``: settings
     set on the model (e.g. ``retain_matching_columns=True``).
     """
     from splink import Linker, SettingsCreator
@@ -103,7 +114,43 @@ def _spark_linker(
     for key, value in overrides.items():
         setattr(settings, key, value)
     db_api = db_api or _spark_api(spark, config)
-    return Linker(db_api.register(records, table_name=_table_name("input")), settings, log_level=logging.WARNING)
+    linker = Linker(db_api.register(records, table_name=_table_name("input")), settings, log_level=logging.WARNING)
+    if frequencies is not None:
+        _register_term_frequencies(linker, db_api, frequencies, config)
+    return linker
+
+
+def model_key(model_json: Mapping[str, Any]) -> str:
+    """A short stable key of a model's parameters: the term frequencies frozen with it are stored under it."""
+    return hashlib.sha256(json.dumps(model_json, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def term_frequencies(inputs: DataFrame, config: MatchingConfig) -> DataFrame:
+    """column, value, tf: each value's share of the non-null values of its column, for every term-frequency
+    column of the model (Splink's own formula), over ``inputs`` (:func:`model_input`), in one Spark job."""
+    columns = list(config.probabilistic.comparisons.term_frequency_columns)
+    if not columns:
+        return inputs.sparkSession.createDataFrame([], TERM_FREQUENCIES_DDL)
+    unfolded = inputs.select(F.inline(F.array(*(
+        F.struct(F.lit(c).alias("column"), F.col(c).cast("string").alias("value")) for c in columns
+    )))).where(F.col("value").isNotNull())
+    counts = unfolded.groupBy("column", "value").count()
+    totals = F.sum("count").over(Window.partitionBy("column"))
+    return counts.select("column", "value", (F.col("count") / totals).cast("double").alias("tf"))
+
+
+#: the long form of the term frequencies (:func:`term_frequencies`)
+TERM_FREQUENCIES_DDL = "column string, value string, tf double"
+
+
+def _register_term_frequencies(linker, db_api, frequencies: DataFrame, config: MatchingConfig) -> None:
+    """Hand Splink the frozen term frequencies of every term-frequency column (it then computes none)."""
+    for column in config.probabilistic.comparisons.term_frequency_columns:
+        lookup = frequencies.where(F.col("column") == column).select(
+            F.col("value").alias(column), F.col("tf").alias(f"tf_{column}")
+        )
+        registered = db_api.register(lookup, table_name=_table_name(f"tf_{column}"))
+        linker.table_management.register_term_frequency_lookup(registered, column)
 
 
 def _table_name(what: str) -> str:
@@ -138,6 +185,7 @@ def predict_pairs(
     check_limits: bool = True,
     inputs: DataFrame | None = None,
     linked: DataFrame | None = None,
+    frequencies: DataFrame | None = None,
 ) -> DataFrame:
     """Score the blocked pairs of ``records_df`` with the model; a Spark DataFrame of pairs at or above ``threshold``.
 
@@ -148,7 +196,8 @@ def predict_pairs(
     its input once per term-frequency table and per blocking rule). ``linked``: ``record_key, core_id``, the
     deterministic cores (:meth:`~spark_lib.matching.clustering.DeterministicCores.by_record`); a pair of
     records of one core is not scored, since the deterministic step links it whatever its score (a large
-    share of the blocked pairs, on data where the deterministic links are many).
+    share of the blocked pairs, on data where the deterministic links are many). ``frequencies``: the term
+    frequencies frozen with the model (:func:`term_frequencies`); None: Splink computes them on the records.
 
     Example::
 
@@ -156,24 +205,76 @@ def predict_pairs(
     """
     if records_df is None:
         raise ValueError("predict_pairs: 'records_df' cannot be None")
-    if threshold is None:
-        threshold = config.probabilistic.threshold_match_probability
-    if not 0 <= threshold <= 1:
-        raise ValueError(f"predict_pairs: threshold must be a probability in [0, 1], got {threshold}")
+    threshold = _threshold(threshold, config)
     records = _model_records(records_df, config, inputs)
     if check_limits:
         check_comparison_limits(count_comparisons(records, config.blocking.rules), config.blocking)
     rules = None
     if linked is not None:
-        require_columns(linked, ["record_key", "core_id"], "linked")
-        core = F.coalesce(F.col("core_id"), F.col(UNIQUE_ID)).alias(CORE_COLUMN)  # a record in no core: its own
-        records = records.join(linked.select(F.col("record_key").alias(UNIQUE_ID), "core_id"), UNIQUE_ID, "left")
-        # Materialised: Splink reads its input once per term-frequency table and per blocking rule.
-        records = records.select(*(c for c in records.columns if c != "core_id"), core).localCheckpoint()
+        records = _with_cores(records, linked)
         rules = [r.splink_rule(unless_equal=CORE_COLUMN) for r in config.blocking.rules]
     # Splink keeps the gamma columns only with the matching columns; the final select drops the latter.
-    linker = _spark_linker(spark, records, model_json, config, blocking_rules=rules, retain_matching_columns=True)
+    linker = _spark_linker(spark, records, model_json, config, blocking_rules=rules, frequencies=frequencies,
+                           retain_matching_columns=True)
     scored = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never").as_spark_dataframe()
+    return _scored_pairs(scored, config)
+
+
+def predict_changed_pairs(
+    spark: SparkSession,
+    changed: DataFrame,
+    others: DataFrame,
+    model_json: Mapping[str, Any],
+    config: MatchingConfig,
+    frequencies: DataFrame,
+    linked: DataFrame,
+    threshold: float | None = None,
+) -> DataFrame:
+    """The scored pairs (columns of :func:`predict_pairs`) that hold at least one of the ``changed`` records:
+    ``changed`` against ``others`` and ``changed`` among themselves, through the same blocking rules and
+    threshold as a full scoring, with the frozen term ``frequencies``. Both inputs are :func:`model_input`
+    rows; ``linked`` (record_key, core_id) covers both, and pairs within one core are not scored.
+
+    A full scoring of ``changed`` and ``others`` together returns these pairs plus those among ``others``.
+    """
+    threshold = _threshold(threshold, config)
+    left, right = _with_cores(changed, linked), _with_cores(others, linked)
+    rules = [r.splink_rule(unless_equal=CORE_COLUMN) for r in config.blocking.rules]
+    db_api = _spark_api(spark, config)
+    linker = _spark_linker(spark, left, model_json, config, db_api=db_api, blocking_rules=rules,
+                           frequencies=frequencies, retain_matching_columns=True)
+    left_table, right_table = (db_api.register(df, table_name=_table_name(what))
+                               for df, what in ((left, "changed"), (right, "others")))
+    within = linker.inference.predict_within(left_table, threshold_match_probability=threshold, warning_mode="never")
+    between = linker.inference.predict_between(left_table, right_table, threshold_match_probability=threshold,
+                                               warning_mode="never")
+    pairs = _scored_pairs(within.as_spark_dataframe(), config).unionByName(
+        _scored_pairs(between.as_spark_dataframe(), config))
+    # predict_between keeps the changed record on the left: the pairs are turned record_key_l < record_key_r
+    low, high = F.least("record_key_l", "record_key_r"), F.greatest("record_key_l", "record_key_r")
+    return pairs.select(low.alias("record_key_l"), high.alias("record_key_r"),
+                        *(c for c in pairs.columns if c not in ("record_key_l", "record_key_r")))
+
+
+def _threshold(threshold: float | None, config: MatchingConfig) -> float:
+    if threshold is None:
+        threshold = config.probabilistic.threshold_match_probability
+    if not 0 <= threshold <= 1:
+        raise ValueError(f"predict_pairs: threshold must be a probability in [0, 1], got {threshold}")
+    return threshold
+
+
+def _with_cores(records: DataFrame, linked: DataFrame) -> DataFrame:
+    """``records`` with :data:`CORE_COLUMN`, their deterministic core (a record in no core: its own key),
+    materialised: Splink reads its input once per term-frequency table and per blocking rule."""
+    require_columns(linked, ["record_key", "core_id"], "linked")
+    core = F.coalesce(F.col("core_id"), F.col(UNIQUE_ID)).alias(CORE_COLUMN)
+    records = records.join(linked.select(F.col("record_key").alias(UNIQUE_ID), "core_id"), UNIQUE_ID, "left")
+    return records.select(*(c for c in records.columns if c != "core_id"), core).localCheckpoint()
+
+
+def _scored_pairs(scored: DataFrame, config: MatchingConfig) -> DataFrame:
+    """Splink's predictions as the columns :func:`predict_pairs` returns (the matching columns dropped)."""
     gammas = [c for c in scored.columns if c.startswith("gamma_")]
     rule_names = F.array(*[F.lit(r.name) for r in config.blocking.rules])
     return scored.select(
