@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from pyspark.sql import functions as F
 
 from jobs import ingest
 from jobs.common import build_context

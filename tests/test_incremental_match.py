@@ -18,7 +18,6 @@ then the same records matched from scratch (``full=True``) in another lakehouse 
 
 from __future__ import annotations
 
-import datetime as dt
 
 import pytest
 from pyspark.sql import functions as F
