@@ -11,9 +11,15 @@
 5. the crosswalk ``gold.customer_crosswalk`` (source, source record id, customer id, how it was matched);
 6. evaluation against the generator's ground truth when there is one, logged to MLflow with the run.
 
+After a first run, a run under the same champion, configuration and code matches only the records new,
+changed or deleted since the last one (``spark_lib.matching.incremental``): their pivot values are linked
+again, they are scored against the base and among themselves, and only the components they touch are
+clustered again; ``--full`` (or more than ``probabilistic.incremental_max_share`` of the records changed)
+matches every record.
+
 The steps are library functions of ``spark_lib.matching``; this job reads, calls them and writes.
 
-    rcu match [--retrain | --accept-champion]
+    rcu match [--retrain | --accept-champion] [--full]
     spark-submit --py-files rcu.zip jobs/match.py --lakehouse /data/lakehouse --conf-dir conf
 """
 
@@ -50,10 +56,10 @@ from spark_lib.matching import (
     train_model,
 )
 from spark_lib.matching.clustering import cluster_records, label_anonymous
+from spark_lib.matching.deterministic import record_pivots
+from spark_lib.matching.links import link_changes
 from spark_lib.matching.crosswalk import COMPARED_COLUMNS
 from spark_lib.matching.incremental import (
-    core_changes,
-    edge_changes,
     matched_state,
     pair_ends,
     record_changes,
@@ -221,7 +227,8 @@ def _match_all(ctx: JobContext, stages, report: MatchReport, config, rules, reco
         # Unchanged rows are not rewritten; rows of records gone from silver (erased) leave the crosswalk.
         lake.merge(build_crosswalk(records, clusters.assignments, registry, run_time), tables.CROSSWALK,
                    keys=tables.CROSSWALK.keys, compare_columns=COMPARED_COLUMNS, delete_missing_condition="true")
-        lake.overwrite(matched_state(records, clusters.assignments), tables.MATCHED_RECORDS)
+        state = matched_state(records, clusters.assignments, record_pivots(rules.deterministic))
+        lake.overwrite(state, tables.MATCHED_RECORDS)
         report.reformed_records = clusters.assignments.count()
         stage.done(_summary(lake, report))
     return model
@@ -239,12 +246,15 @@ def _match_changes(ctx: JobContext, stages, report: MatchReport, config, rules, 
     report.mode = "incremental"
     state = lake.read(tables.MATCHED_RECORDS, previous["matched_records_version"])
     with stages("deterministic") as stage:
-        links = link_deterministic(records, rules.deterministic, rules.clustering, _materialiser(lake))
+        before = (lake.read(tables.GENERIC_VALUES, previous["generic_values_version"]),
+                  lake.read(tables.DETERMINISTIC_EDGES, previous["deterministic_edges_version"]))
+        found = link_changes(records, rules.deterministic, rules.clustering, state, before, changes.changed,
+                             changes.deleted, _materialiser(lake))
+        links, moved = found.links, found.moved
         _report_links(report, links)
-        before = lake.read(tables.DETERMINISTIC_EDGES, previous["deterministic_edges_version"])
-        moved = edge_changes(before, links.edges).unionByName(core_changes(state, links.core_of)).localCheckpoint()
-        stage.done(f"{report.deterministic_edges:,} links, {report.generic_values:,} generic values excluded; "
-                   f"{moved.count():,} records gained or lost a link or changed core")
+        stage.done(f"{found.values.count():,} pivot values linked again: {report.deterministic_edges:,} links, "
+                   f"{report.generic_values:,} generic values excluded; {moved.count():,} records gained or lost a "
+                   "link or changed core")
 
     with stages("predict") as stage:
         present = records.select("record_key")
@@ -291,8 +301,8 @@ def _match_changes(ctx: JobContext, stages, report: MatchReport, config, rules, 
         unchanged = " AND ".join(f"t.{c} <=> s.{c}" for c in COMPARED_COLUMNS)
         lake.apply_changes(_with_deletions(crosswalk, deleted), tables.CROSSWALK, ["record_key"], deleted="_deleted",
                            unchanged_when=unchanged)
-        lake.apply_changes(_with_deletions(matched_state(subset, clusters.assignments), deleted),
-                           tables.MATCHED_RECORDS, ["record_key"], deleted="_deleted",
+        matched = matched_state(subset, clusters.assignments, record_pivots(rules.deterministic))
+        lake.apply_changes(_with_deletions(matched, deleted), tables.MATCHED_RECORDS, ["record_key"], deleted="_deleted",
                            unchanged_when="t.record_hash <=> s.record_hash AND t.core_id <=> s.core_id AND "
                                           "t.component_id <=> s.component_id AND t.cluster_id <=> s.cluster_id")
         stage.done(_summary(lake, report))
@@ -357,6 +367,15 @@ def _frozen_frequencies(lake, model_json: dict, inputs: DataFrame | None, config
     return lake.read(tables.TERM_FREQUENCIES).where(F.col("model_key") == key).drop("model_key")
 
 
+#: the tables an incremental run reads as the last run left them (their versions are in silver.match_runs)
+RUN_TABLES = (tables.MATCHED_RECORDS, tables.GENERIC_VALUES, tables.DETERMINISTIC_EDGES, tables.MATCH_PAIRS,
+              tables.ID_REGISTRY)
+
+
+def _version_column(table: str) -> str:
+    return f"{table.split('.')[1]}_version"
+
+
 def _previous_run(ctx: JobContext, model_json: dict) -> dict | None:
     """The last match run, when the next one may match the changes only: same model, configuration and code,
     and its tables all there."""
@@ -366,7 +385,10 @@ def _previous_run(ctx: JobContext, model_json: dict) -> dict | None:
     last = runs.orderBy(F.desc("run_time")).first()
     if last is None or last.model_key != model_key(model_json) or last.fingerprint != step_fingerprint(ctx, "match"):
         return None
-    return last.asDict()
+    previous = last.asDict()
+    if any(previous.get(_version_column(t)) is None for t in RUN_TABLES):
+        return None
+    return previous
 
 
 def _incremental_run_time(lake, now: dt.datetime) -> dt.datetime:
@@ -382,15 +404,12 @@ def _record_run(ctx: JobContext, report: MatchReport, run_time: dt.datetime, mod
     """Append the run's ``silver.match_runs`` row: the versions of the tables it left, read back by the next
     incremental run. Written last: a run killed before it is, for the next run, a run that never ended."""
     lake = ctx.lake
-    versions = {f"{t.split('.')[1]}_version": lake.version(t)
-                for t in (tables.MATCHED_RECORDS, tables.DETERMINISTIC_EDGES, tables.MATCH_PAIRS, tables.ID_REGISTRY)}
+    versions = {_version_column(t): lake.version(t) for t in RUN_TABLES}
     row = (run_time.replace(tzinfo=None), report.mode, model_key(model_json) if model_json else None,
            step_fingerprint(ctx, "match"), report.records, report.customers, report.reformed_records,
-           *(versions[k] for k in ("matched_records_version", "deterministic_edges_version", "match_pairs_version",
-                                   "customer_id_registry_version")))
+           *versions.values())
     schema = ("run_time timestamp, mode string, model_key string, fingerprint string, records long, customers long, "
-              "reformed_records long, matched_records_version long, deterministic_edges_version long, "
-              "match_pairs_version long, customer_id_registry_version long")
+              "reformed_records long, " + ", ".join(f"{name} long" for name in versions))
     lake.append(ctx.spark.createDataFrame([row], schema), tables.MATCH_RUNS)
 
 

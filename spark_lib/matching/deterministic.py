@@ -324,33 +324,45 @@ def pivot_values(records_df: DataFrame, config: DeterministicConfig | Mapping | 
     """
     config = _as_config(config)
     name_col = config.first_names.column
-    needs_source = any(rule.ignore_sources for rule in config.pivots.values())
     dates = [config.birth_date_column] if config.birth_dates == "split" else []
-    require_columns(
-        records_df, ["record_key", name_col, *dates, *config.pivots, *(["source"] if needs_source else [])], "records_df"
-    )
+    require_columns(records_df, ["record_key", name_col, *dates, *_pivot_inputs(config)], "records_df")
     name = F.trim(F.col(name_col))
     name = F.when(name != "", name)
-
-    def clean(column: str) -> Column:
-        value = F.trim(F.col(column).cast("string"))
-        usable = value != ""
-        ignored = config.pivots[column].ignore_sources
-        if ignored:
-            usable = usable & ~F.coalesce(F.col("source").isin(*ignored), F.lit(False))
-        return F.when(usable, value)
-
     others = [f"o_{q}" for q in config.pivots]
     birth_date = F.col(config.birth_date_column) if dates else F.lit(None).cast("date")
     base = records_df.select(
         "record_key", name.alias("first_name"), birth_date.alias("birth_date"),
-        *(clean(q).alias(f"o_{q}") for q in config.pivots),
+        *(_clean_pivot(config, q).alias(f"o_{q}") for q in config.pivots),
     )
     # One scan of the records: each row unfolds into its present pivot values (a union of one select per
     # pivot would read the table once per pivot).
     values = F.array(*(F.struct(F.lit(p).alias("pivot"), F.col(f"o_{p}").alias("value")) for p in config.pivots))
     present = F.filter(values, lambda v: v["value"].isNotNull())
     return base.select(F.inline(present), "record_key", "first_name", "birth_date", *others)
+
+
+def record_pivots(config: DeterministicConfig | Mapping | None = None) -> Column:
+    """A record's pivot values as :func:`pivot_values` unfolds them: an array of (pivot, value) structs, on a
+    DataFrame of silver records. An incremental match keeps it per record, to know which values a record
+    held once it has changed or gone."""
+    config = _as_config(config)
+    values = F.array(*(F.struct(F.lit(p).alias("pivot"), _clean_pivot(config, p).alias("value")) for p in config.pivots))
+    return F.filter(values, lambda v: v["value"].isNotNull())
+
+
+def _pivot_inputs(config: DeterministicConfig) -> list[str]:
+    needs_source = any(rule.ignore_sources for rule in config.pivots.values())
+    return [*config.pivots, *(["source"] if needs_source else [])]
+
+
+def _clean_pivot(config: DeterministicConfig, column: str) -> Column:
+    """A pivot column's usable value: trimmed, not empty, not from a source the pivot ignores."""
+    value = F.trim(F.col(column).cast("string"))
+    usable = value != ""
+    ignored = config.pivots[column].ignore_sources
+    if ignored:
+        usable = usable & ~F.coalesce(F.col("source").isin(*ignored), F.lit(False))
+    return F.when(usable, value)
 
 
 def _smallest_similar(values: Column, value: Column, similar) -> Column:

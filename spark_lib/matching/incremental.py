@@ -5,8 +5,9 @@ record's matching columns, its deterministic core, its connected component befor
 cluster). The next run compares silver with it (:func:`record_changes`) and, when the model and the
 configuration are the same, works from the changes:
 
-1. the deterministic step runs over every record (a value's verdict depends on all its holders); the edges
-   it adds or removes (:func:`edge_changes`) and the records whose core changed are *touched*;
+1. the deterministic step classifies and links again the pivot values the changed and deleted records hold
+   or held, from all their holders (:func:`~spark_lib.matching.links.link_changes`); the records that gain
+   or lose an edge (:func:`edge_changes`) or change core are *touched*;
 2. the records that changed or whose core changed are scored against all the others and among themselves
    (:func:`~spark_lib.matching.probabilistic.predict_changed_pairs`, term frequencies frozen with the model);
    their old pairs leave, the new ones join the stored pairs;
@@ -49,11 +50,12 @@ def record_hash(records: DataFrame) -> Column:
     return F.xxhash64(F.to_json(F.struct(*columns)))
 
 
-def matched_state(records: DataFrame, assignments: DataFrame) -> DataFrame:
+def matched_state(records: DataFrame, assignments: DataFrame, pivots: Column) -> DataFrame:
     """``silver.matched_records`` rows for ``assignments`` (record_key, core_id, component_id, cluster_id):
-    record_key, record_hash, core_id, component_id, cluster_id."""
+    record_key, record_hash, pivots (the record's pivot values: the column
+    :func:`~spark_lib.matching.deterministic.record_pivots` gives), core_id, component_id, cluster_id."""
     require_columns(assignments, ["record_key", "core_id", "component_id", "cluster_id"], "assignments")
-    hashed = records.select("record_key", record_hash(records).alias("record_hash"))
+    hashed = records.select("record_key", record_hash(records).alias("record_hash"), pivots.alias("pivots"))
     return hashed.join(assignments.select("record_key", "core_id", "component_id", "cluster_id"), "record_key")
 
 
@@ -87,20 +89,10 @@ def record_changes(records: DataFrame, previous: DataFrame) -> RecordChanges:
 
 def edge_changes(before: DataFrame, after: DataFrame) -> DataFrame:
     """record_key of the ends of the deterministic edges in one of ``before`` and ``after`` but not the other."""
-    keys = ["record_key_l", "record_key_r"]
+    keys = ["record_key_l", "record_key_r", "rule"]
     old, new = before.select(*keys).distinct(), after.select(*keys).distinct()
     differing = old.join(new, keys, "left_anti").unionByName(new.join(old, keys, "left_anti"))
     return _ends(differing)
-
-
-def core_changes(previous: DataFrame, core_of: DataFrame) -> DataFrame:
-    """record_key of the records whose deterministic core (its smallest record_key) is not the one the last run
-    gave them (a record new to the run included). A pair of records that were one core and are now two was
-    never scored: one of its records is among these, so scoring them finds it."""
-    before = previous.select("record_key", F.col("core_id").alias("before"))
-    return core_of.join(before, "record_key", "left").where(
-        ~F.col("core_id").eqNullSafe(F.col("before"))
-    ).select("record_key")
 
 
 def records_to_reform(previous: DataFrame, touched: DataFrame, deleted: DataFrame) -> DataFrame:
@@ -110,7 +102,7 @@ def records_to_reform(previous: DataFrame, touched: DataFrame, deleted: DataFram
     require_columns(previous, ["record_key", "component_id"], "previous")
     seeds = touched.select("record_key").unionByName(deleted.select("record_key"))
     components = previous.join(seeds, "record_key", "left_semi").select("component_id").distinct()
-    members = previous.join(components, "component_id", "left_semi").select("record_key")
+    members = previous.join(F.broadcast(components), "component_id", "left_semi").select("record_key")
     return members.unionByName(seeds).distinct()
 
 
