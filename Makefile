@@ -30,11 +30,11 @@ $(JARS)/.done: scripts/pom.xml
 	    -DincludeGroupIds=io.delta,io.unitycatalog,com.fasterxml.jackson.datatype
 	touch $@
 
-## test: the whole suite, end-to-end runs included (what CI runs)
+## test: the whole suite, end-to-end runs included (what CI runs); two workers, each file on one of them
 test:
-	$(BIN)/pytest -q -m "not slow"
+	$(BIN)/pytest -q -m "not slow" -n 2 --dist loadfile
 
-## test-slow: the kill-and-re-run scenarios (a killed subprocess with its own Spark: minutes each)
+## test-slow: the kill-and-re-run scenarios, the standalone cluster, training on Spark (minutes each)
 test-slow:
 	$(BIN)/pytest -q -m slow
 

@@ -10,9 +10,12 @@ from pathlib import Path
 import pytest
 
 _TMP = Path(tempfile.mkdtemp(prefix="rcu-tests-"))
-# Keep every side effect of the tests under one temporary folder: Spark's warehouse, MLflow's store.
-os.environ.setdefault("RCU_WAREHOUSE_DIR", str(_TMP / "warehouse"))
-os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{_TMP / 'mlflow.db'}")
+# Keep every side effect of the tests under one temporary folder: Spark's warehouse, MLflow's store. Each
+# pytest-xdist worker (`make test` runs two) has its own: the values the controller set are replaced.
+_SETTINGS = {"RCU_WAREHOUSE_DIR": str(_TMP / "warehouse"), "MLFLOW_TRACKING_URI": f"sqlite:///{_TMP / 'mlflow.db'}"}
+for _name, _value in _SETTINGS.items():
+    if os.environ.get("PYTEST_XDIST_WORKER") or _name not in os.environ:
+        os.environ[_name] = _value
 
 
 @pytest.fixture(scope="session")

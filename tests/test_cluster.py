@@ -24,7 +24,8 @@ from tests.deliveries import write_delivery
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.cluster
+# A standalone master and worker plus a spark-submit: a minute on 2 cores, so `make test-slow` runs it.
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 
 def _free_port() -> int:

@@ -434,6 +434,7 @@ def test_config_errors_name_the_key_and_the_file(tmp_path):
 
 
 @pytest.mark.e2e
+@pytest.mark.slow   # a second training on Spark: half a minute; `make test-slow`
 def test_spark_backend_trains_a_model_that_decides_like_duckdb(spark, records, model, config):
     # every EM iteration and u chunk is a Spark job: keep them few
     training = dataclasses.replace(config.probabilistic.training, backend="spark", em_max_iterations=4)
