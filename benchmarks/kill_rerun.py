@@ -15,6 +15,13 @@ compared within the killed lakehouse (crosswalk, registry and gold.customer agre
 
 The default moments cover ingest, standardise, match (before and after the id registry is replaced) and gold.
 ``tests/test_kill_rerun.py`` runs one moment of match on a few hundred persons.
+
+With ``--days D`` the base delivery is run to its end in both lakehouses first, then each day's files arrive:
+the reference takes each day in one run, the other lakehouse's run of the last day is killed at the moments
+(by default in its incremental match: while it links the day's values, scores, clusters and writes ids) and
+run again. Matching must end with the customers the uninterrupted days give.
+
+    .venv/bin/python benchmarks/kill_rerun.py --persons 1000 --days 2
 """
 
 from __future__ import annotations
@@ -34,6 +41,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULT_MOMENTS = ("ingest] source 2/+1", "standardise] table 1/+3", "match] deterministic:+2", "match] cluster:",
                    "gold] survivorship:+1")
+#: moments of an incremental day's run: in each stage of its match
+DAILY_MOMENTS = ("match] changes:+1", "match] deterministic:+1", "match] predict:+1", "match] cluster:+1",
+                 "gold] survivorship:+1")
 
 
 def rcu_command(*args: str) -> list[str]:
@@ -121,17 +131,8 @@ def differences(reference: dict, state: dict) -> list[str]:
     return found
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="kill_rerun.py", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--persons", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--moment", action="append", dest="moments", help="text[+seconds] (repeatable)")
-    parser.add_argument("--work", help="working folder (default: a new temporary folder)")
-    args = parser.parse_args(argv)
-    work = Path(args.work or tempfile.mkdtemp(prefix="rcu-kill-"))
+def _kill_the_first_run(work: Path, args, env: dict) -> tuple[list[dict], str]:
     raw, truth = work / "raw", work / "truth"
-    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{work / 'mlflow.db'}", PYTHONPATH=str(ROOT))
     common = ["--raw-dir", str(raw), "--truth-dir", str(work / "no-truth")]
     from jobs import generate
     from jobs.common import Progress
@@ -147,6 +148,55 @@ def main(argv: list[str] | None = None) -> int:
         kills.append(run_killed(rcu_command("run-all", "--lakehouse", killed_lake, *common), moment, env))
         print(json.dumps(kills[-1]), file=sys.stderr)
     run_to_end(rcu_command("run-all", "--lakehouse", killed_lake, *common), env)
+    return kills, killed_lake
+
+
+def _kill_a_day(work: Path, args, env: dict) -> tuple[list[dict], str]:
+    """Both lakehouses take the base and days 1..D-1 in uninterrupted runs; day D's run of one is killed."""
+    import shutil
+
+    generated = work / "generated"
+    subprocess.run(rcu_command("generate", "--persons", str(args.persons), "--seed", str(args.seed), "--raw-dir",
+                               str(generated / "raw"), "--truth-dir", str(generated / "truth"), "--days", str(args.days)),
+                   cwd=ROOT, env=env, check=True, capture_output=True)
+    manifest = json.loads((generated / "truth" / "deliveries.json").read_text(encoding="utf-8"))
+    days = {d["day"]: d["files"] for d in manifest["days"]}
+    daily = {name for names in days.values() for name in names}
+    initial = [str(p.relative_to(generated / "raw")) for p in (generated / "raw").rglob("*") if p.is_file()
+               and str(p.relative_to(generated / "raw")) not in daily]
+    killed_lake = str(work / "killed")
+    kills: list[dict] = []
+    for lake in ("reference", "killed"):
+        raw = work / f"raw_{lake}"
+        common = ["--lakehouse", str(work / lake), "--raw-dir", str(raw), "--truth-dir", str(work / "no-truth")]
+        for day in range(args.days + 1):
+            for name in initial if day == 0 else days[day]:
+                (raw / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(generated / "raw" / name, raw / name)
+            retrain = ["--retrain"] if day == 0 and lake == "reference" else []
+            if lake == "killed" and day == args.days:
+                for moment in args.moments or DAILY_MOMENTS:
+                    kills.append(run_killed(rcu_command("run-all", *common), moment, env))
+                    print(json.dumps(kills[-1]), file=sys.stderr)
+            run_to_end(rcu_command("run-all", *common, *retrain), env)
+    return kills, killed_lake
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kill_rerun.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--persons", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--moment", action="append", dest="moments", help="text[+seconds] (repeatable)")
+    parser.add_argument("--days", type=int, default=0, help="kill the last of D daily runs instead of the first run")
+    parser.add_argument("--work", help="working folder (default: a new temporary folder)")
+    args = parser.parse_args(argv)
+    work = Path(args.work or tempfile.mkdtemp(prefix="rcu-kill-"))
+    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{work / 'mlflow.db'}", PYTHONPATH=str(ROOT))
+    if args.days:
+        kills, killed_lake = _kill_a_day(work, args, env)
+    else:
+        kills, killed_lake = _kill_the_first_run(work, args, env)
 
     from spark_lib.session import get_spark
 

@@ -23,6 +23,7 @@ are still landed and logged).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import uuid
@@ -32,11 +33,13 @@ from functools import reduce
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.errors import AnalysisException
 from pyspark.sql.types import StructType
 
 from jobs.common import JobContext, Progress, add_common_arguments, add_lock_argument, run_concurrently, writing_run
 from spark_lib import tables
 from spark_lib.config import SourceSpec
+from spark_lib.deletions import read_deletion_list
 from spark_lib.schemas import FILE_QUARANTINE, INGESTION_LOG
 from spark_lib.sources import files as checks
 from spark_lib.sources.bronze import split_malformed, validate_mapping, with_ingestion_metadata
@@ -364,16 +367,55 @@ def run(ctx: JobContext, only: list[str] | None = None, progress: Progress | Non
         return ingest
 
     landed = run_concurrently([task(n, spec) for n, spec in enumerate(specs, start=1)], ctx.pipeline.concurrent_tables)
+    listed_errors = ingest_deletion_lists(ctx, specs, batch_id, progress)
     write_shared_tables(ctx, [b for b in landed if b.error is None], batch_id)
     bad = [f for b in landed for f in b.bad_files]
     if bad:
         progress(f"{len(bad)} file(s) quarantined (see {tables.FILE_QUARANTINE}):")
         for quarantined in bad:
             progress(f"  {quarantined.line()}")
-    failed = [b.error for b in landed if b.error]
+    failed = [b.error for b in landed if b.error] + listed_errors
     if failed:
         raise IngestError(f"{len(failed)} source(s) failed (the others were ingested):\n" + "\n".join(failed))
     return [b.report for b in landed]
+
+
+def ingest_deletion_lists(ctx: JobContext, specs: list[SourceSpec], batch_id: str, progress: Progress) -> list[str]:
+    """Land the lines of the sources' new deletion lists (``deletions:`` in sources.yaml) in
+    ``bronze.deletions``, in one commit; returns the errors (a list lacking a column named by the
+    configuration fails its source's lists, and the others land). A list is known by its content's hash: a
+    re-run, or the same list under another name, is not landed twice."""
+    lake, errors, frames, hashes = ctx.lake, [], [], []
+    known = ({r[0] for r in lake.read(tables.DELETIONS).select("_file_hash").distinct().collect()}
+             if lake.exists(tables.DELETIONS) else set())
+    for spec in (s for s in specs if s.deletions is not None):
+        listing = dataclasses.replace(spec, path=spec.deletions.path, format="csv", separator=spec.deletions.separator,
+                                      encoding=spec.deletions.encoding)
+        new = {}
+        for path in list_files(listing, ctx.raw_dir):
+            digest = file_fingerprint(path)
+            if digest not in known and digest not in hashes:
+                new[path] = digest
+        if not new:
+            continue
+        try:
+            mine = []
+            for path, digest in new.items():
+                rows = read_deletion_list(read_raw(ctx.spark, listing, [path]), spec)
+                mine.append(rows.select("*", F.lit(path).alias("_source_file"), F.lit(digest).alias("_file_hash"),
+                                          F.lit(batch_id).alias("_batch_id"),
+                                          F.current_timestamp().alias("_ingested_at")))
+        except (KeyError, AnalysisException) as error:
+            errors.append(f"{spec.name}: deletion list {', '.join(new)}: {_first_line(error)}")
+            progress(f"{spec.name}: FAILED: {errors[-1]}")
+            continue
+        frames.extend(mine)
+        hashes.extend(new.values())
+        progress(f"{spec.name}: {len(new)} deletion list(s)")
+    if frames:
+        in_batch = ", ".join(f"'{h}'" for h in hashes)
+        lake.replace_where(reduce(DataFrame.unionByName, frames), tables.DELETIONS, f"_file_hash IN ({in_batch})")
+    return errors
 
 
 def exit_status(reports: list[IngestReport]) -> int:

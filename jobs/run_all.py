@@ -149,7 +149,8 @@ def step_inputs(ctx: JobContext, step: str) -> list[str] | None:
                                                for spec in ctx.sources.sources if spec.interactions})]
     published = [t for t in tables.CATALOGUE if t.layer == "gold" and t not in (tables.AUDIENCE_MEMBERS, tables.KPI_SNAPSHOTS)]
     inputs = {
-        "standardise": [tables.bronze(spec.name) for spec in ctx.sources.sources],
+        "standardise": [tables.bronze(spec.name) for spec in ctx.sources.sources]
+                       + ([tables.DELETIONS] if any(spec.deletions for spec in ctx.sources.sources) else []),
         "match": [tables.CUSTOMER_RECORDS],
         "gold": [*silver, tables.CROSSWALK],
         "activate": [*silver, *published],

@@ -34,6 +34,7 @@ from jobs.common import (
 )
 from spark_lib import silver, tables
 from spark_lib.config import SourceSpec
+from spark_lib.deletions import SNAPSHOT_MIN_SHARE, listed_deletions, snapshot_deletions
 from spark_lib.run_state import RunState
 from spark_lib.sources.readers import column_for
 
@@ -79,6 +80,7 @@ def run(ctx: JobContext, progress: Progress | None = None,
     progress = progress or Progress("standardise")
     records: list[DataFrame] = []
     events: dict[str, list[DataFrame]] = defaultdict(list)
+    fresh: set[str] = set()     # the sources with new rows
     for spec in ctx.sources.sources:
         name = tables.bronze(spec.name)
         bronze = ctx.lake.read_or_none(name)
@@ -86,6 +88,8 @@ def run(ctx: JobContext, progress: Progress | None = None,
             progress(f"{spec.name}: no bronze table yet, skipped (run `rcu ingest` first)")
             continue
         identity, added, batches = new_rows(ctx, spec, bronze, (since or {}).get(str(name)))
+        if batches != 0:
+            fresh.add(spec.name)
         if batches == 0:
             progress(f"{spec.name}: nothing new since the last run")
             continue
@@ -117,9 +121,49 @@ def run(ctx: JobContext, progress: Progress | None = None,
         return publish
 
     # Each task writes its own table: they can run side by side (see jobs.common.run_concurrently).
-    return run_concurrently(
+    reports = run_concurrently(
         [task(n, *target) for n, target in enumerate(targets, start=1)], ctx.pipeline.concurrent_tables
     )
+    remove_deleted_records(ctx, progress, snapshots=[s for s in ctx.sources.sources if s.delivery == "snapshot"
+                                                     and (since is None or s.name in fresh)])
+    return reports
+
+
+def remove_deleted_records(ctx: JobContext, progress: Progress, snapshots: list[SourceSpec]) -> int:
+    """Remove from silver the records their sources deleted (:mod:`spark_lib.deletions`): named by a deletion
+    list, or missing from the latest delivery of a ``snapshot`` source in ``snapshots``; each is logged in
+    ``silver.deleted_records``. Returns how many left silver."""
+    lake = ctx.lake
+    if not lake.exists(tables.CUSTOMER_RECORDS):
+        return 0
+    records = lake.read(tables.CUSTOMER_RECORDS)
+    found = []
+    if lake.exists(tables.DELETIONS):
+        found.append(listed_deletions(records, lake.read(tables.DELETIONS)))
+    for spec in snapshots:
+        bronze = lake.read_or_none(tables.bronze(spec.name))
+        if bronze is None:
+            continue
+        snapshot = snapshot_deletions(records, bronze, spec)
+        if snapshot.truncated:
+            progress(f"{spec.name}: its latest full delivery holds {snapshot.delivered:,} records, fewer than "
+                     f"{SNAPSHOT_MIN_SHARE:.0%} of the {snapshot.held:,} of the one before: taken for a truncated "
+                     "extract, nothing deleted on its account")
+        found.append(snapshot.rows)
+    if not found:
+        return 0
+    doomed = reduce(DataFrame.unionByName, found).dropDuplicates(["record_key"]).localCheckpoint()
+    count = doomed.count()
+    if count:
+        lake.append_new(doomed.withColumn("removed_at", F.current_timestamp()), tables.DELETED_RECORDS,
+                        keys=tables.DELETED_RECORDS.keys)
+        (lake.delta_table(tables.CUSTOMER_RECORDS).alias("t")
+         .merge(doomed.select("record_key").alias("s"), "t.record_key = s.record_key").whenMatchedDelete().execute())
+        by_how = ", ".join(f"{r['count']:,} by {r.how.replace('_', ' ')}"
+                           for r in doomed.groupBy("how").count().orderBy("how").collect())
+        progress(f"{tables.CUSTOMER_RECORDS}: {count:,} record(s) deleted at their source removed ({by_how}; "
+                 f"see {tables.DELETED_RECORDS})")
+    return count
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:

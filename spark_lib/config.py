@@ -106,6 +106,28 @@ class InteractionSpec:
 
 
 @dataclass(frozen=True)
+class DeletionSpec:
+    """A source's deletion lists (``deletions:``): CSV files naming the records the source deleted (a closed
+    account, an erasure request), one per line."""
+
+    #: glob of the files, relative to the raw-data folder (the source's own ``path`` must not match them)
+    path: str
+    #: the column holding the deleted record's id (the source's ``record_id``)
+    record_id: str
+    separator: str = ";"
+    encoding: str = "utf-8"
+    #: the column of the deletion date (yyyy-MM-dd or dd/MM/yyyy): a record changed after it is kept
+    deleted_at: str | None = None
+    #: the column of the reason (closed account, erasure...), kept in ``silver.deleted_records``
+    reason: str | None = None
+
+
+#: ``delivery``: each file adds and changes records (``increment``), or holds every record the source has
+#: (``snapshot``: a record missing from the latest delivery was deleted at the source)
+DELIVERIES = ("increment", "snapshot")
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     """One raw source as a retailer hands it over, and how it maps onto canonical fields."""
 
@@ -131,6 +153,9 @@ class SourceSpec:
     #: the country (ISO 3166 alpha-2, "BE") of the source's records that give none: their phones and postcodes
     #: are read in it; unset, such records are read as French (phones: pipeline.yaml's ``default_region``)
     default_country: str | None = None
+    #: increment | snapshot (see :data:`DELIVERIES`)
+    delivery: str = "increment"
+    deletions: DeletionSpec | None = None
 
     def trust_for(self, attribute: str) -> int:
         """This source's trust for ``attribute`` of the golden record."""
@@ -392,13 +417,18 @@ def read_yaml(path: Path) -> Any:
 def parse_source(name: str, data: Any, file: str) -> SourceSpec:
     """One ``sources.<name>`` entry, validated."""
     where = f"sources.{name}"
-    if isinstance(data, dict) and "interactions" in data:
+    interactions = deletions = None
+    if isinstance(data, dict) and {"interactions", "deletions"} & data.keys():
         data = dict(data)
-        interactions = data.pop("interactions")
-    else:
-        interactions = None
+        interactions, deletions = data.pop("interactions", None), data.pop("deletions", None)
     spec = read_section(SourceSpec, data, where, file, preset={"name": name}, internal=("file", "name"))
     _choice(spec.format, FORMATS, f"{where}.format", file)
+    _choice(spec.delivery, DELIVERIES, f"{where}.delivery", file)
+    if deletions is not None:
+        listed = read_section(DeletionSpec, deletions, f"{where}.deletions", file)
+        if len(listed.separator) != 1:
+            raise ConfigError(f"{file}: {where}.deletions.separator: expected one character, got {listed.separator!r}")
+        spec = dataclasses.replace(spec, deletions=listed)
     _choice(spec.channel, CHANNELS, f"{where}.channel", file)
     for canonical in spec.identity:
         if canonical not in IDENTITY_FIELDS:

@@ -68,6 +68,12 @@ INGESTION_LOG = Table(
 )
 
 
+DELETIONS = Table(
+    "bronze.deletions", keys=("_file_hash", "source", "record_id"),
+    description="the records each source's deletion lists name (sources.yaml: deletions), as delivered",
+)
+
+
 def bronze(source: str) -> Table:
     """``bronze.<source>``: a source's rows as delivered, with ``_source``, ``_source_file``, ``_file_hash``,
     ``_batch_id`` and ``_ingested_at``."""
@@ -93,6 +99,11 @@ MATCH_PAIRS = Table(
     description="pairs scored by the probabilistic model above its threshold (spark_lib.matching.probabilistic.predict_pairs)",
 )
 
+DELETED_RECORDS = Table(
+    "silver.deleted_records", keys=("record_key", "file"),
+    description="the records standardisation removed from silver because their source deleted them: named by a "
+                "deletion list, or missing from a snapshot source's latest delivery",
+)
 MATCHED_RECORDS = Table(
     "silver.matched_records", keys=("record_key",),
     description="each record as the last match run saw it (a hash of its matching columns) and where it put it "
@@ -172,5 +183,5 @@ MATCHING_TABLES: tuple[Table, ...] = (
 )
 #: Every table of fixed name (bronze.<source> and the interaction tables are named by functions).
 CATALOGUE: tuple[Table, ...] = (
-    QUARANTINE, FILE_QUARANTINE, INGESTION_LOG, CUSTOMER_RECORDS, *MATCHING_TABLES, CUSTOMER, PROVENANCE, CUSTOMER_360, SEGMENTS, AUDIENCE_MEMBERS, KPI_SNAPSHOTS,
+    QUARANTINE, FILE_QUARANTINE, INGESTION_LOG, DELETIONS, CUSTOMER_RECORDS, DELETED_RECORDS, *MATCHING_TABLES, CUSTOMER, PROVENANCE, CUSTOMER_360, SEGMENTS, AUDIENCE_MEMBERS, KPI_SNAPSHOTS,
 )
