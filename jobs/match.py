@@ -382,7 +382,7 @@ def _previous_run(ctx: JobContext, model_json: dict) -> dict | None:
     runs = ctx.lake.read_or_none(tables.MATCH_RUNS)
     if runs is None:
         return None
-    last = runs.orderBy(F.desc("run_time")).first()
+    last = runs.orderBy(F.desc("recorded_at")).first()
     if last is None or last.model_key != model_key(model_json) or last.fingerprint != step_fingerprint(ctx, "match"):
         return None
     previous = last.asDict()
@@ -410,7 +410,9 @@ def _record_run(ctx: JobContext, report: MatchReport, run_time: dt.datetime, mod
            *versions.values())
     schema = ("run_time timestamp, mode string, model_key string, fingerprint string, records long, customers long, "
               "reformed_records long, " + ", ".join(f"{name} long" for name in versions))
-    lake.append(ctx.spark.createDataFrame([row], schema), tables.MATCH_RUNS)
+    # recorded_at orders the runs: an incremental run's run_time is its silver commit's, earlier than its end
+    lake.append(ctx.spark.createDataFrame([row], schema).withColumn("recorded_at", F.current_timestamp()),
+                tables.MATCH_RUNS)
 
 
 def _champion(ctx: JobContext, progress: Progress, inputs: DataFrame, config, accept: bool) -> dict | None:

@@ -49,3 +49,17 @@ def tmp_root() -> Path:
 @pytest.fixture()
 def tmp_dir(tmp_path) -> Path:
     return tmp_path
+
+
+#: the files whose runs take longest, started first: with `make test`'s two workers, a long file started last
+#: would leave one worker running alone at the end
+LONG_FILES = ("test_pipeline_e2e.py", "test_incremental_match.py", "test_onboarding_e2e.py", "test_silver.py",
+              "test_deletions.py", "test_probabilistic.py", "test_bronze.py")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        name = item.path.name
+        return LONG_FILES.index(name) if name in LONG_FILES else len(LONG_FILES)
+
+    items.sort(key=rank)   # stable: the tests of a file keep their order
