@@ -50,6 +50,10 @@ demo:
 bench:
 	$(BIN)/python benchmarks/bench_pipeline.py --sizes $(SIZES)
 
+## bench-daily: a base of $(PERSONS) persons, then 3 days of the default daily delta, each a run-all; a run with no new file; a --full rebuild
+bench-daily:
+	$(BIN)/python benchmarks/bench_daily.py --persons $(PERSONS) --days 3
+
 ## bench-generate: time and peak memory of generating 1M persons' raw files
 bench-generate:
 	$(BIN)/python benchmarks/bench_generate.py --persons 1000000
