@@ -28,14 +28,9 @@ from pyspark.sql import functions as F
 from spark_lib.config import DeletionSpec, SourceSpec
 from spark_lib.sources.readers import column_for
 
-#: a snapshot delivery holding fewer records than this share of the source's records in silver is taken for a
+#: a snapshot delivery holding fewer records than this share of the complete delivery before it is taken for a
 #: truncated extract: it deletes nothing
 SNAPSHOT_MIN_SHARE = 0.5
-
-#: ``bronze.deletions`` columns (with the file lineage ``_source_file``, ``_file_hash``, ``_batch_id``,
-#: ``_ingested_at``)
-DELETION_COLUMNS = ("source", "record_id", "deleted_at", "reason")
-DELETED_RECORDS_COLUMNS = ("record_key", "source", "source_record_id", "how", "file", "deleted_at", "reason")
 
 
 def read_deletion_list(raw: DataFrame, spec: SourceSpec) -> DataFrame:

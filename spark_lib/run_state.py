@@ -51,12 +51,7 @@ class RunState:
 
     def versions(self, inputs: Iterable[str]) -> dict[str, int | None]:
         """The current Delta version of each input table (None: the table does not exist)."""
-        return {table: self._version(table) for table in inputs}
-
-    def _version(self, table: str) -> int | None:
-        if not self.lake.exists(table):
-            return None
-        return self.lake.delta_table(table).history(1).select("version").first()[0]
+        return {table: self.lake.version(table) for table in inputs}
 
     def up_to_date(self, step: str, inputs: Iterable[str], fingerprint: str) -> bool:
         """True when ``step`` last ended with this ``fingerprint`` and none of ``inputs`` changed since."""
@@ -89,7 +84,7 @@ class RunState:
     def changed_since(self, table: str, version: int | None) -> bool:
         """Whether a commit after ``version`` of ``table`` changed a row (a table that appeared or vanished
         since counts as changed)."""
-        current = self._version(table)
+        current = self.lake.version(table)
         if version is None or current is None:
             return version != current
         if current == version:
