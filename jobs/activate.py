@@ -40,7 +40,9 @@ from spark_lib.gold.audiences import (
     with_run_date,
 )
 from spark_lib.gold.kpis import KPI_TABLES, compute_kpis
-from spark_lib.tables import AUDIENCE_MEMBERS, CROSSWALK, CUSTOMER, KPI_SNAPSHOTS, interactions
+from spark_lib.privacy.footprint import objecting_customers
+from spark_lib.privacy.identifiers import lakehouse_key
+from spark_lib.tables import AUDIENCE_MEMBERS, CROSSWALK, CUSTOMER, KPI_SNAPSHOTS, OBJECTIONS, interactions
 
 
 @dataclass
@@ -64,6 +66,17 @@ def latest_event_date(ctx: JobContext) -> dt.date | None:
             dates.append(df.agg(F.max(F.to_date("event_time"))).first()[0])
     dates = [d for d in dates if d is not None]
     return max(dates) if dates else None
+
+
+def _objecting(ctx: JobContext, crosswalk, customers, progress):
+    """customer_id of those who objected to marketing (``rcu privacy object``): in no audience, not even
+    counted as eligible (None: nobody objected)."""
+    if not ctx.lake.exists(OBJECTIONS):
+        return None
+    objecting = objecting_customers(crosswalk, customers, ctx.lake.read(OBJECTIONS), lakehouse_key(ctx.lake.root))
+    objecting = objecting.localCheckpoint()
+    progress(f"{objecting.count():,} customer(s) objected to marketing (rcu privacy object): left out of every audience")
+    return objecting
 
 
 def _audiences(ctx: JobContext, stages, report: ActivateReport, crosswalk, customers, run_date, audiences,
@@ -95,8 +108,12 @@ def _audiences(ctx: JobContext, stages, report: ActivateReport, crosswalk, custo
                 f"activate: none of the interaction tables the audiences use exists ({', '.join(config.tables())})"
             )
         # Every condition of every audience filters these events: keep the projection in memory once.
+        objecting = _objecting(ctx, crosswalk, customers, progress)
         events = customer_events(frames, crosswalk).where(F.to_date("event_time") <= F.lit(run_date)).cache()
-        eligible = evaluate_audiences(events, customers, config, run_date, wanted).localCheckpoint()
+        eligible = evaluate_audiences(events, customers, config, run_date, wanted)
+        if objecting is not None:
+            eligible = eligible.join(objecting, "customer_id", "left_anti")
+        eligible = eligible.localCheckpoint()
         events.unpersist()
         report.audiences = summarise_audiences(eligible)
         for name in wanted:

@@ -11,6 +11,7 @@
     rcu dashboard                    HTML report (reports/dashboard.html beside the lakehouse)
     rcu export --audience NAME --out F.csv    an audience's members as CSV, every cell safe to open in a spreadsheet
     rcu explain --customer C… | --record KEY | --pair K1 K2    a customer's records and links; a pair's weights
+    rcu privacy access|erase|object|verify|purge    a person's rights of access, erasure and objection
     rcu run-all --persons 10000      every step, in order, in one Spark session
 
 Every writing step (and run-all, once) checks the configuration files it reads before any table changes,
@@ -40,6 +41,7 @@ STEPS: dict[str, tuple[str, str]] = {
     "activate": ("jobs.activate", "trigger audiences from conf/audiences.yaml (consented channels only) and KPI snapshots"),
     "dashboard": ("jobs.dashboard", "a self-contained HTML report of the gold tables"),
     "export": ("jobs.export", "an audience's members as one CSV file (cells that would start a formula are neutralised)"),
+    "privacy": ("jobs.privacy", "a person's rights: access export, erasure from every layer, objection, verify, purge"),
     "explain": ("jobs.explain", "why a customer is what it is: its records and links; a pair's comparisons and weights (Splink waterfall)"),
     "run-all": ("jobs.run_all", "run every step in order (generate when asked, ingest, standardise, ...)"),
 }

@@ -40,9 +40,11 @@ from jobs.common import JobContext, Progress, add_common_arguments, add_lock_arg
 from spark_lib import tables
 from spark_lib.config import SourceSpec
 from spark_lib.deletions import read_deletion_list
+from spark_lib.privacy.footprint import Suppression, read_suppression
+from spark_lib.privacy.identifiers import lakehouse_key
 from spark_lib.schemas import FILE_QUARANTINE, INGESTION_LOG
 from spark_lib.sources import files as checks
-from spark_lib.sources.bronze import split_malformed, validate_mapping, with_ingestion_metadata
+from spark_lib.sources.bronze import BronzeSplit, split_malformed, validate_mapping, with_ingestion_metadata
 from spark_lib.sources.readers import (
     SourceFileError,
     csv_header,
@@ -225,7 +227,8 @@ def check_mapping(ctx: JobContext, spec: SourceSpec) -> None:
             raise SourceFileError("; ".join(errors.values()))
 
 
-def ingest_source(ctx: JobContext, spec: SourceSpec, batch_id: str, progress: Progress, taken: TakenFiles) -> _Landed:
+def ingest_source(ctx: JobContext, spec: SourceSpec, batch_id: str, progress: Progress, taken: TakenFiles,
+                  suppression: Suppression | None = None) -> _Landed:
     """Land one source's new files in ``bronze.<source>``; its quarantine and log rows are returned, not written
     (several sources land at the same time, and one writer per shared table avoids commit conflicts)."""
     files = list_files(spec, ctx.raw_dir)
@@ -249,6 +252,8 @@ def ingest_source(ctx: JobContext, spec: SourceSpec, batch_id: str, progress: Pr
     if landed is not None:
         validate_mapping(landed, spec, path_hint=", ".join(p for p in new if p not in problems), known=bronze_schema)
         split = split_malformed(landed, spec)
+        if suppression is not None:   # an erased person's row never lands: quarantined as erased, without its values
+            split = BronzeSplit(*suppression.split(split.valid, spec, split.quarantine))
         in_batch = ", ".join(f"'{h}'" for p, h in new.items() if p not in problems)
         ctx.lake.replace_where(split.valid, table, f"_file_hash IN ({in_batch})")
         quarantine = split.quarantine.localCheckpoint()
@@ -353,12 +358,13 @@ def run(ctx: JobContext, only: list[str] | None = None, progress: Progress | Non
     specs = [ctx.sources.get(name) for name in only] if only else list(ctx.sources.sources)
     batch_id = uuid.uuid4().hex[:12]
     taken = taken_files(ctx)
+    suppression = read_suppression(ctx.lake, lakehouse_key(ctx.lake.root)) if ctx.lake.exists(tables.SUPPRESSION_LIST) else None
 
     def task(number: int, spec: SourceSpec):
         def ingest() -> _Landed:
             progress(f"source {number}/{len(specs)}: {spec.name}")
             try:
-                return ingest_source(ctx, spec, batch_id, progress, taken.get(spec.name, TakenFiles()))
+                return ingest_source(ctx, spec, batch_id, progress, taken.get(spec.name, TakenFiles()), suppression)
             except Exception as error:  # noqa: BLE001 - one source's failure must not hide the others'
                 message = str(error) if isinstance(error, SourceFileError) else f"{spec.name}: {_first_line(error)}"
                 progress(f"{spec.name}: FAILED: {message}")

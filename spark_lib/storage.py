@@ -203,6 +203,18 @@ class Lakehouse:
             builder.execute()
         return self.last_operation_metrics(table)
 
+    def delete_keys(self, keys_df: DataFrame, table: str, keys: Sequence[str]) -> int:
+        """Delete the rows of ``table`` whose ``keys`` (column paths, compared null-safe) are those of a row of
+        ``keys_df`` (same column paths); returns how many. One MERGE: the transaction log records the join
+        columns, not the values, so deleting a person's rows writes none of their values in the log."""
+        if not keys:
+            raise ValueError("'keys' in delete_keys cannot be empty")
+        source = keys_df.select(*[F.col(k).alias(f"_k{i}") for i, k in enumerate(keys)]).distinct()
+        on = " AND ".join(f"t.{k} <=> s._k{i}" for i, k in enumerate(keys))
+        with self._described("delete rows of", table):
+            self.delta_table(table).alias("t").merge(source.alias("s"), on).whenMatchedDelete().execute()
+        return self.last_operation_metrics(table).get("num_target_rows_deleted", 0)
+
     def last_operation_metrics(self, table: str) -> dict[str, int]:
         row = self.delta_table(table).history(1).select("operationMetrics").first()
         metrics = row["operationMetrics"] or {}

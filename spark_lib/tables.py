@@ -176,6 +176,23 @@ KPI_SNAPSHOTS = Table(
     description="KPIs per run date",
 )
 
+# ops: the privacy log (hashes only, never a person's values) --------------------------------------
+
+PRIVACY_REQUESTS = Table(
+    "ops.privacy_requests", keys=("request_id",),
+    description="each access, erasure and objection request: when, what it named (hashed), what was done",
+)
+SUPPRESSION_LIST = Table(
+    "ops.suppression_list", keys=("hash", "kind"),
+    description="hashes of the erased people's customer ids, record keys and identifiers: a row that carries one "
+                "is quarantined as erased at ingest, never landed",
+)
+OBJECTIONS = Table(
+    "ops.objections", keys=("request_id", "hash"),
+    description="people who objected to marketing (hashes of their customer ids, record keys and identifiers): "
+                "kept out of every audience until withdrawn",
+)
+
 #: The tables matching writes, in the order it writes them.
 MATCHING_TABLES: tuple[Table, ...] = (
     GENERIC_VALUES, DETERMINISTIC_EDGES, TERM_FREQUENCIES, MATCH_PAIRS, CLUSTER_SPLITS, ID_REGISTRY, ID_EVENTS,

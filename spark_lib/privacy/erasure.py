@@ -1,0 +1,104 @@
+"""Erasure: delete a batch of people's rows from every table of the lakehouse, one rewrite per table.
+
+Each table's rows are chosen by :func:`spark_lib.privacy.footprint.held_rows` and deleted by a MERGE on the
+table's own keys (record keys, customer ids, file hashes): the transaction log records a join on columns,
+never a person's value in a predicate. Id events that name an erased customer among the ids they merged or
+split lose that id. What stays on disk afterwards (old files, change data, the log) is
+:mod:`spark_lib.privacy.purge`'s business.
+
+Example::
+
+    removed = erase_rows(lake, footprint, key, specs)     # {"silver.customer_records": 12, ...}
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from spark_lib import tables
+from spark_lib.config import SourceSpec
+from spark_lib.privacy.footprint import Footprint, held_rows
+from spark_lib.privacy.identifiers import hash_column
+from spark_lib.sources.readers import column_path
+from spark_lib.storage import Lakehouse
+
+#: the layers whose tables hold people's rows (ops holds runs and the privacy log: hashes only)
+ERASED_LAYERS = ("bronze", "silver", "gold")
+
+
+def merge_keys(table: str, df: DataFrame, specs: Mapping[str, SourceSpec]) -> list[str]:
+    """The columns a MERGE deletes ``table``'s chosen rows by (backquoted paths)."""
+    layer, _, entity = table.partition(".")
+    if table == tables.QUARANTINE:
+        return ["`file_hash`", "`raw_record`"]
+    if layer == "bronze" and entity in specs:
+        spec = specs[entity]
+        record_id = ".".join(f"`{p}`" for p in column_path(df.schema, spec, "record_id", spec.record_id, spec.path))
+        return ["`_file_hash`", record_id]
+    if table == tables.ID_EVENTS:
+        return ["`event_time`", "`event_type`", "`customer_id`"]
+    known = next((t for t in tables.CATALOGUE if t == table), None)
+    if known is not None and known.keys:
+        return [f"`{k}`" for k in known.keys]
+    if "interaction_key" in df.columns:
+        return ["`interaction_key`"]
+    raise ValueError(f"{table}: no key to delete a person's rows by (add its keys to spark_lib.tables)")
+
+
+def erase_rows(lake: Lakehouse, footprint: Footprint, key: str, specs: Mapping[str, SourceSpec],
+               progress=print) -> dict[str, int]:
+    """Delete the footprint's rows from every bronze, silver and gold table; table -> rows deleted (tables
+    with none are not rewritten and get no new version). Idempotent: a second call deletes nothing."""
+    removed: dict[str, int] = {}
+    for layer in ERASED_LAYERS:
+        for table in lake.tables(layer):
+            df = lake.read(table)
+            held = held_rows(df, table, footprint, key, specs)
+            if held is None:
+                continue
+            doomed = df.where(held).localCheckpoint()
+            if doomed.isEmpty():
+                continue
+            removed[table] = lake.delete_keys(doomed, table, merge_keys(table, df, specs))
+            progress(f"{table}: {removed[table]:,} row(s) erased")
+    if lake.exists(tables.ID_EVENTS):
+        mentions = forget_merged_ids(lake, footprint, key)
+        if mentions:
+            progress(f"{tables.ID_EVENTS}: erased customers taken out of {mentions:,} other customers' events")
+    return removed
+
+
+def forget_merged_ids(lake: Lakehouse, footprint: Footprint, key: str) -> int:
+    """Take the erased customers' ids out of ``other_ids`` of the id events that remain (a merge or split of
+    a customer who stays named them); returns the events rewritten."""
+    events = lake.read(tables.ID_EVENTS)
+    erased = sorted(footprint.customers)
+    if not erased:
+        return 0
+    is_erased = lambda c: hash_column("id", c, key).isin(erased)  # noqa: E731
+    touched = events.where(F.exists("other_ids", is_erased)).withColumn(
+        "other_ids", F.filter("other_ids", lambda c: ~is_erased(c))).localCheckpoint()
+    count = touched.count()
+    if count:
+        on = "t.event_time <=> s.event_time AND t.event_type <=> s.event_type AND t.customer_id <=> s.customer_id"
+        (lake.delta_table(tables.ID_EVENTS).alias("t").merge(touched.alias("s"), on)
+         .whenMatchedUpdate(set={"other_ids": "s.other_ids"}).execute())
+    return count
+
+
+def raw_files_held(lake: Lakehouse, footprint: Footprint, key: str, specs: Mapping[str, SourceSpec]) -> list[str]:
+    """The raw landing files whose rows (still in bronze) are the person's: listed for the user, who may have
+    them rewritten (``rcu privacy erase --raw``)."""
+    files: set[str] = set()
+    for name, spec in specs.items():
+        table = tables.bronze(name)
+        if not lake.exists(table):
+            continue
+        df = lake.read(table)
+        held = held_rows(df, table, footprint, key, specs)
+        if held is not None:
+            files.update(r[0] for r in df.where(held).select("_source_file").distinct().collect())
+    return sorted(f.removeprefix("file://").removeprefix("file:") for f in files)
