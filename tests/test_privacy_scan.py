@@ -77,7 +77,8 @@ def stores(tmp_path) -> Path:
     write_text(raw / "loyalty" / "members.csv",
                "card;name;phone\n9001;DUPONT Jean;+33 6 12 34 56 78\n9002;CURIE Marie;+33 7 98 76 54 32\n")
     with zipfile.ZipFile(raw / "loyalty" / "export.xlsx", "w") as archive:
-        archive.writestr("xl/sharedStrings.xml", f"<sst><si><t>{MARIE['id']}</t></si><si><t>{JEAN['id']}</t></si></sst>")
+        archive.writestr("xl/sharedStrings.xml",
+                         f"<sst><si><t>{MARIE['id']}</t></si><si><t>{JEAN['id']}</t></si></sst>")
     return tmp_path
 
 
@@ -187,3 +188,7 @@ def test_text_in_cp1252_and_utf16_is_decoded(tmp_path):
     (folder / "excel.txt").write_bytes(f"name\tphone\nJean\t{JEAN['phone']}\n".encode("utf-16"))
     report = scan([folder], hashes, KEY)
     assert set(report.hits) == {Hit("raw/legacy.csv", "line 2", "email"), Hit("raw/excel.txt", "line 2", "phone")}
+
+
+def test_several_processes_give_the_same_report(stores):
+    assert scan_all(stores, workers=2) == scan_all(stores)

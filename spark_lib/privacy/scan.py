@@ -49,7 +49,9 @@ import gzip
 import json
 import os
 import sqlite3
+import multiprocessing
 import zipfile
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Iterator, Mapping
@@ -66,7 +68,7 @@ LINE_PIECE_BYTES = 1 << 20
 LINE_OVERLAP_BYTES = 512
 #: values whose candidate hashes are remembered (values repeat across files and table versions); beyond this
 #: many the memory is emptied and filled again
-CACHE_LIMIT = 2_000_000
+CACHE_LIMIT = 1_000_000
 #: longer values are not remembered: a text line or a long JSON string rarely comes back
 CACHED_VALUE_CHARS = 256
 
@@ -102,94 +104,152 @@ class ScanReport:
 
 
 def scan(roots: Iterable[str | os.PathLike], hashes: Mapping[str, str], key: str, *,
-         ignore: Iterable[str] = ()) -> ScanReport:
+         ignore: Iterable[str] = (), workers: int = 1) -> ScanReport:
     """Scan every file under ``roots`` for the values whose keyed hash (made with ``key``) is in ``hashes``
-    (hash -> kind label). ``ignore``: paths or globs to skip, relative to a root (``ops/run_state``) or
-    prefixed with its name (``lakehouse/ops/*``); a folder pattern skips all it holds. The privacy key file
-    is always skipped."""
-    scanner = _Scanner(hashes, key, tuple(ignore))
+    (hash -> kind label).
+
+    ``ignore``: paths or globs to skip, relative to a root (``ops/run_state``) or prefixed with its name
+    (``lakehouse/ops/*``); a folder pattern skips all it holds. The privacy key file is always skipped.
+    ``workers``: processes scanning files side by side. One process (the default) remembers every value it
+    checked across all files; more processes use more CPUs but each checks again what another has seen.
+    They are started with ``spawn``: a script calling this with ``workers > 1`` needs the
+    ``if __name__ == "__main__":`` guard."""
+    files, skipped = _list_files([Path(root) for root in roots], tuple(ignore))
+    if workers <= 1 or len(files) < 2:
+        scanner = _Scanner(hashes, key)
+        results = [scanner.scan_one(path, name) for path, name, _ in files]
+    else:
+        results = _scan_in_processes(files, hashes, key, workers)
+    return ScanReport(
+        files_scanned=sum(result.scanned for result in results),
+        bytes_scanned=sum(result.size for result in results if result.scanned),
+        hits=tuple(hit for result in results for hit in result.hits),
+        skipped=tuple(skipped) + tuple(entry for result in results for entry in result.skipped))
+
+
+_File = tuple[Path, str, int]   # path, name in hits, size
+
+
+def _list_files(roots: list[Path], ignore: tuple[str, ...]) -> tuple[list[_File], list[tuple[str, str]]]:
+    """``(path, name, size)`` of every file to scan, in a stable order (the name is the path under the root's
+    parent), and ``(name, why)`` of the roots and folders that cannot be listed."""
+    files: list[_File] = []
+    skipped: list[tuple[str, str]] = []
+
+    def add(path: Path, name: str) -> None:
+        try:
+            files.append((path, name, path.stat().st_size))
+        except OSError as error:
+            skipped.append((name, f"not readable: {error.strerror or error}"))
+
     for root in roots:
-        scanner.scan_root(Path(root))
-    return scanner.report()
+        if root.is_file():
+            if not root.resolve().as_posix().endswith("/" + KEY_FILE):
+                add(root, root.name)
+            continue
+        if not root.is_dir():
+            skipped.append((root.name or str(root), "root folder not found"))
+            continue
+
+        def unreadable(error: OSError, root: Path = root) -> None:
+            inside = Path(error.filename).relative_to(root).as_posix()
+            skipped.append((f"{root.name}/{inside}", f"folder not readable: {error.strerror}"))
+
+        for folder, subfolders, names in os.walk(root, onerror=unreadable):
+            subfolders.sort()
+            subfolders[:] = [d for d in subfolders
+                             if not _ignored(Path(folder, d).relative_to(root).as_posix(), root.name, ignore)]
+            for file_name in sorted(names):
+                path = Path(folder, file_name)
+                inside = path.relative_to(root).as_posix()
+                if not _ignored(inside, root.name, ignore):
+                    add(path, f"{root.name}/{inside}")
+    return files, skipped
+
+
+def _ignored(inside: str, root_name: str, ignore: tuple[str, ...]) -> bool:
+    """Whether the path ``inside`` the root named ``root_name`` is to be skipped."""
+    if inside == KEY_FILE or inside.endswith("/" + KEY_FILE):
+        return True
+    named = f"{root_name}/{inside}"
+    for pattern in ignore:
+        pattern = pattern.rstrip("/")
+        for path in (inside, named):
+            if fnmatch.fnmatchcase(path, pattern) or path.startswith(pattern + "/"):
+                return True
+    return False
+
+
+def _scan_in_processes(files: list[_File], hashes: Mapping[str, str], key: str,
+                       workers: int) -> list[_FileScan]:
+    """Scan the files in ``workers`` processes, largest first (so that no big file is left for the end), and
+    give their results in the files' order. Each process keeps its own memory of values already checked."""
+    results: list[_FileScan | None] = [None] * len(files)
+    by_size = sorted(range(len(files)), key=lambda index: -files[index][2])
+    context = multiprocessing.get_context("spawn")   # no fork of a process holding Arrow's threads
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                             initargs=(dict(hashes), key)) as pool:
+        futures = {pool.submit(_scan_in_worker, files[index][0], files[index][1]): index for index in by_size}
+        for future, index in futures.items():
+            results[index] = future.result()
+    return results
+
+
+_WORKER: _Scanner | None = None
+
+
+def _start_worker(hashes: dict[str, str], key: str) -> None:
+    global _WORKER
+    _WORKER = _Scanner(hashes, key)
+
+
+def _scan_in_worker(path: Path, name: str) -> _FileScan:
+    return _WORKER.scan_one(path, name)
+
+
+@dataclass(frozen=True)
+class _FileScan:
+    """What the scan of one file gave."""
+
+    scanned: bool
+    size: int
+    hits: tuple[Hit, ...]
+    skipped: tuple[tuple[str, str], ...]
 
 
 class _Scanner:
-    """One scan's state: the hashes sought, the memory of values already checked, what was found."""
+    """A scanning process's state: the hashes sought, the memory of values already checked, what the file
+    being scanned gave."""
 
-    def __init__(self, hashes: Mapping[str, str], key: str, ignore: tuple[str, ...]):
+    def __init__(self, hashes: Mapping[str, str], key: str):
         self.hashes = dict(hashes)
         self.key = key
-        self.ignore = ignore
         self.kinds_of: dict[str, tuple[str, ...]] = {}
         self.hits: dict[Hit, None] = {}   # an ordered set: the same place found twice is one hit
         self.skipped: list[tuple[str, str]] = []
-        self.files_scanned = 0
-        self.bytes_scanned = 0
 
-    def report(self) -> ScanReport:
-        return ScanReport(self.files_scanned, self.bytes_scanned, tuple(self.hits), tuple(self.skipped))
-
-    # -- walking the roots ------------------------------------------------------------------------------------
-
-    def scan_root(self, root: Path) -> None:
-        if root.is_file():
-            if not root.resolve().as_posix().endswith("/" + KEY_FILE):
-                self.scan_file(root, root.name, root.name)
-            return
-        if not root.is_dir():
-            self.skipped.append((root.name or str(root), "root folder not found"))
-            return
-
-        def unreadable(error: OSError) -> None:
-            self.skipped.append((self._name(root, Path(error.filename)), f"folder not readable: {error.strerror}"))
-
-        for folder, subfolders, files in os.walk(root, onerror=unreadable):
-            subfolders.sort()
-            subfolders[:] = [d for d in subfolders
-                             if not self._ignored(Path(folder, d).relative_to(root).as_posix(), root.name)]
-            for name in sorted(files):
-                path = Path(folder, name)
-                inside = path.relative_to(root).as_posix()
-                if not self._ignored(inside, root.name):
-                    self.scan_file(path, f"{root.name}/{inside}", inside)
-
-    def _name(self, root: Path, path: Path) -> str:
-        return f"{root.name}/{path.relative_to(root).as_posix()}" if path != root else root.name
-
-    def _ignored(self, inside: str, root_name: str) -> bool:
-        """Whether the path ``inside`` the root named ``root_name`` is to be skipped."""
-        if inside == KEY_FILE or inside.endswith("/" + KEY_FILE):
-            return True
-        named = f"{root_name}/{inside}"
-        for pattern in self.ignore:
-            pattern = pattern.rstrip("/")
-            for path in (inside, named):
-                if fnmatch.fnmatchcase(path, pattern) or path.startswith(pattern + "/"):
-                    return True
-        return False
-
-    # -- one file -----------------------------------------------------------------------------------------------
-
-    def scan_file(self, path: Path, name: str, inside: str) -> None:
-        """Scan one file with the reader of its kind; a file that reader fails on is listed as skipped and its
-        raw bytes are scanned as text lines."""
+    def scan_one(self, path: Path, name: str) -> _FileScan:
+        """Scan one file (named ``name`` in hits) with the reader of its kind. A file that reader fails on is
+        listed as skipped and its raw bytes are scanned as text lines."""
+        self.hits, self.skipped = {}, []
+        scanned, size = False, 0
         try:
             size = path.stat().st_size
             with open(path, "rb") as handle:
                 head = handle.read(_HEAD_BYTES)
         except OSError as error:
             self.skipped.append((name, f"not readable: {error.strerror or error}"))
-            return
-        reader = self._reader_for(path, head)
-        try:
-            reader(path, name)
-        except Exception as error:  # noqa: BLE001 - any failure of a reader is reported, the scan goes on
-            self.skipped.append((name, f"not readable as {_READER_NAMES[reader.__name__]} "
-                                       f"({type(error).__name__}: {error}); its raw bytes were scanned as text"))
-            self._scan_raw_bytes(path, name)
-            return
-        self.files_scanned += 1
-        self.bytes_scanned += size
+        else:
+            reader = self._reader_for(path, head)
+            try:
+                reader(path, name)
+                scanned = True
+            except Exception as error:  # noqa: BLE001 - any failure of a reader is reported, the scan goes on
+                kind = _READER_NAMES[reader.__name__]
+                self.skipped.append((name, f"not readable as {kind} ({type(error).__name__}: {error}); its raw "
+                                           "bytes were scanned as text"))
+                self._scan_raw_bytes(path, name)
+        return _FileScan(scanned, size, tuple(self.hits), tuple(self.skipped))
 
     def _reader_for(self, path: Path, head: bytes) -> Callable[[Path, str], None]:
         """The reader of a file's kind: by its first bytes, then its name."""
@@ -226,6 +286,17 @@ class _Scanner:
         for kind in self.kinds_in(text):
             self.hits[Hit(name, location, kind)] = None
 
+    def check_values(self, name: str, location: str, values: Iterable[object], separator: str) -> None:
+        """:meth:`check_value` for many values of one place; a value already seen is settled by one look-up."""
+        known = self.kinds_of
+        for value in values:
+            kinds = known.get(value) if isinstance(value, str) else None
+            if kinds is None:
+                self.check_value(name, location, value, separator)
+            else:
+                for kind in kinds:
+                    self.hits[Hit(name, location, kind)] = None
+
     def check_value(self, name: str, location: str, value: object, separator: str) -> None:
         """Check a stored value: a string that is JSON is walked (its paths appended to ``location`` after
         ``separator``), other strings, bytes and integers are checked as text."""
@@ -233,8 +304,11 @@ class _Scanner:
             value = value.decode("utf-8", errors="replace")
         elif isinstance(value, int) and not isinstance(value, bool):
             value = str(value)
-        if not isinstance(value, str) or len(value.strip()) < MIN_ID_LENGTH:
-            return   # shorter than any identifier (the shortest email, "a@b.c", has MIN_ID_LENGTH characters)
+        if not isinstance(value, str):
+            return
+        if len(value.strip()) < MIN_ID_LENGTH:   # shorter than any identifier (the shortest email, "a@b.c")
+            self.kinds_of[value] = ()
+            return
         document = _json_document(value)
         if document is None:
             self.check(name, location, value)
@@ -253,8 +327,7 @@ class _Scanner:
             for field_name, column in zip(table.column_names, table.columns):
                 for chunk in column.chunks:
                     for column_path, leaf in _leaf_arrays(field_name, chunk):
-                        for value in _unique_values(leaf):
-                            self.check_value(name, f"column {column_path}", value, ".")
+                        self.check_values(name, f"column {column_path}", _unique_values(leaf), ".")
         self._scan_parquet_footer(parquet, name)
 
     def _scan_parquet_footer(self, parquet: pq.ParquetFile, name: str) -> None:
@@ -346,8 +419,7 @@ class _Scanner:
                     columns = [row[1] for row in connection.execute(f"PRAGMA table_info({_quoted(table)})")]
                     for column in columns:
                         rows = connection.execute(f"SELECT DISTINCT {_quoted(column)} FROM {_quoted(table)}")
-                        for (value,) in rows:
-                            self.check_value(name, f"table {table}, column {column}", value, ": ")
+                        self.check_values(name, f"table {table}, column {column}", (row[0] for row in rows), ": ")
                 except sqlite3.Error as error:
                     self.skipped.append((name, f"table {table} not readable: {error}"))
         finally:
