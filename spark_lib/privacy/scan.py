@@ -69,7 +69,7 @@ LINE_OVERLAP_BYTES = 512
 #: values whose candidate hashes are remembered (values repeat across files and table versions); beyond this
 #: many the memory is emptied and filled again
 CACHE_LIMIT = 1_000_000
-#: longer values are not remembered: a text line or a long JSON string rarely comes back
+#: longer values are not remembered (nor text lines): they rarely come back
 CACHED_VALUE_CHARS = 256
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -269,21 +269,22 @@ class _Scanner:
 
     # -- matching values ------------------------------------------------------------------------------------
 
-    def kinds_in(self, text: str) -> tuple[str, ...]:
-        """The kinds of the request's hashes that ``text`` could stand for (usually none)."""
+    def kinds_in(self, text: str, remember: bool = True) -> tuple[str, ...]:
+        """The kinds of the request's hashes that ``text`` could stand for (usually none). A short value is
+        remembered (``remember``): values repeat across columns, files and table versions."""
         known = self.kinds_of.get(text)
         if known is not None:
             return known
         kinds = tuple(sorted({self.hashes[h] for h in candidate_hashes(text, self.key) if h in self.hashes}))
-        if len(text) <= CACHED_VALUE_CHARS:
+        if remember and len(text) <= CACHED_VALUE_CHARS:
             if len(self.kinds_of) >= CACHE_LIMIT:
                 self.kinds_of.clear()
             self.kinds_of[text] = kinds
         return kinds
 
-    def check(self, name: str, location: str, text: str) -> None:
+    def check(self, name: str, location: str, text: str, remember: bool = True) -> None:
         """Record a hit for each kind of identifier ``text`` could stand for."""
-        for kind in self.kinds_in(text):
+        for kind in self.kinds_in(text, remember):
             self.hits[Hit(name, location, kind)] = None
 
     def check_values(self, name: str, location: str, values: Iterable[object], separator: str) -> None:
@@ -390,7 +391,7 @@ class _Scanner:
         if head in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
             reader = codecs.getreader("utf-16")(handle, errors="replace")
             for number, line in enumerate(iter(lambda: reader.readline(LINE_PIECE_BYTES), ""), start=1):
-                self.check(name, f"{prefix}line {number}", line.rstrip("\r\n"))
+                self.check(name, f"{prefix}line {number}", line.rstrip("\r\n"), remember=False)
             return
         for number, raw in _numbered_lines(handle):
             self._check_line(name, f"{prefix}line {number}", raw)
@@ -401,9 +402,9 @@ class _Scanner:
         if len(raw) < MIN_ID_LENGTH:
             return
         text = raw.decode("utf-8", errors="replace")
-        self.check(name, location, text)
+        self.check(name, location, text, remember=False)   # a line rarely comes back: not remembered
         if "\ufffd" in text:
-            self.check(name, location, raw.decode("cp1252", errors="replace"))
+            self.check(name, location, raw.decode("cp1252", errors="replace"), remember=False)
 
     # -- SQLite, deletion vectors -----------------------------------------------------------------------------
 
