@@ -45,8 +45,10 @@ def stores(tmp_path) -> Path:
     shipping = pa.array([{"email": JEAN["email"], "phone": JEAN["phone"]},
                          {"email": MARIE["email"], "phone": MARIE["phone"]}],
                         pa.struct([("email", pa.string()), ("phone", pa.string())]))
+    attributes = pa.array([[("mail", JEAN["email"])], [("mail", MARIE["email"])]], pa.map_(pa.string(), pa.string()))
     pq.write_table(pa.table({"record_key": ["crm:A0001", "crm:A0002"], "shipping": shipping,
-                             "aliases": [["x1"], [MARIE["id"]]], "amount": [12, 13]}),
+                             "aliases": [["x1"], [MARIE["id"]]], "attributes": attributes,
+                             "phone_number": [612345678, 798765432], "amount": [12, 13]}),
                    records / "part-0000.parquet")
     stats = {"numRecords": 2, "minValues": {"email": JEAN["email"].lower(), "phone": "0612345678"},
              "maxValues": {"email": MARIE["email"]}}
@@ -92,8 +94,10 @@ def test_finds_each_identifier_with_its_file_location_and_kind(stores):
     parquet = "lakehouse/silver/customer_records/part-0000.parquet"
     assert hits_in(report, parquet) == {
         ("column shipping.email", "email"), ("column shipping.phone", "phone"),
-        # the footer's min statistics hold Jean's values too ("J" < "m", "06" < "07")
-        ("statistics of column shipping.email", "email"), ("statistics of column shipping.phone", "phone")}
+        ("column attributes.value", "email"), ("column phone_number", "phone"),
+        # the footer's min statistics hold Jean's values too ("J" < "m", "06" < "07", 612345678 < 798765432)
+        ("statistics of column shipping.email", "email"), ("statistics of column shipping.phone", "phone"),
+        ("statistics of column attributes.key_value.value", "email"), ("statistics of column phone_number", "phone")}
     assert hits_in(report, "lakehouse/silver/customer_records/_delta_log/00000000000000000001.json") == {
         ("line 2: add.stats.minValues.email", "email"), ("line 2: add.stats.minValues.phone", "phone")}
     assert hits_in(report, "mlruns/mlflow.db") == {("table runs, column user_id", "email")}
@@ -145,8 +149,9 @@ def test_the_privacy_key_file_is_never_read(stores):
     report = scan_all(stores)
     assert not any(hit.file.endswith(KEY_FILE) for hit in report.hits)
     assert not any(file.endswith(KEY_FILE) for file, _ in report.skipped)
-    alone = scan([stores / "lakehouse" / KEY_FILE], HASHES, KEY)
-    assert (alone.files_scanned, alone.hits) == (0, ())
+    for root in (stores / "lakehouse" / KEY_FILE, stores / "lakehouse" / "ops"):
+        alone = scan([root], HASHES, KEY)
+        assert (alone.files_scanned, alone.hits, alone.skipped) == (0, (), ())
 
 
 def test_an_unreadable_file_is_reported_not_raised(stores):

@@ -24,6 +24,13 @@ How each file is read (decided by its first bytes, then its name):
   is not valid UTF-8, also as cp1252 (``line 40``); UTF-16 text (a BOM) decoded as such. Files are streamed:
   a file of any size is read line by line, a very long line in overlapping pieces.
 
+Values are checked once per column chunk (Parquet's unique values, SQLite's distinct ones) and each value's
+result is remembered for the rest of the scan: a Delta table's versions repeat most values. Measured on the
+10,000-person benchmark folder (146 MB, 1,320 files: a lakehouse whose Parquet files hold 2.3 million rows
+over all table versions, raw files, MLflow, reports), one process scans about 6.5 MB or 100,000 Parquet rows
+per CPU second (the lakehouse alone: 170,000 rows per second; text: 20,000 to 40,000 lines per second).
+``workers=N`` spreads the files over N processes.
+
 A file that cannot be read as its kind (a corrupt Parquet file, a truncated gzip) is listed in
 :attr:`ScanReport.skipped` with the reason, never silently ignored; its raw bytes are still scanned as text
 lines (``raw bytes, line 7``) so that values stored in clear are found anyway. The lakehouse's privacy key
@@ -47,9 +54,9 @@ import codecs
 import fnmatch
 import gzip
 import json
+import multiprocessing
 import os
 import sqlite3
-import multiprocessing
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -169,9 +176,9 @@ def _list_files(roots: list[Path], ignore: tuple[str, ...]) -> tuple[list[_File]
 
 def _ignored(inside: str, root_name: str, ignore: tuple[str, ...]) -> bool:
     """Whether the path ``inside`` the root named ``root_name`` is to be skipped."""
-    if inside == KEY_FILE or inside.endswith("/" + KEY_FILE):
-        return True
     named = f"{root_name}/{inside}"
+    if any(path == KEY_FILE or path.endswith("/" + KEY_FILE) for path in (inside, named)):
+        return True
     for pattern in ignore:
         pattern = pattern.rstrip("/")
         for path in (inside, named):
@@ -478,9 +485,9 @@ def _unique_values(array: pa.Array) -> list:
     """The distinct non-null values of a leaf array, as Python values (integers too short to be an
     identifier left out before leaving Arrow)."""
     unique = pc.unique(array.drop_null())
-    if pa.types.is_integer(unique.type):
-        floor = 10 ** (MIN_ID_LENGTH - 1)
-        unique = unique.filter(pc.greater_equal(pc.abs(unique), floor))
+    if pa.types.is_integer(unique.type):   # compared as floats: no overflow, and the floor is all that matters
+        magnitude = pc.abs(pc.cast(unique, pa.float64(), safe=False))
+        unique = unique.filter(pc.greater_equal(magnitude, 10 ** (MIN_ID_LENGTH - 1)))
     return unique.to_pylist()
 
 
