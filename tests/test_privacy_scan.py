@@ -3,8 +3,10 @@ nothing of another person's; unreadable files are reported, the privacy key file
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import json
+import lzma
 import sqlite3
 import zipfile
 from pathlib import Path
@@ -197,3 +199,19 @@ def test_text_in_cp1252_and_utf16_is_decoded(tmp_path):
 
 def test_several_processes_give_the_same_report(stores):
     assert scan_all(stores, workers=2) == scan_all(stores)
+
+
+def test_compressed_files_are_decompressed_and_a_truncated_one_reported(tmp_path):
+    folder = tmp_path / "landing"
+    folder.mkdir()
+    content = f"id;email\nA0002;{MARIE['email']}\nA0001;{JEAN['email']}\n".encode() * 50
+    (folder / "a.csv.bz2").write_bytes(bz2.compress(content))
+    (folder / "b.csv.xz").write_bytes(lzma.compress(content))
+    with pa.output_stream(str(folder / "c.csv.zst"), compression="zstd") as stream:
+        stream.write(content)
+    (folder / "d.csv.gz").write_bytes(gzip.compress(content)[:60])   # cut: its end is missing
+
+    report = scan([folder], HASHES, KEY)
+    assert {hit.file for hit in report.hits} >= {"landing/a.csv.bz2", "landing/b.csv.xz", "landing/c.csv.zst"}
+    assert Hit("landing/a.csv.bz2", "line 3", "email") in report.hits
+    assert [(file, why.split(" (")[0]) for file, why in report.skipped] == [("landing/d.csv.gz", "not readable as gzip")]

@@ -18,7 +18,7 @@ How each file is read (decided by its first bytes, then its name):
   JSON strings parsed (``line 3: add.stats.minValues.email``);
 - deletion vectors (``deletion_vector_*.bin``): row positions only, counted as scanned, no value to check;
 - SQLite databases (MLflow's ``mlflow.db``): every column of every table (``table runs, column name``);
-- gzip files: decompressed and read as text lines; zip files (``.xlsx``...): each member read as text lines
+- gzip, bzip2, xz and zstd files: decompressed and read as text lines; zip files (``.xlsx``...): each member read as text lines
   (``member xl/sharedStrings.xml, line 2``);
 - anything else (CSV, JSON lines, HTML, YAML, pickles...): text lines, decoded as UTF-8 and, for a line that
   is not valid UTF-8, also as cp1252 (``line 40``); UTF-16 text (a BOM) decoded as such. Files are streamed:
@@ -50,10 +50,14 @@ Example::
 
 from __future__ import annotations
 
+import bz2
 import codecs
 import fnmatch
+import functools
 import gzip
+import io
 import json
+import lzma
 import multiprocessing
 import os
 import sqlite3
@@ -81,7 +85,6 @@ CACHED_VALUE_CHARS = 256
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _PARQUET_MAGIC = b"PAR1"
-_GZIP_MAGIC = b"\x1f\x8b"
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
 _HEAD_BYTES = 16
 
@@ -247,32 +250,32 @@ class _Scanner:
         except OSError as error:
             self.skipped.append((name, f"not readable: {error.strerror or error}"))
         else:
-            reader = self._reader_for(path, head)
+            kind, reader = self._reader_for(path, head)
             try:
                 reader(path, name)
                 scanned = True
             except Exception as error:  # noqa: BLE001 - any failure of a reader is reported, the scan goes on
-                kind = _READER_NAMES[reader.__name__]
                 self.skipped.append((name, f"not readable as {kind} ({type(error).__name__}: {error}); its raw "
                                            "bytes were scanned as text"))
                 self._scan_raw_bytes(path, name)
         return _FileScan(scanned, size, tuple(self.hits), tuple(self.skipped))
 
-    def _reader_for(self, path: Path, head: bytes) -> Callable[[Path, str], None]:
-        """The reader of a file's kind: by its first bytes, then its name."""
+    def _reader_for(self, path: Path, head: bytes) -> tuple[str, Callable[[Path, str], None]]:
+        """The kind of a file and its reader: by its first bytes, then its name."""
         if path.name.startswith("deletion_vector_") and path.suffix == ".bin":
-            return self._scan_deletion_vector
+            return "a deletion vector", self._scan_deletion_vector
         if head.startswith(_SQLITE_MAGIC):
-            return self._scan_sqlite
+            return "SQLite", self._scan_sqlite
         if head.startswith(_PARQUET_MAGIC) or path.suffix == ".parquet":
-            return self._scan_parquet
-        if head.startswith(_GZIP_MAGIC):
-            return self._scan_gzip
+            return "Parquet", self._scan_parquet
+        for magic, (kind, opener) in _COMPRESSED.items():
+            if head.startswith(magic):
+                return kind, functools.partial(self._scan_compressed, opener)
         if head.startswith(_ZIP_MAGICS):
-            return self._scan_zip
+            return "zip", self._scan_zip
         if "_delta_log" in path.parts:
-            return self._scan_delta_log
-        return self._scan_text
+            return "Delta log JSON lines", self._scan_delta_log
+        return "text", self._scan_text
 
     # -- matching values ------------------------------------------------------------------------------------
 
@@ -328,14 +331,20 @@ class _Scanner:
     # -- Parquet ----------------------------------------------------------------------------------------------
 
     def _scan_parquet(self, path: Path, name: str) -> None:
-        """Every column's unique values, row group by row group (bounded memory), then the footer."""
+        """The unique values of every column that can hold an identifier, one row group and one top-level
+        column at a time (memory bounded by a column chunk), then the footer."""
         parquet = pq.ParquetFile(path)
+        names = [field.name for field in parquet.schema_arrow]
+        wanted = [field.name for field in parquet.schema_arrow if _can_hold_identifiers(field.type)]
+        # a file whose top-level names repeat (not readable by name) is read whole, row group by row group
+        selections = [[column] for column in wanted] if len(set(names)) == len(names) else [None]
         for group in range(parquet.metadata.num_row_groups):
-            table = parquet.read_row_group(group)
-            for field_name, column in zip(table.column_names, table.columns):
-                for chunk in column.chunks:
-                    for column_path, leaf in _leaf_arrays(field_name, chunk):
-                        self.check_values(name, f"column {column_path}", _unique_values(leaf), ".")
+            for selection in selections:
+                table = parquet.read_row_group(group, columns=selection)
+                for field_name, column in zip(table.column_names, table.columns):
+                    for chunk in column.chunks:
+                        for column_path, leaf in _leaf_arrays(field_name, chunk):
+                            self.check_values(name, f"column {column_path}", _unique_values(leaf), ".")
         self._scan_parquet_footer(parquet, name)
 
     def _scan_parquet_footer(self, parquet: pq.ParquetFile, name: str) -> None:
@@ -374,8 +383,8 @@ class _Scanner:
         with open(path, "rb") as handle:
             self._scan_lines(handle, name, "")
 
-    def _scan_gzip(self, path: Path, name: str) -> None:
-        with gzip.open(path, "rb") as handle:
+    def _scan_compressed(self, opener: Callable[[Path], BinaryIO], path: Path, name: str) -> None:
+        with opener(path) as handle:
             self._scan_lines(handle, name, "")
 
     def _scan_zip(self, path: Path, name: str) -> None:
@@ -437,9 +446,16 @@ class _Scanner:
         """A deletion vector holds row positions (a bitmap), no value: nothing to check."""
 
 
-_READER_NAMES = {
-    "_scan_deletion_vector": "a deletion vector", "_scan_sqlite": "SQLite", "_scan_parquet": "Parquet",
-    "_scan_gzip": "gzip", "_scan_zip": "zip", "_scan_delta_log": "Delta log JSON lines", "_scan_text": "text",
+def _open_zstd(path: Path) -> BinaryIO:
+    return io.BufferedReader(pa.input_stream(str(path), compression="zstd"))
+
+
+#: compressed files, by their first bytes: what they are, how to open them as a stream of their content
+_COMPRESSED: dict[bytes, tuple[str, Callable[[Path], BinaryIO]]] = {
+    b"\x1f\x8b": ("gzip", lambda path: gzip.open(path, "rb")),
+    b"BZh": ("bzip2", lambda path: bz2.open(path, "rb")),
+    b"\xfd7zXZ\x00": ("xz", lambda path: lzma.open(path, "rb")),
+    b"\x28\xb5\x2f\xfd": ("zstd", _open_zstd),
 }
 
 
@@ -472,6 +488,20 @@ def _leaf_arrays(path: str, array: pa.Array) -> Iterator[tuple[str, pa.Array]]:
         yield from _leaf_arrays(path, array.flatten())
     elif _holds_identifiers(kind):
         yield path, array
+
+
+def _can_hold_identifiers(kind: pa.DataType) -> bool:
+    """Whether a (nested) column has a leaf of a type that can hold an identifier."""
+    if pa.types.is_dictionary(kind):
+        return _can_hold_identifiers(kind.value_type)
+    if pa.types.is_struct(kind):
+        return any(_can_hold_identifiers(kind.field(index).type) for index in range(kind.num_fields))
+    if pa.types.is_map(kind):
+        return _can_hold_identifiers(kind.key_type) or _can_hold_identifiers(kind.item_type)
+    if (pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)
+            or pa.types.is_list_view(kind) or pa.types.is_large_list_view(kind)):
+        return _can_hold_identifiers(kind.value_type)
+    return _holds_identifiers(kind)
 
 
 def _holds_identifiers(kind: pa.DataType) -> bool:
