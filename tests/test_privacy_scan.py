@@ -214,4 +214,5 @@ def test_compressed_files_are_decompressed_and_a_truncated_one_reported(tmp_path
     report = scan([folder], HASHES, KEY)
     assert {hit.file for hit in report.hits} >= {"landing/a.csv.bz2", "landing/b.csv.xz", "landing/c.csv.zst"}
     assert Hit("landing/a.csv.bz2", "line 3", "email") in report.hits
-    assert [(file, why.split(" (")[0]) for file, why in report.skipped] == [("landing/d.csv.gz", "not readable as gzip")]
+    assert [(file, why.split(" (")[0]) for file, why in report.skipped] == [
+        ("landing/d.csv.gz", "not readable as gzip")]

@@ -18,8 +18,8 @@ How each file is read (decided by its first bytes, then its name):
   JSON strings parsed (``line 3: add.stats.minValues.email``);
 - deletion vectors (``deletion_vector_*.bin``): row positions only, counted as scanned, no value to check;
 - SQLite databases (MLflow's ``mlflow.db``): every column of every table (``table runs, column name``);
-- gzip, bzip2, xz and zstd files: decompressed and read as text lines; zip files (``.xlsx``...): each member read as text lines
-  (``member xl/sharedStrings.xml, line 2``);
+- gzip, bzip2, xz and zstd files: decompressed and read as text lines; zip files (``.xlsx``...): each
+  member read as text lines (``member xl/sharedStrings.xml, line 2``);
 - anything else (CSV, JSON lines, HTML, YAML, pickles...): text lines, decoded as UTF-8 and, for a line that
   is not valid UTF-8, also as cp1252 (``line 40``); UTF-16 text (a BOM) decoded as such. Files are streamed:
   a file of any size is read line by line, a very long line in overlapping pieces.
