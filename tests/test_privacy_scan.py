@@ -7,6 +7,7 @@ import bz2
 import gzip
 import json
 import lzma
+import os
 import sqlite3
 import zipfile
 from pathlib import Path
@@ -216,3 +217,17 @@ def test_compressed_files_are_decompressed_and_a_truncated_one_reported(tmp_path
     assert Hit("landing/a.csv.bz2", "line 3", "email") in report.hits
     assert [(file, why.split(" (")[0]) for file, why in report.skipped] == [
         ("landing/d.csv.gz", "not readable as gzip")]
+
+
+def test_linked_folders_are_followed_once_and_special_files_reported(tmp_path):
+    landing = tmp_path / "elsewhere"
+    write_text(landing / "members.csv", f"1;{JEAN['email']}\n")
+    root = tmp_path / "raw"
+    root.mkdir()
+    (root / "landing").symlink_to(landing)
+    (root / "loop").symlink_to(root)
+    os.mkfifo(root / "pipe")
+
+    report = scan([root], HASHES, KEY)
+    assert report.hits == (Hit("raw/landing/members.csv", "line 1", "email"),)
+    assert report.skipped == (("raw/pipe", "not a regular file"),)

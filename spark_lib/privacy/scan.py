@@ -61,6 +61,7 @@ import lzma
 import multiprocessing
 import os
 import sqlite3
+import stat
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -148,9 +149,14 @@ def _list_files(roots: list[Path], ignore: tuple[str, ...]) -> tuple[list[_File]
 
     def add(path: Path, name: str) -> None:
         try:
-            files.append((path, name, path.stat().st_size))
-        except OSError as error:
+            status = path.stat()
+        except OSError as error:   # a broken symbolic link, a file removed meanwhile
             skipped.append((name, f"not readable: {error.strerror or error}"))
+            return
+        if stat.S_ISREG(status.st_mode):
+            files.append((path, name, status.st_size))
+        else:   # a pipe or a device: reading could block or never end
+            skipped.append((name, "not a regular file"))
 
     for root in roots:
         if root.is_file():
@@ -165,7 +171,13 @@ def _list_files(roots: list[Path], ignore: tuple[str, ...]) -> tuple[list[_File]
             inside = Path(error.filename).relative_to(root).as_posix()
             skipped.append((f"{root.name}/{inside}", f"folder not readable: {error.strerror}"))
 
-        for folder, subfolders, names in os.walk(root, onerror=unreadable):
+        seen: set[str] = set()   # folders reached through symbolic links are scanned once
+        for folder, subfolders, names in os.walk(root, onerror=unreadable, followlinks=True):
+            real = os.path.realpath(folder)
+            if real in seen:
+                subfolders.clear()
+                continue
+            seen.add(real)
             subfolders.sort()
             subfolders[:] = [d for d in subfolders
                              if not _ignored(Path(folder, d).relative_to(root).as_posix(), root.name, ignore)]
