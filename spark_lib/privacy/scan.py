@@ -33,8 +33,13 @@ per CPU second (the lakehouse alone: 170,000 rows per second; text: 20,000 to 40
 
 A file that cannot be read as its kind (a corrupt Parquet file, a truncated gzip) is listed in
 :attr:`ScanReport.skipped` with the reason, never silently ignored; its raw bytes are still scanned as text
-lines (``raw bytes, line 7``) so that values stored in clear are found anyway. The lakehouse's privacy key
-file (``ops/_privacy_key``) is never read.
+lines (``raw bytes, line 7``) so that values stored uncompressed are found anyway. Files that cannot be
+opened, broken links, pipes and devices (never opened) are listed there too. Folders reached through symbolic
+links are scanned, once. The lakehouse's privacy key file (``ops/_privacy_key``) is never read.
+
+Not read: Parquet page indexes and bloom filters (pyarrow does not expose them; a page index only repeats,
+truncated, values of the pages, which are read), and formats other than the above (ORC, Avro, a zip inside a
+zip), whose bytes are scanned as text lines: only values they store uncompressed are found.
 
 Example::
 
