@@ -29,9 +29,10 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow.compute as pc
 from pyspark.sql import functions as F
 
-from jobs.common import JobContext, Progress, add_common_arguments, add_lock_argument, build_context, writing_run
+from jobs.common import JobContext, Progress, add_common_arguments, add_lock_argument, writing_run
 from spark_lib import tables
 from spark_lib.matching.probabilistic import load_matching_config, model_input
 from spark_lib.privacy.erasure import erase_rows, raw_files_held
@@ -273,22 +274,23 @@ def scan_roots(ctx: JobContext, raw: bool = False) -> list[Path]:
 
 def verify(ctx: JobContext, request_id: str, raw: bool = False):
     """Scan every file of the lakehouse, its reports and the MLflow store for the erased person's values
-    (their hashes: the values themselves are gone); returns the scan report."""
+    (their hashes: the values themselves are gone); returns the scan report. No Spark: the request and the
+    suppression list are read with the ``deltalake`` package."""
+    from spark_lib.privacy.access import LakeReader
     from spark_lib.privacy.scan import scan
 
-    lake = ctx.lake
-    if not lake.exists(tables.PRIVACY_REQUESTS):
-        raise RequestError(f"no privacy request has been logged in {lake.root}")
-    row = lake.read(tables.PRIVACY_REQUESTS).where(F.col("request_id") == request_id).first()
-    if row is None:
-        raise RequestError(f"no request {request_id!r} in {tables.PRIVACY_REQUESTS}")
-    if row.action != "erase" or not row.batch_id:
-        raise RequestError(f"request {request_id} is a {row.action} request with status {row.status}: nothing was "
-                           "erased, so there is nothing to verify")
-    footprint = batch_footprint(ctx, [row.batch_id])
-    hashes = {**{h: "customer id" for h in footprint.customers}, **{h: "record id" for h in footprint.records},
-              **{h: "identifier" for h in footprint.identifiers}}
-    return scan(scan_roots(ctx, raw), hashes, lakehouse_key(lake.root))
+    lake = LakeReader(ctx.lake.root)
+    requests = lake.rows(tables.PRIVACY_REQUESTS, pc.field("request_id") == request_id)
+    if requests is None or not requests.num_rows:
+        raise RequestError(f"no request {request_id!r} in {tables.PRIVACY_REQUESTS} of {ctx.lake.root}")
+    row = requests.to_pylist()[0]
+    if row["action"] != "erase" or not row["batch_id"]:
+        raise RequestError(f"request {request_id} is a {row['action']} request with status {row['status']}: nothing "
+                           "was erased, so there is nothing to verify")
+    suppressed = lake.rows(tables.SUPPRESSION_LIST, pc.field("batch_id") == row["batch_id"]).to_pylist()
+    labels = {"customer": "customer id", "record": "record id", "identifier": "identifier"}
+    hashes = {r["hash"]: labels[r["kind"]] for r in suppressed if r["kind"] in labels}
+    return scan(scan_roots(ctx, raw), hashes, lakehouse_key(ctx.lake.root))
 
 
 def purge(ctx: JobContext, progress: Progress | None = None):
@@ -344,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.action == "access":
             return _access(args)
         if args.action == "verify":
-            ctx = build_context(args, "rcu-privacy")
+            ctx = _reading_context(args)
             result = verify(ctx, args.request, args.raw)
             for hit in result.hits:
                 print(f"  {hit.file}: {hit.location} ({hit.kind})")
@@ -378,6 +380,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {path}", file=sys.stderr)
     unresolved = [s for s in report.statuses.values() if s in ("no_match", "ambiguous")]
     return 3 if unresolved or problems else 0
+
+
+def _reading_context(args) -> JobContext:
+    """A context that reads the configuration only: verify reads the lakehouse without Spark."""
+    from jobs.common import _configuration
+    from spark_lib.config import load_sources
+    from spark_lib.storage import Lakehouse
+
+    conf_dir, pipeline, sources_file = _configuration(args)
+    return JobContext(None, pipeline, load_sources(sources_file), Lakehouse(None, pipeline.resolve(pipeline.lakehouse_dir)))
 
 
 def _access(args) -> int:

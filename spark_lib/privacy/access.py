@@ -64,7 +64,7 @@ class AccessExport:
                 "customers": self.customers, "sections": self.sections}
 
 
-class _Lake:
+class LakeReader:
     """The lakehouse's Delta tables read with the ``deltalake`` package (no Spark)."""
 
     def __init__(self, root: str | Path):
@@ -89,7 +89,7 @@ def _isin(column: str, values) -> Any:
     return pc.field(column).isin(pa.array(sorted(values), pa.string()))
 
 
-def find_customers(lake: _Lake, request: Request) -> list[str]:
+def find_customers(lake: LakeReader, request: Request) -> list[str]:
     """The customer ids the request names: records holding its email or phone (any form), or its customer id."""
     found: set[str] = set()
     if request.customer_id and lake.exists(tables.CROSSWALK):
@@ -117,7 +117,7 @@ def access_export(lakehouse: str | Path, sources: list[SourceSpec], request: Req
                   confirm: bool = False) -> AccessExport:
     """Everything held on the person the request names (every section empty when it names nobody, or
     several customers without ``confirm``)."""
-    lake = _Lake(lakehouse)
+    lake = LakeReader(lakehouse)
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
     customers = find_customers(lake, request)
     export = AccessExport(request, customers, now)
@@ -156,7 +156,7 @@ def _listed(rows: pa.Table | None) -> list[dict[str, Any]]:
     return [] if rows is None else rows.to_pylist()
 
 
-def _delivered_rows(lake: _Lake, sources: list[SourceSpec], record_keys: list[str]) -> list[dict[str, Any]]:
+def _delivered_rows(lake: LakeReader, sources: list[SourceSpec], record_keys: list[str]) -> list[dict[str, Any]]:
     """Each bronze row of the person's records, as its source delivered it."""
     rows = []
     for spec in sources:
@@ -170,7 +170,7 @@ def _delivered_rows(lake: _Lake, sources: list[SourceSpec], record_keys: list[st
     return rows
 
 
-def _quarantined(lake: _Lake, records: pa.Table, record_keys: list[str], request: Request, key: str) -> list[dict]:
+def _quarantined(lake: LakeReader, records: pa.Table, record_keys: list[str], request: Request, key: str) -> list[dict]:
     """Quarantine rows whose raw text carries one of the person's identifiers (read as verify reads text)."""
     quarantine = lake.rows(tables.QUARANTINE, columns=["source", "source_file", "reason", "raw_record", "ingested_at"])
     if quarantine is None or not quarantine.num_rows:

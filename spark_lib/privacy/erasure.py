@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 
 from spark_lib import tables
 from spark_lib.config import SourceSpec
-from spark_lib.privacy.footprint import Footprint, held_rows
+from spark_lib.privacy.footprint import Footprint, held_rows, quarantined_rows_held
 from spark_lib.privacy.identifiers import hash_column
 from spark_lib.sources.readers import column_path
 from spark_lib.storage import Lakehouse
@@ -56,10 +56,13 @@ def erase_rows(lake: Lakehouse, footprint: Footprint, key: str, specs: Mapping[s
     for layer in ERASED_LAYERS:
         for table in lake.tables(layer):
             df = lake.read(table)
-            held = held_rows(df, table, footprint, key, specs)
-            if held is None:
-                continue
-            doomed = df.where(held).localCheckpoint()
+            if table == tables.QUARANTINE:
+                doomed = quarantined_rows_held(df, footprint, key)
+            else:
+                held = held_rows(df, table, footprint, key, specs)
+                if held is None:
+                    continue
+                doomed = df.where(held).localCheckpoint()
             if doomed.isEmpty():
                 continue
             removed[table] = lake.delete_keys(doomed, table, merge_keys(table, df, specs))

@@ -27,7 +27,6 @@ from typing import Collection, Mapping
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import BooleanType
 
 from spark_lib import tables
 from spark_lib.config import SourceSpec
@@ -148,7 +147,7 @@ def held_rows(df: DataFrame, table: str, footprint: Footprint, key: str,
     if table in PERSON_FREE or layer == "ops":
         return None
     if table == tables.QUARANTINE:
-        return quarantined_rows_held(footprint, key)
+        raise ValueError(f"{table}: its rows are the person's by their raw text: use quarantined_rows_held")
     if table == tables.DELETIONS:
         record = F.concat(F.col("source"), F.lit(":"), F.trim(F.col("record_id").cast("string")))
         return _in(footprint.records, hash_column("id", record, key))
@@ -166,16 +165,16 @@ def held_rows(df: DataFrame, table: str, footprint: Footprint, key: str,
     return held if len(columns & {"record_key", "record_key_l", "record_key_r", "component_id", "customer_id"}) else None
 
 
-def quarantined_rows_held(footprint: Footprint, key: str) -> Column:
-    """True on quarantine rows whose raw text holds one of the person's identifiers or record ids (the line
-    was rejected, so only its text says whose it is: read as the verify scan reads any text)."""
+def quarantined_rows_held(quarantine: DataFrame, footprint: Footprint, key: str) -> DataFrame:
+    """The quarantine rows (file_hash, raw_record) whose raw text holds one of the person's identifiers or
+    record ids: the line was rejected, so only its text says whose it is, read as the verify scan reads any
+    text. Filtered on the driver: the quarantine holds the few rows that could not be used."""
     wanted = footprint.records | footprint.identifiers
-
-    @F.udf(BooleanType())
-    def holds(text):
-        return bool(text) and not wanted.isdisjoint(candidate_hashes(text, key))
-
-    return F.coalesce(holds(F.col("raw_record")), F.lit(False)) if wanted else F.lit(False)
+    rows = [] if not wanted else [
+        (r.file_hash, r.raw_record) for r in quarantine.select("file_hash", "raw_record").collect()
+        if r.raw_record and not wanted.isdisjoint(candidate_hashes(r.raw_record, key))
+    ]
+    return quarantine.sparkSession.createDataFrame(rows, "file_hash string, raw_record string")
 
 
 #: the reason of a quarantine row that an erased person's row became at ingest
