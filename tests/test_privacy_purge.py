@@ -17,6 +17,7 @@ from deltalake import DeltaTable as RustDeltaTable
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DateType, IntegerType, StringType, StructField, StructType, TimestampType
 
+from spark_lib.privacy import purge
 from spark_lib.privacy.purge import (
     STATS_COLUMNS,
     PrivacyRetention,
@@ -158,6 +159,29 @@ def test_purge_keeps_files_younger_than_the_retention(spark, tmp_path):
     assert sorted(p.name for p in Path(path).glob("*.parquet")) == data_files
     assert sorted(p.name for p in Path(path, "_delta_log").glob("*.json")) == [f"{v:020d}.json" for v in (0, 1)]
     assert remaining_rows(spark, path) == ([(PERSON["record_key"], PERSON["email"], PERSON["first_name"])],) * 2
+
+
+def test_a_purge_killed_after_its_checkpoint_is_finished_by_the_next(spark, tmp_path):
+    lake = Lakehouse(spark, str(tmp_path))
+    path = lake.path(TABLE)
+    others = spark.createDataFrame([LATE], SCHEMA)
+    person = spark.createDataFrame([(PERSON["record_key"], PERSON["email"], PERSON["first_name"], None)], SCHEMA)
+    lake.overwrite(person.union(others), TABLE)
+    lake.overwrite(others, TABLE)  # the person is gone from the table, not from its files
+    apply_privacy_properties(spark, path, ZERO, list(TABLE.keys))
+    assert set(traces(path)) == set(PERSON)
+
+    # killed after VACUUM and the checkpoint, in the middle of the log clean-up (oldest files go first)
+    purge._vacuum(spark, path, ZERO)
+    purge._checkpoint(spark, path)
+    Path(path, "_delta_log", f"{0:020d}.json").unlink()
+    assert traces(path)  # the crc of version 0 still holds the key
+    assert remaining_rows(spark, path)[0] == [LATE[:3]]
+
+    result = purge_table(spark, path, ZERO)
+    assert result.log_files > 0 and not result.checkpoint_written and result.data_files == 0
+    assert traces(path) == {}
+    assert remaining_rows(spark, path) == ([LATE[:3]],) * 2
 
 
 def test_stats_columns_are_keys_and_dates_in_schema_order():

@@ -36,8 +36,9 @@ tombstones                             (DELETE, overwrite); no min/max. A checkp
                                        ``delta.deletedFileRetentionDuration`` only
 ``NNN.crc`` checksum files             written at every commit with ``allFiles``                removed with their
                                        (``spark.databricks.delta.allFilesInCrc.enabled`` is     commit (below)
-                                       true): every live file *with its stats*, so a crc
-                                       before the delete holds the email
+                                       true; tables under 50 live files, ``allFilesInCrc.
+                                       thresholdNumFiles``): every live file *with its stats*,
+                                       so a crc before the delete holds the email
 checkpoints                            ``add.stats`` (JSON, as written) and ``stats_parsed``    a new checkpoint at
                                        of live files only                                       the current version;
                                                                                                 older ones removed
@@ -90,7 +91,7 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator, Mapping, Sequence
 
 from pyspark.sql import SparkSession
-from pyspark.sql.types import DateType, StructType, TimestampNTZType, TimestampType
+from pyspark.sql.types import ArrayType, DateType, MapType, StructType, TimestampNTZType, TimestampType
 
 #: the product's default: deleted data stays on disk at most this long
 DEFAULT_RETENTION = dt.timedelta(days=7)
@@ -186,7 +187,8 @@ def stats_columns(schema: StructType, keys: Iterable[str]) -> list[str]:
     wanted = []
     for field in schema.fields:
         is_date = isinstance(field.dataType, (DateType, TimestampType, TimestampNTZType))
-        is_key = field.name in keys and not isinstance(field.dataType, StructType) and field.dataType.typeName() not in ("array", "map")
+        atomic = not isinstance(field.dataType, (ArrayType, MapType, StructType))
+        is_key = field.name in keys and atomic
         if is_date or is_key:
             wanted.append(field.name)
     return wanted
@@ -226,8 +228,9 @@ def table_properties(spark: SparkSession, path: str) -> dict[str, str]:
 def apply_privacy_properties(
     spark: SparkSession, path: str, retention: dt.timedelta | PrivacyRetention, stats_columns: Sequence[str]
 ) -> dict[str, str]:
-    """Set the retention and statistics properties of the Delta table at ``path`` (partition columns are left out
-    of the statistics columns: Delta refuses them), in one commit, and only those that differ (no commit when all are already set). Returns the properties changed.
+    """Set the retention and statistics properties of the Delta table at ``path`` in one commit, only those that
+    differ (no commit when all are set already); returns the properties changed. Partition columns are left out
+    of the statistics columns (Delta refuses them).
 
     The new statistics setting applies to files written from now on; files already written keep their stats
     until rewritten (the erasing MERGE rewrites every file holding an erased row).
@@ -263,6 +266,7 @@ def purge_table(spark: SparkSession, path: str, retention: dt.timedelta | Privac
     log_files = _remove_expired_log_files(spark, path, retention)
     if log_files:
         jvm = spark._jvm
+        # the cached snapshot may still name the deleted files: the next read starts from the checkpoint
         jvm.org.apache.spark.sql.delta.DeltaLog.invalidateCache(spark._jsparkSession, jvm.org.apache.hadoop.fs.Path(path))
     return PurgeResult(
         path=path, checkpoint_version=checkpoint_version, rewritten_files=rewritten, log_files=log_files,
