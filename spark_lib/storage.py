@@ -21,7 +21,9 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from spark_lib.privacy.purge import STATS_COLUMNS, parse_stats_columns, stats_columns, stats_columns_property
 from spark_lib.session import job_description
+from spark_lib.tables import Table
 
 _TABLE_NAME = re.compile(r"^(bronze|silver|gold|ops)\.[a-z_][a-z0-9_]*$")
 #: the table property that turns Delta's Change Data Feed on
@@ -83,17 +85,54 @@ class Lakehouse:
         """Replace the table's content (and schema) atomically; readers see the old or the new version.
 
         ``change_data_feed``: the table keeps Delta's Change Data Feed on (``table_changes`` shows each change).
+        A table this creates keeps per-file statistics for its keys and dates only (:meth:`stats_option`).
         """
-        existed = change_data_feed and self.exists(table)
+        existed = self.exists(table)
         writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-        if change_data_feed:  # a "delta." option on the write that creates a table becomes its property
+        # A "delta." option on the write that creates a table becomes its property; on an existing table it is
+        # ignored, and the table keeps its properties.
+        writer = writer.option(STATS_COLUMNS, self.stats_option(df, table, partition_by))
+        if change_data_feed:
             writer = writer.option(CHANGE_DATA_FEED, "true")
         if partition_by:
             writer = writer.partitionBy(*partition_by)
+        stats_after = self._fit_stats_columns(df, table, partition_by) if existed else None
         with self._described("overwrite", table):
             writer.save(self.path(table))
-        if existed:
+        if stats_after is not None:
+            self._set_stats_columns(table, stats_after)
+        if existed and change_data_feed:
             self.enable_change_data_feed(table)
+
+    @staticmethod
+    def stats_option(df: DataFrame, table: str, partition_by: Sequence[str] = ()) -> str:
+        """``delta.dataSkippingStatsColumns`` for a table ``df`` creates: its keys (when ``table`` is a
+        :class:`spark_lib.tables.Table`) and its date and timestamp columns, so the transaction log holds no
+        names, emails or phones as ``minValues``/``maxValues`` (see :mod:`spark_lib.privacy.purge`). Partition
+        columns are left out: Delta keeps no statistics for them and refuses them in the property."""
+        keys = table.keys if isinstance(table, Table) else ()
+        partitions = {c.lower() for c in partition_by}
+        return stats_columns_property([c for c in stats_columns(df.schema, keys) if c.lower() not in partitions])
+
+    def _fit_stats_columns(self, df: DataFrame, table: str, partition_by: Sequence[str]) -> str | None:
+        """Before an overwrite of an existing table whose statistics columns ``df`` lacks or partitions by (Delta
+        refuses the write): narrow the property to the columns still valid; returns the value to set after the
+        write (None: nothing to do)."""
+        properties = self.delta_table(table).detail().select("properties").first()["properties"] or {}
+        if STATS_COLUMNS not in properties:
+            return None
+        current = parse_stats_columns(properties[STATS_COLUMNS])
+        names = {c.lower() for c in df.columns} - {c.lower() for c in partition_by}
+        kept = [c for c in current if c.lower() in names]
+        if len(kept) == len(current):
+            return None
+        self._set_stats_columns(table, stats_columns_property(kept))
+        return self.stats_option(df, table, partition_by) if isinstance(table, Table) else stats_columns_property(kept)
+
+    def _set_stats_columns(self, table: str, value: str) -> None:
+        properties = self.delta_table(table).detail().select("properties").first()["properties"] or {}
+        if properties.get(STATS_COLUMNS) != value:
+            self.spark.sql(f"ALTER TABLE delta.`{self.path(table)}` SET TBLPROPERTIES ('{STATS_COLUMNS}' = '{value}')")
 
     def enable_change_data_feed(self, table: str) -> None:
         """Turn Delta's Change Data Feed on for ``table`` (nothing to do when it is on)."""
@@ -128,7 +167,11 @@ class Lakehouse:
     def append(self, df: DataFrame, table: str) -> None:
         """Append rows; new columns in ``df`` are added to the table's schema."""
         with self._described("append", table):
-            df.write.format("delta").mode("append").option("mergeSchema", "true").save(self.path(table))
+            (
+                df.write.format("delta").mode("append").option("mergeSchema", "true")
+                .option(STATS_COLUMNS, self.stats_option(df, table))  # a property only if this creates the table
+                .save(self.path(table))
+            )
 
     def append_new(self, df: DataFrame, table: str, keys: Sequence[str]) -> int:
         """Append the rows of ``df`` whose ``keys`` (null-safe, arrays compared whole) are not in the table yet;
