@@ -193,6 +193,9 @@ OBJECTIONS = Table(
                 "kept out of every audience until withdrawn",
 )
 
+#: The privacy log's tables (hashes only)
+PRIVACY_TABLES: tuple[Table, ...] = (PRIVACY_REQUESTS, SUPPRESSION_LIST, OBJECTIONS)
+
 #: The tables matching writes, in the order it writes them.
 MATCHING_TABLES: tuple[Table, ...] = (
     GENERIC_VALUES, DETERMINISTIC_EDGES, TERM_FREQUENCIES, MATCH_PAIRS, CLUSTER_SPLITS, ID_REGISTRY, ID_EVENTS,
@@ -202,3 +205,17 @@ MATCHING_TABLES: tuple[Table, ...] = (
 CATALOGUE: tuple[Table, ...] = (
     QUARANTINE, FILE_QUARANTINE, INGESTION_LOG, DELETIONS, CUSTOMER_RECORDS, DELETED_RECORDS, *MATCHING_TABLES, CUSTOMER, PROVENANCE, CUSTOMER_360, SEGMENTS, AUDIENCE_MEMBERS, KPI_SNAPSHOTS,
 )
+
+
+def named(name: str) -> Table:
+    """The catalogue's table of that name, with its keys (``bronze.<source>`` and the interaction tables
+    included); a table the catalogue does not know comes back with no keys."""
+    known = {str(t): t for t in (*CATALOGUE, *PRIVACY_TABLES)}
+    if name in known:
+        return known[name]
+    layer, _, entity = name.partition(".")
+    if layer == "bronze":
+        return bronze(entity)
+    if layer == "silver" and entity in INTERACTION_TABLES:
+        return interactions(entity)
+    return Table(name)

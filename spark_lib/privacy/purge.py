@@ -422,3 +422,39 @@ def _sql_path(path: str) -> str:
 
 def _sql_string(value: str) -> str:
     return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+# the whole lakehouse --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LakehousePurge:
+    """What :func:`purge_lakehouse` did, table by table."""
+
+    retention: dt.timedelta
+    results: tuple[PurgeResult, ...]
+
+    def summary(self) -> str:
+        changed = [r for r in self.results if r.changed]
+        files = sum(r.data_files + r.change_data_files + r.deletion_vector_files + r.rewritten_files for r in changed)
+        logs = sum(r.log_files for r in changed)
+        return (f"{len(self.results)} table(s) purged of what is older than {_hours(self.retention):g} h: "
+                f"{files:,} data, change-data and deletion-vector file(s) and {logs:,} log file(s) removed "
+                f"from {len(changed)} table(s)")
+
+
+def purge_lakehouse(spark: SparkSession, lake, retention_hours: float, only: Iterable[str] | None = None) -> LakehousePurge:
+    """Give every table of the lakehouse (or ``only`` these) the privacy properties (statistics for its keys and
+    dates, the retention) and purge it (:func:`purge_table`): what ``rcu privacy purge`` and every erasure run."""
+    from spark_lib import tables
+
+    retention = dt.timedelta(hours=retention_hours)
+    names = list(only) if only is not None else [t for layer in tables.LAYERS for t in lake.tables(layer)]
+    results = []
+    for name in names:
+        table = tables.named(name)
+        path = lake.path(table)
+        schema = lake.read(table).schema
+        apply_privacy_properties(spark, path, retention, stats_columns(schema, table.keys))
+        results.append(purge_table(spark, path, retention))
+    return LakehousePurge(retention, tuple(results))
