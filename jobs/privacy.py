@@ -26,14 +26,17 @@ import argparse
 import datetime as dt
 import sys
 import uuid
+from functools import reduce
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow.compute as pc
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jobs.common import JobContext, Progress, add_common_arguments, add_lock_argument, writing_run
 from spark_lib import tables
+from spark_lib.config import INTERACTION_TABLES
 from spark_lib.matching.probabilistic import load_matching_config, model_input
 from spark_lib.privacy.erasure import erase_rows, raw_files_held
 from spark_lib.privacy.footprint import Footprint, person_footprint
@@ -127,7 +130,7 @@ def _pending_batches(ctx: JobContext) -> list[str]:
 
 
 def erase(ctx: JobContext, requests: list[Request], confirm: bool = False, progress: Progress | None = None,
-          problems: list[str] | None = None) -> PrivacyReport:
+          problems: list[str] | None = None, raw: bool = False) -> PrivacyReport:
     """Erase the people the requests name (and finish the erasures a killed run left): see the module docstring."""
     from jobs import match
     from spark_lib.privacy.purge import purge_lakehouse
@@ -150,13 +153,15 @@ def erase(ctx: JobContext, requests: list[Request], confirm: bool = False, progr
                                      finished=now) for r in requests if r.request_id not in chosen])
 
     footprint = batch_footprint(ctx, pending)
+    held_files: list[tuple[str, str]] = []
     if chosen:
         with stages("footprint") as stage:
             config = load_matching_config(ctx.conf_dir / "matching.yaml")
             customers = sorted({c for ids in chosen.values() for c in ids})
             new = person_footprint(records, crosswalk, customers, key, model_input(records, config),
-                                   config.probabilistic.comparisons.term_frequency_columns)
-            report.raw_files = raw_files_held(lake, new, key, specs)
+                                   config.probabilistic.comparisons.term_frequency_columns, _orders(ctx))
+            held_files = raw_files_held(lake, new, key, specs)
+            report.raw_files = [path for _, path in held_files]
             report.batch_id = f"E{now:%Y%m%d%H%M%S}-{uuid.uuid4().hex[:8]}"
             # The suppression list first: it is the footprint a resumed run finishes with, and it stops the
             # person's rows at ingest from now on.
@@ -169,7 +174,7 @@ def erase(ctx: JobContext, requests: list[Request], confirm: bool = False, progr
                              customer_hashes=_customer_hashes(ids, key), raw_files=report.raw_files)
                 for rid, ids in chosen.items()])
             footprint = footprint | new
-            stage.done(f"{len(customers):,} customer(s), {len(new.records):,} record(s), {len(new.identifiers):,} "
+            stage.done(f"{len(new.customers):,} customer(s), {len(new.records):,} record(s), {len(new.identifiers):,} "
                        f"identifier(s) no one else holds; {len(report.raw_files):,} raw file(s) hold them")
     if footprint.is_empty():
         progress("nothing to erase")
@@ -178,10 +183,14 @@ def erase(ctx: JobContext, requests: list[Request], confirm: bool = False, progr
     with stages("erase") as stage:
         report.removed = erase_rows(lake, footprint, key, specs, progress)
         stage.done(f"{sum(report.removed.values()):,} row(s) erased from {len(report.removed):,} table(s)")
+    if raw and held_files:
+        with stages("raw_files") as stage:
+            report.raw_files = _rewrite_raw_files(ctx, held_files, footprint, key, progress)
+            stage.done(f"{len(held_files) - len(report.raw_files):,} raw file(s) rewritten without the erased rows")
     # The clusters that held the records are formed again from what remains: an incremental match run.
     match.run(ctx, progress=progress, evaluate=False)
     with stages("purge") as stage:
-        purged = purge_lakehouse(ctx.spark, lake, ctx.pipeline.privacy_retention_hours)
+        purged = purge_lakehouse(ctx.spark, lake, ctx.pipeline.privacy_retention_hours, workers=ctx.pipeline.concurrent_tables)
         stage.done(purged.summary())
     done = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     batches = [b for b in [*pending, report.batch_id] if b]
@@ -194,6 +203,40 @@ def erase(ctx: JobContext, requests: list[Request], confirm: bool = False, progr
     for request_id in chosen:
         report.statuses[request_id] = "erased"
     return report
+
+
+def _rewrite_raw_files(ctx: JobContext, held: list[tuple[str, str]], footprint: Footprint, key: str,
+                       progress: Progress) -> list[str]:
+    """Rewrite the landing files without the erased rows, each logged in ``bronze.ingestion_log`` under its new
+    hash before it replaces the old one (the next ingest does not take it again); returns the files left as
+    they were (a format not rewritten)."""
+    from spark_lib.privacy.raw_files import rewrite_raw_file
+    from spark_lib.schemas import INGESTION_LOG
+
+    left = []
+    hashes = footprint.records | footprint.identifiers
+    for source, path in held:
+        spec = ctx.sources.get(source)
+
+        def log(new_hash: str, kept: int, source=source, path=path) -> None:
+            row = [(source, path, new_hash, kept, kept, 0, "erasure", "rewritten")]
+            frame = ctx.spark.createDataFrame(row, INGESTION_LOG).withColumn("ingested_at", F.current_timestamp())
+            ctx.lake.append(frame, tables.INGESTION_LOG)
+
+        done = rewrite_raw_file(Path(path), spec, hashes, key, before_replace=log)
+        if done.left_because:
+            left.append(path)
+            progress(f"{path}: left as it is ({done.left_because})")
+        else:
+            progress(f"{path}: {done.rows_removed:,} row(s) removed, {done.rows_kept:,} kept")
+    return left
+
+
+def _orders(ctx: JobContext):
+    """record_key, order_id of every interaction that names an order (None: no interaction table)."""
+    frames = [ctx.lake.read(t).where("order_id IS NOT NULL").select("record_key", "order_id")
+              for name in INTERACTION_TABLES if ctx.lake.exists(t := tables.interactions(name))]
+    return reduce(DataFrame.unionByName, frames) if frames else None
 
 
 def _customer_hashes(customer_ids, key) -> list[str]:
@@ -296,7 +339,8 @@ def verify(ctx: JobContext, request_id: str, raw: bool = False):
 def purge(ctx: JobContext, progress: Progress | None = None):
     from spark_lib.privacy.purge import purge_lakehouse
     progress = progress or Progress("privacy purge")
-    result = purge_lakehouse(ctx.spark, ctx.lake, ctx.pipeline.privacy_retention_hours)
+    result = purge_lakehouse(ctx.spark, ctx.lake, ctx.pipeline.privacy_retention_hours,
+                             workers=ctx.pipeline.concurrent_tables)
     progress(result.summary())
     return result
 
@@ -367,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
             purge(ctx)
             return 0
         if args.action == "erase":
-            report = erase(ctx, requests, args.confirm, problems=problems)
+            report = erase(ctx, requests, args.confirm, problems=problems, raw=args.raw)
         else:
             report = object_(ctx, requests, args.confirm, args.withdraw)
     for request_id, status in report.statuses.items():

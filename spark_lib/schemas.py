@@ -100,7 +100,7 @@ INGESTION_LOG = StructType(
         StructField("rows_bronze", LongType(), True),
         StructField("rows_quarantined", LongType(), True),
         StructField("batch_id", StringType(), True),
-        StructField("status", StringType(), True),           # landed | file_quarantined (null: logged before)
+        StructField("status", StringType(), True),           # landed | file_quarantined | rewritten (by an erasure; null: logged before)
     ]
 )
 

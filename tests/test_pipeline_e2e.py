@@ -326,3 +326,154 @@ def test_an_audience_is_exported_as_a_csv_of_its_members_with_their_names(publis
     assert all(r["last_name"] == names[r["customer_id"]] for r in rows) and any(r["last_name"] for r in rows)
     assert export.main([*args[:2], "--audience", "no_such_audience", "--out", str(tmp_path / "x.csv")]) == 1
     assert "no_such_audience" in capsys.readouterr().err and not (tmp_path / "x.csv").exists()
+
+
+# privacy: the person's rights, on a copy of the published lakehouse --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def erased(published, tmp_path_factory):
+    """A copy of the published lakehouse (and its raw files), privacy retention 0; one customer with an email, a
+    mobile and several records erased by email (``--raw``), after scanning for them once. Returns what the tests
+    compare: the context, the request, the erased customer, the scans before and after, the registry before."""
+    from jobs import privacy
+    from spark_lib.privacy.erasure import raw_files_held
+    from spark_lib.privacy.footprint import person_footprint
+    from spark_lib.privacy.identifiers import lakehouse_key
+    from spark_lib.privacy.requests import make_request
+    from spark_lib.privacy.scan import scan
+
+    ctx, *_ = published
+    root = tmp_path_factory.mktemp("privacy")
+    shutil.copytree(ctx.lake.root, root / "lake")
+    shutil.copytree(ctx.raw_dir, root / "raw")
+    pipeline = dataclasses.replace(ctx.pipeline, lakehouse_dir=str(root / "lake"), raw_dir=str(root / "raw"),
+                                   privacy_retention_hours=0)
+    copy = dataclasses.replace(ctx, pipeline=pipeline, lake=Lakehouse(ctx.spark, str(root / "lake")))
+    customers = copy.lake.read(tables.CUSTOMER).where("email IS NOT NULL AND phone_mobile IS NOT NULL")
+    sizes = copy.lake.read(tables.CROSSWALK).groupBy("customer_id").count()
+    person = customers.join(sizes.where("count >= 3"), "customer_id").orderBy("customer_id").first()
+    request = make_request(email=person.email.upper(), request_id="R-test-erasure")
+    key = lakehouse_key(copy.lake.root)
+    footprint = person_footprint(copy.lake.read(tables.CUSTOMER_RECORDS), copy.lake.read(tables.CROSSWALK),
+                                 [person.customer_id], key)
+    hashes = {h: "person" for h in footprint.all_hashes}
+    before = scan([root / "lake", root / "raw"], hashes, key)
+    registry = {r.record_key: r.customer_id for r in copy.lake.read(tables.ID_REGISTRY).collect()}
+    held = [(s, Path(p)) for s, p in raw_files_held(copy.lake, footprint, key, {s.name: s for s in copy.sources.sources})
+            if copy.sources.get(s).format == "csv"]
+    resend = (held[0][0], Path(shutil.copy(held[0][1], root / held[0][1].name)))   # kept aside before --raw
+    report = privacy.erase(copy, [request], raw=True, progress=Progress("e2e", quiet=True))
+    after = privacy.verify(copy, request.request_id, raw=True)
+    return {"ctx": copy, "root": root, "request": request, "person": person, "before": before, "after": after,
+            "registry": registry, "report": report, "key": key, "resend": resend,
+            "hashes": footprint.records | footprint.identifiers}
+
+
+def test_erasure_leaves_no_file_holding_the_person_where_a_scan_found_them_before(erased):
+    before, after = erased["before"], erased["after"]
+    where = {hit.file.split("/")[1] for hit in before.hits}   # the layers and raw folders that held them
+    assert {"bronze", "silver", "gold"} <= where and len(before.hits) > 10
+    assert after.hits == () and after.files_scanned > 100 and not after.skipped
+    assert erased["report"].statuses == {"R-test-erasure": "erased"} and erased["report"].raw_files == []
+
+
+def test_erasure_moves_only_the_person_and_retires_their_id(erased):
+    lake, person = erased["ctx"].lake, erased["person"]
+    registry = {r.record_key: r.customer_id for r in lake.read(tables.ID_REGISTRY).collect()}
+    theirs = {k for k, c in erased["registry"].items() if c == person.customer_id}
+    assert theirs and not theirs & set(registry)
+    assert all(erased["registry"][k] == c for k, c in registry.items())   # every other record keeps its id
+    assert set(registry) == set(erased["registry"]) - theirs
+    assert person.customer_id not in {r.customer_id for r in lake.read(tables.CROSSWALK).collect()}
+    log = lake.read(tables.PRIVACY_REQUESTS).where("request_id = 'R-test-erasure'").first()
+    assert log.status == "erased" and log.records_erased == len(theirs)
+    assert erased["request"].email not in str(log.asDict()) and person.customer_id not in str(log.asDict())
+
+
+def test_an_erased_person_s_rows_delivered_again_are_quarantined_as_erased(erased):
+    from spark_lib.privacy.footprint import ERASED_REASON
+    from spark_lib.privacy.raw_files import row_is_held
+
+    ctx, (source, original) = erased["ctx"], erased["resend"]
+    spec = ctx.sources.get(source)
+    with open(original, encoding=spec.encoding, newline="") as handle:
+        header, *body = list(csv.reader(handle, delimiter=spec.separator))
+    theirs = [r for r in body if row_is_held(dict(zip(header, r)), spec, erased["hashes"], erased["key"])]
+    others = [r for r in body if r not in theirs][:3]
+    assert theirs and others
+    # an old delivery sent again, with a few other customers' rows
+    resent = Path(ctx.raw_dir) / Path(spec.path).parent / f"{original.stem}_renvoi{original.suffix}"
+    with open(resent, "w", encoding=spec.encoding, newline="") as handle:
+        csv.writer(handle, delimiter=spec.separator).writerows([header, *theirs, *others])
+    [report] = ingest.run(ctx, only=[source], progress=Progress("e2e", quiet=True))
+    assert report.rows_read == len(theirs) + len(others) and report.rows_bronze == len(others)
+    quarantined = ctx.lake.read(tables.QUARANTINE).where(F.col("source_file").endswith(resent.name)).collect()
+    assert len(quarantined) == len(theirs)
+    assert {r.reason for r in quarantined} == {ERASED_REASON} and {r.raw_record for r in quarantined} == {None}
+
+
+def test_access_exports_everything_held_on_a_person_named_by_phone_in_french(published, tmp_path):
+    from spark_lib.privacy.access import access_export, write_export
+    from spark_lib.privacy.identifiers import lakehouse_key
+    from spark_lib.privacy.requests import make_request
+
+    ctx, *_ = published
+    members = ctx.lake.read(tables.AUDIENCE_MEMBERS).select("customer_id").distinct()
+    person = (ctx.lake.read(tables.CUSTOMER).join(members, "customer_id").where("phone_mobile LIKE '+33%'")
+              .orderBy("customer_id").first())
+    national = "0" + person.phone_mobile[3:]
+    request = make_request(phone=" ".join(national[i:i + 2] for i in range(0, 10, 2)), request_id="R-test-access")
+    export_ = access_export(ctx.lake.root, list(ctx.sources.sources), request, lakehouse_key(ctx.lake.root))
+    assert export_.status == "found" and export_.customers == [person.customer_id]
+    sections = export_.sections
+    records = {r.record_key for r in ctx.lake.read(tables.CROSSWALK).where(F.col("customer_id") == person.customer_id).collect()}
+    assert {r["record_key"] for r in sections["source_records"]} == records
+    assert len(sections["delivered_rows"]) >= len(records) and sections["golden_record"][0]["email"] == person.email
+    assert sections["audiences"] and sections["provenance"] and sections["segments"] and sections["id_events"]
+    assert all(r["record_key"] in records for r in sections["interactions"])
+    json_path, html_path = write_export(export_, tmp_path / "export")
+    page = html_path.read_text(encoding="utf-8")
+    assert "Vos données personnelles" in page and "Vos consentements et leur historique" in page
+    assert person.email in page and person.customer_id in json_path.read_text(encoding="utf-8")
+    nobody = access_export(ctx.lake.root, list(ctx.sources.sources), make_request(email="personne@nulle-part.fr"),
+                           lakehouse_key(ctx.lake.root))
+    assert nobody.status == "no_match" and not any(nobody.sections.values())
+
+
+def test_a_request_naming_nobody_or_several_customers_changes_nothing(erased):
+    from jobs import privacy
+    from spark_lib.privacy.requests import make_request
+
+    ctx = erased["ctx"]
+    records = ctx.lake.read(tables.CUSTOMER_RECORDS)
+    shared = (records.where("phone_landline IS NOT NULL").join(ctx.lake.read(tables.CROSSWALK), "record_key")
+              .groupBy("phone_landline").agg(F.countDistinct("customer_id").alias("n")).where("n > 1").first())
+    versions = {t: ctx.lake.version(t) for t in (tables.CUSTOMER_RECORDS, tables.CROSSWALK, tables.CUSTOMER)}
+    requests = [make_request(email="personne@nulle-part.fr", request_id="R-nobody"),
+                make_request(phone=shared.phone_landline, request_id="R-several")]
+    report = privacy.erase(ctx, requests, progress=Progress("e2e", quiet=True))
+    assert report.statuses == {"R-nobody": "no_match", "R-several": "ambiguous"}
+    assert "--confirm" in report.details["R-several"]
+    assert {t: ctx.lake.version(t) for t in versions} == versions
+
+
+def test_an_objection_keeps_the_person_out_of_every_audience_until_withdrawn(erased):
+    from jobs import privacy
+    from spark_lib.privacy.requests import make_request
+
+    ctx = erased["ctx"]
+    members = ctx.lake.read(tables.AUDIENCE_MEMBERS)
+    latest = members.agg(F.max("run_date")).first()[0]
+    person = members.where(F.col("run_date") == latest).orderBy("customer_id").first()
+    quiet = Progress("e2e", quiet=True)
+    report = privacy.object_(ctx, [make_request(customer_id=person.customer_id, request_id="R-object")], progress=quiet)
+    assert report.statuses == {"R-object": "objected"}
+    activate.run(ctx, run_date=latest, progress=quiet)
+    now = ctx.lake.read(tables.AUDIENCE_MEMBERS).where(F.col("run_date") == latest)
+    assert now.where(F.col("customer_id") == person.customer_id).isEmpty() and not now.isEmpty()
+    assert ctx.lake.exists(tables.CUSTOMER) and not ctx.lake.read(tables.CUSTOMER).where(
+        F.col("customer_id") == person.customer_id).isEmpty()   # objection keeps the data
+    privacy.object_(ctx, [make_request(customer_id=person.customer_id, request_id="R-withdraw")], withdraw=True,
+                    progress=quiet)
+    assert ctx.lake.read(tables.OBJECTIONS).isEmpty()

@@ -92,10 +92,10 @@ def forget_merged_ids(lake: Lakehouse, footprint: Footprint, key: str) -> int:
     return count
 
 
-def raw_files_held(lake: Lakehouse, footprint: Footprint, key: str, specs: Mapping[str, SourceSpec]) -> list[str]:
-    """The raw landing files whose rows (still in bronze) are the person's: listed for the user, who may have
-    them rewritten (``rcu privacy erase --raw``)."""
-    files: set[str] = set()
+def raw_files_held(lake: Lakehouse, footprint: Footprint, key: str, specs: Mapping[str, SourceSpec]) -> list[tuple[str, str]]:
+    """(source, path) of the raw landing files whose rows (still in bronze) are the person's: listed for the
+    user, who may have them rewritten (``rcu privacy erase --raw``)."""
+    files: set[tuple[str, str]] = set()
     for name, spec in specs.items():
         table = tables.bronze(name)
         if not lake.exists(table):
@@ -103,5 +103,5 @@ def raw_files_held(lake: Lakehouse, footprint: Footprint, key: str, specs: Mappi
         df = lake.read(table)
         held = held_rows(df, table, footprint, key, specs)
         if held is not None:
-            files.update(r[0] for r in df.where(held).select("_source_file").distinct().collect())
-    return sorted(f.removeprefix("file://").removeprefix("file:") for f in files)
+            files.update((name, r[0]) for r in df.where(held).select("_source_file").distinct().collect())
+    return sorted((name, path.removeprefix("file://").removeprefix("file:")) for name, path in files)

@@ -95,13 +95,30 @@ def frequency_hash(column: Column, value: Column, key: str) -> Column:
     return F.sha2(F.concat(F.lit(f"{key}|tf|"), column, F.lit("|"), value), 256)
 
 
+def referring_customers(crosswalk: DataFrame, customer_ids: Collection[str], orders: DataFrame) -> set[str]:
+    """Customers of a single record that refers to one of the customers' orders (``orders``: record_key,
+    order_id of the interactions): a call about the person's order whose record carries nothing else to match
+    on (a last name alone) is the person's, though matching could not say so."""
+    theirs = crosswalk.where(F.col("customer_id").isin(sorted(customer_ids))).select("record_key")
+    their_orders = orders.join(theirs, "record_key", "left_semi").select("order_id").distinct()
+    referring = orders.join(their_orders, "order_id", "left_semi").join(theirs, "record_key", "left_anti")
+    alone = crosswalk.groupBy("customer_id").agg(F.count("*").alias("records"), F.first("record_key").alias("record_key"))
+    found = alone.where("records = 1").join(referring, "record_key", "left_semi").select("customer_id")
+    return {r.customer_id for r in found.collect()}
+
+
 def person_footprint(records: DataFrame, crosswalk: DataFrame, customer_ids: Collection[str], key: str,
-                     model_inputs: DataFrame | None = None, frequency_columns: Collection[str] = ()) -> Footprint:
+                     model_inputs: DataFrame | None = None, frequency_columns: Collection[str] = (),
+                     orders: DataFrame | None = None) -> Footprint:
     """The footprint of the customers ``customer_ids`` (clear ids, as resolved): their records, the
     identifiers no one else holds, and (with ``model_inputs``, the records as the model sees them) the
-    term-frequency values no one else holds. A few Spark jobs over silver."""
+    term-frequency values no one else holds. With ``orders`` (record_key, order_id of the interactions), the
+    single-record customers referring to their orders (:func:`referring_customers`) are theirs too. A few
+    Spark jobs over silver."""
     if not customer_ids:
         return Footprint()
+    if orders is not None:
+        customer_ids = sorted(set(customer_ids) | referring_customers(crosswalk, customer_ids, orders))
     theirs = crosswalk.where(F.col("customer_id").isin(sorted(customer_ids))).select("record_key").distinct()
     record_keys = [r.record_key for r in theirs.collect()]
     held = silver_identifier_hashes(records, key)

@@ -443,18 +443,32 @@ class LakehousePurge:
                 f"from {len(changed)} table(s)")
 
 
-def purge_lakehouse(spark: SparkSession, lake, retention_hours: float, only: Iterable[str] | None = None) -> LakehousePurge:
+def purge_lakehouse(spark: SparkSession, lake, retention_hours: float, only: Iterable[str] | None = None,
+                    workers: int = 2) -> LakehousePurge:
     """Give every table of the lakehouse (or ``only`` these) the privacy properties (statistics for its keys and
-    dates, the retention) and purge it (:func:`purge_table`): what ``rcu privacy purge`` and every erasure run."""
+    dates, the retention) and purge it (:func:`purge_table`): what ``rcu privacy purge`` and every erasure run.
+
+    ``workers`` tables are purged at a time, from driver threads: a VACUUM is mostly listing and Delta log work
+    on the driver, which another table's tasks overlap. The session settings each purge changes are set once
+    around them all, so the threads never undo each other's."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from spark_lib import tables
 
     retention = dt.timedelta(hours=retention_hours)
     names = list(only) if only is not None else [t for layer in tables.LAYERS for t in lake.tables(layer)]
-    results = []
-    for name in names:
+
+    def purge(name: str) -> PurgeResult:
         table = tables.named(name)
         path = lake.path(table)
-        schema = lake.read(table).schema
-        apply_privacy_properties(spark, path, retention, stats_columns(schema, table.keys))
-        results.append(purge_table(spark, path, retention))
+        apply_privacy_properties(spark, path, retention, stats_columns(lake.read(table).schema, table.keys))
+        return purge_table(spark, path, retention)
+
+    settings = {_VACUUM_LOGGING: "false"}
+    if retention < _DELTA_SAFE_RETENTION:
+        settings[_RETENTION_CHECK] = "false"
+    if spark.conf.get(_LISTING_PARALLELISM, None) is None:
+        settings[_LISTING_PARALLELISM] = str(max(2, spark.sparkContext.defaultParallelism * 4))
+    with _session_conf(spark, settings), ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = list(pool.map(purge, names))
     return LakehousePurge(retention, tuple(results))
