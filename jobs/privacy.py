@@ -160,7 +160,7 @@ def erase(ctx: JobContext, requests: list[Request], confirm: bool = False, progr
             customers = sorted({c for ids in chosen.values() for c in ids})
             new = person_footprint(records, crosswalk, customers, key, model_input(records, config),
                                    config.probabilistic.comparisons.term_frequency_columns, _orders(ctx))
-            held_files = raw_files_held(lake, new, key, specs)
+            held_files = raw_files_held(lake, new, key, specs, ctx.raw_dir)
             report.raw_files = [path for _, path in held_files]
             report.batch_id = f"E{now:%Y%m%d%H%M%S}-{uuid.uuid4().hex[:8]}"
             # The suppression list first: it is the footprint a resumed run finishes with, and it stops the

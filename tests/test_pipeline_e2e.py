@@ -360,8 +360,9 @@ def erased(published, tmp_path_factory):
     hashes = {h: "person" for h in footprint.all_hashes}
     before = scan([root / "lake", root / "raw"], hashes, key)
     registry = {r.record_key: r.customer_id for r in copy.lake.read(tables.ID_REGISTRY).collect()}
-    held = [(s, Path(p)) for s, p in raw_files_held(copy.lake, footprint, key, {s.name: s for s in copy.sources.sources})
-            if copy.sources.get(s).format == "csv"]
+    held = [(s, Path(p)) for s, p in raw_files_held(copy.lake, footprint, key, {s.name: s for s in copy.sources.sources},
+                                                    copy.raw_dir) if copy.sources.get(s).format == "csv"]
+    assert all(str(p).startswith(str(root / "raw")) for _, p in held)   # the copy's files, not the originals
     resend = (held[0][0], Path(shutil.copy(held[0][1], root / held[0][1].name)))   # kept aside before --raw
     report = privacy.erase(copy, [request], raw=True, progress=Progress("e2e", quiet=True))
     after = privacy.verify(copy, request.request_id, raw=True)
@@ -420,8 +421,10 @@ def test_access_exports_everything_held_on_a_person_named_by_phone_in_french(pub
 
     ctx, *_ = published
     members = ctx.lake.read(tables.AUDIENCE_MEMBERS).select("customer_id").distinct()
+    holders = (ctx.lake.read(tables.CUSTOMER_RECORDS).join(ctx.lake.read(tables.CROSSWALK), "record_key")
+               .groupBy(F.col("phone_mobile")).agg(F.countDistinct("customer_id").alias("holders")))
     person = (ctx.lake.read(tables.CUSTOMER).join(members, "customer_id").where("phone_mobile LIKE '+33%'")
-              .orderBy("customer_id").first())
+              .join(holders.where("holders = 1"), "phone_mobile").orderBy("customer_id").first())
     national = "0" + person.phone_mobile[3:]
     request = make_request(phone=" ".join(national[i:i + 2] for i in range(0, 10, 2)), request_id="R-test-access")
     export_ = access_export(ctx.lake.root, list(ctx.sources.sources), request, lakehouse_key(ctx.lake.root))

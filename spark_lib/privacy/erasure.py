@@ -92,16 +92,29 @@ def forget_merged_ids(lake: Lakehouse, footprint: Footprint, key: str) -> int:
     return count
 
 
-def raw_files_held(lake: Lakehouse, footprint: Footprint, key: str, specs: Mapping[str, SourceSpec]) -> list[tuple[str, str]]:
+def raw_files_held(lake: Lakehouse, footprint: Footprint, key: str, specs: Mapping[str, SourceSpec],
+                   raw_dir: str) -> list[tuple[str, str]]:
     """(source, path) of the raw landing files whose rows (still in bronze) are the person's: listed for the
-    user, who may have them rewritten (``rcu privacy erase --raw``)."""
-    files: set[tuple[str, str]] = set()
+    user, who may have them rewritten (``rcu privacy erase --raw``). A file is found in the source's folder
+    under ``raw_dir`` by its name and content hash (bronze's ``_file_hash``), so a raw folder moved since the
+    files landed is still the one listed; a file no longer there is listed where it landed."""
+    from spark_lib.sources.readers import file_fingerprint, list_files
+
+    files: list[tuple[str, str]] = []
     for name, spec in specs.items():
         table = tables.bronze(name)
         if not lake.exists(table):
             continue
         df = lake.read(table)
         held = held_rows(df, table, footprint, key, specs)
-        if held is not None:
-            files.update((name, r[0]) for r in df.where(held).select("_source_file").distinct().collect())
-    return sorted((name, path.removeprefix("file://").removeprefix("file:")) for name, path in files)
+        if held is None:
+            continue
+        landed = {(r._file_hash, r._source_file.removeprefix("file://").removeprefix("file:"))
+                  for r in df.where(held).select("_file_hash", "_source_file").distinct().collect()}
+        present = {}
+        for path in list_files(spec, raw_dir) if landed else []:
+            present.setdefault(path.rsplit("/", 1)[-1], []).append(path)
+        for file_hash, path in sorted(landed):
+            here = [p for p in present.get(path.rsplit("/", 1)[-1], []) if file_fingerprint(p) == file_hash]
+            files.append((name, here[0] if here else path))
+    return sorted(files)
