@@ -257,6 +257,8 @@ def ingest_source(ctx: JobContext, spec: SourceSpec, batch_id: str, progress: Pr
         in_batch = ", ".join(f"'{h}'" for p, h in new.items() if p not in problems)
         ctx.lake.replace_where(split.valid, table, f"_file_hash IN ({in_batch})")
         quarantine = split.quarantine.localCheckpoint()
+        if suppression is not None:
+            quarantine = suppression.screen_quarantine(quarantine).localCheckpoint()
         read = {r.file_hash: r.n for r in landed.groupBy(F.col("_file_hash").alias("file_hash")).count()
                 .withColumnRenamed("count", "n").collect()}
         rejected = {r.file_hash: r.n for r in quarantine.groupBy("file_hash").count()

@@ -219,6 +219,21 @@ class Suppression:
         )
         return flagged.where(~F.col("_erased")).drop("_erased"), quarantine.unionByName(erased)
 
+    def screen_quarantine(self, quarantine: DataFrame) -> DataFrame:
+        """A batch's quarantine rows, those whose raw text carries an erased person's identifier (a malformed
+        line of theirs) turned into ``erased`` rows without their text. On the driver: a batch's rejected
+        lines are few."""
+        if not self.hashes:
+            return quarantine
+        rows = quarantine.collect()
+        held = [not self.hashes.isdisjoint(candidate_hashes(r.raw_record, self.key)) if r.raw_record else False
+                for r in rows]
+        if not any(held):
+            return quarantine
+        screened = [r.asDict() | ({"reason": ERASED_REASON, "raw_record": None, "raw_bytes": None} if h else {})
+                    for r, h in zip(rows, held)]
+        return quarantine.sparkSession.createDataFrame(screened, quarantine.schema)
+
 
 def read_suppression(lake, key: str) -> Suppression:
     """The lakehouse's suppression list (empty when nobody was erased): the hashes that stop a row at ingest."""

@@ -29,7 +29,7 @@ from typing import Any, Collection
 
 from spark_lib.config import SourceSpec
 from spark_lib.privacy.footprint import SOURCE_IDENTIFIERS
-from spark_lib.privacy.identifiers import identifier_hash
+from spark_lib.privacy.identifiers import candidate_hashes, identifier_hash
 from spark_lib.sources.readers import file_fingerprint
 
 #: formats this module rewrites
@@ -59,7 +59,12 @@ def _field(row: dict[str, Any], column: str) -> Any:
     return value
 
 
-def row_is_held(row: dict[str, Any], spec: SourceSpec, hashes: Collection[str], key: str) -> bool:
+def row_is_held(row: dict[str, Any], spec: SourceSpec, hashes: Collection[str], key: str, text: str | None = None) -> bool:
+    """The row is the person's: its record id or a mapped identifier hashes into ``hashes``, or (``text``: the
+    row as delivered) its text holds one of their identifiers wherever it is, as the verify scan reads it (a
+    malformed row whose fields are shifted, an order number quoted in a call)."""
+    if text is not None and not set(hashes).isdisjoint(candidate_hashes(text, key)):
+        return True
     record_id = _field(row, spec.record_id)
     candidates = [("id", f"{spec.name}:{str(record_id).strip()}")] if record_id not in (None, "") else []
     for canonical, column in spec.identity.items():
@@ -103,7 +108,7 @@ def _csv(source: Path, target: Path, spec: SourceSpec, hashes, key) -> tuple[int
     names = header or [f"_c{i}" for i in range(10_000)]
     kept = removed = 0
     for fields in reader:
-        if row_is_held(dict(zip(names, fields)), spec, hashes, key):
+        if row_is_held(dict(zip(names, fields)), spec, hashes, key, text=spec.separator.join(fields)):
             removed += 1
             continue
         writer.writerow(fields)
@@ -119,8 +124,9 @@ def _json_lines(source: Path, target: Path, spec: SourceSpec, hashes, key) -> tu
             try:
                 row = json.loads(line)
             except ValueError:
-                row = None   # a line that is not JSON was quarantined as such: kept as delivered
-            if isinstance(row, dict) and row_is_held(row, spec, hashes, key):
+                row = None   # a line that is not JSON: only its text says whose it is
+            text = line.decode("utf-8", "replace")
+            if row_is_held(row if isinstance(row, dict) else {}, spec, hashes, key, text=text):
                 removed += 1
                 continue
             out.write(line)
@@ -133,6 +139,6 @@ def _parquet(source: Path, target: Path, spec: SourceSpec, hashes, key) -> tuple
     import pyarrow.parquet as pq
 
     table = pq.read_table(source)
-    keep = [not row_is_held(row, spec, hashes, key) for row in table.to_pylist()]
+    keep = [not row_is_held(row, spec, hashes, key, text=" ".join(map(str, row.values()))) for row in table.to_pylist()]
     pq.write_table(table.filter(pa.array(keep)), target)
     return sum(keep), len(keep) - sum(keep)
