@@ -34,7 +34,7 @@ $(JARS)/.done: scripts/pom.xml
 test:
 	$(BIN)/pytest -q -m "not slow" -n 2 --dist loadfile
 
-## test-slow: the kill-and-re-run scenarios, the standalone cluster, training on Spark (minutes each)
+## test-slow: the kill-and-re-run scenarios, the standalone cluster, training on Spark, erasure end to end (minutes each)
 test-slow:
 	$(BIN)/pytest -q -m slow
 

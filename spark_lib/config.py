@@ -194,8 +194,9 @@ class SourcesConfig:
         return {s.name: ({"default": s.trust} if isinstance(s.trust, int) else dict(s.trust)) for s in self.sources}
 
 
-#: the longest a deleted person's data may stay on disk: the GDPR's one month to answer an erasure
-MAX_RETENTION_HOURS = 720
+#: the longest a deleted person's data may stay on disk: with a daily purge a value is gone within the
+#: retention plus two days, inside the GDPR's one month to answer an erasure
+MAX_RETENTION_HOURS = 672
 
 
 @dataclass(frozen=True)
@@ -218,15 +219,15 @@ class PipelineConfig:
     #: Python-side planning of one table overlap the other's tasks; 1 writes them one after the other
     concurrent_tables: int = 2
     #: how long what a deletion leaves on disk (old data files, change data, the transaction log) is kept
-    #: before ``rcu privacy purge`` (and every erasure) removes it; at most 720 h (30 days), the GDPR's
-    #: one-month deadline for an erasure
+    #: before ``rcu privacy purge`` (and every erasure) removes it; at most 672 h (28 days): purged daily, a
+    #: value is gone within the retention plus two days, inside the GDPR's one-month deadline
     privacy_retention_hours: int = 168
     file: str = ""
 
     def __post_init__(self) -> None:
         if not 0 <= self.privacy_retention_hours <= MAX_RETENTION_HOURS:
             raise ConfigError(f"privacy_retention_hours: {self.privacy_retention_hours} is not between 0 and "
-                              f"{MAX_RETENTION_HOURS} (30 days: an erasure must leave no trace within a month)")
+                              f"{MAX_RETENTION_HOURS} (28 days: purged daily, an erasure leaves no trace within a month)")
 
     def resolve(self, path: str) -> str:
         """Relative paths are taken from the project root, so jobs work from any working directory."""

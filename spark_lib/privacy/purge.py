@@ -91,12 +91,15 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator, Mapping, Sequence
 
 from pyspark.sql import SparkSession
+
+from spark_lib.config import MAX_RETENTION_HOURS
 from pyspark.sql.types import ArrayType, DateType, MapType, StructType, TimestampNTZType, TimestampType
 
 #: the product's default: deleted data stays on disk at most this long
 DEFAULT_RETENTION = dt.timedelta(days=7)
-#: the longest retention allowed: with a daily purge, an erasure must be complete within one month (GDPR Art. 12(3))
-MAX_RETENTION = dt.timedelta(days=30)
+#: the longest retention allowed: with a daily purge a value is gone within the retention plus two days, so an
+#: erasure is complete within one month (GDPR Art. 12(3)); pipeline.yaml's privacy_retention_hours has the same bound
+MAX_RETENTION = dt.timedelta(hours=MAX_RETENTION_HOURS)
 #: Delta refuses a VACUUM retention below this unless its safety check is off
 _DELTA_SAFE_RETENTION = dt.timedelta(hours=168)
 
