@@ -350,7 +350,7 @@ def _log_events(lake, report: MatchReport, events: DataFrame) -> None:
     report.id_events = {r.event_type: r["count"] for r in events.groupBy("event_type").count().collect()}
     if report.id_events:
         # A re-run of a killed incremental run finds the same events (same run time): logged once.
-        lake.append_new(events, tables.ID_EVENTS, keys=["event_time", "event_type", "customer_id"])
+        lake.append_new(events, tables.ID_EVENTS, keys=tables.ID_EVENTS.keys)
 
 
 def _frozen_frequencies(lake, model_json: dict, inputs: DataFrame | None, config) -> DataFrame:

@@ -140,6 +140,8 @@ ID_REGISTRY = Table(
 )
 ID_EVENTS = Table(
     "gold.customer_id_events", schema=schemas.ID_EVENTS,
+    # a log, keyed for idempotent appends (a re-run of a killed run logs its events once) and erasure
+    keys=("event_time", "event_type", "customer_id"),
     description="log of new customers, merges and splits",
 )
 CLUSTER_SPLITS = Table(

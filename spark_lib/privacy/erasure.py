@@ -30,7 +30,8 @@ ERASED_LAYERS = ("bronze", "silver", "gold")
 
 
 def merge_keys(table: str, df: DataFrame, specs: Mapping[str, SourceSpec]) -> list[str]:
-    """The columns a MERGE deletes ``table``'s chosen rows by (backquoted paths)."""
+    """The columns a MERGE deletes ``table``'s chosen rows by (backquoted paths): the catalogue's keys, a
+    source's file hash and record id for its bronze rows, a rejected line's file hash and text."""
     layer, _, entity = table.partition(".")
     if table == tables.QUARANTINE:
         return ["`file_hash`", "`raw_record`"]
@@ -38,14 +39,10 @@ def merge_keys(table: str, df: DataFrame, specs: Mapping[str, SourceSpec]) -> li
         spec = specs[entity]
         record_id = ".".join(f"`{p}`" for p in column_path(df.schema, spec, "record_id", spec.record_id, spec.path))
         return ["`_file_hash`", record_id]
-    if table == tables.ID_EVENTS:
-        return ["`event_time`", "`event_type`", "`customer_id`"]
-    known = next((t for t in tables.CATALOGUE if t == table), None)
-    if known is not None and known.keys:
-        return [f"`{k}`" for k in known.keys]
-    if "interaction_key" in df.columns:
-        return ["`interaction_key`"]
-    raise ValueError(f"{table}: no key to delete a person's rows by (add its keys to spark_lib.tables)")
+    keys = tables.named(table).keys
+    if not keys:
+        raise ValueError(f"{table}: no key to delete a person's rows by (add its keys to spark_lib.tables)")
+    return [f"`{k}`" for k in keys]
 
 
 def erase_rows(lake: Lakehouse, footprint: Footprint, key: str, specs: Mapping[str, SourceSpec],
@@ -86,7 +83,7 @@ def forget_merged_ids(lake: Lakehouse, footprint: Footprint, key: str) -> int:
         "other_ids", F.filter("other_ids", lambda c: ~is_erased(c))).localCheckpoint()
     count = touched.count()
     if count:
-        on = "t.event_time <=> s.event_time AND t.event_type <=> s.event_type AND t.customer_id <=> s.customer_id"
+        on = " AND ".join(f"t.{k} <=> s.{k}" for k in tables.ID_EVENTS.keys)
         (lake.delta_table(tables.ID_EVENTS).alias("t").merge(touched.alias("s"), on)
          .whenMatchedUpdate(set={"other_ids": "s.other_ids"}).execute())
     return count
