@@ -1,7 +1,7 @@
 """Privacy: a person's rights of access, erasure and objection (GDPR; CNIL, loi Informatique et Libertés).
 
     rcu privacy access --email E | --phone P | --customer C  --out DIR   everything held on the person: JSON + HTML (French)
-    rcu privacy erase  --email E | --phone P | --customer C | --file F [--confirm] [--raw]
+    rcu privacy erase  --email E | --phone P | --customer C | --file F | --resume [--confirm] [--raw]
     rcu privacy object --email E | --phone P | --customer C [--withdraw]   out of every audience, data kept
     rcu privacy verify --request R                                       scan every file for the erased person
     rcu privacy purge                                                    drop what deleted rows left on disk
@@ -66,6 +66,8 @@ class PrivacyReport:
 # requests -----------------------------------------------------------------------------------------
 
 def _requests(args) -> tuple[list[Request], list[str]]:
+    if getattr(args, "resume", False):
+        return [], []
     if getattr(args, "file", None):
         return read_request_file(args.file)
     return [make_request(args.email, args.phone, args.customer, getattr(args, "request_id", None))], []
@@ -120,13 +122,13 @@ def batch_footprint(ctx: JobContext, batch_ids: list[str]) -> Footprint:
     return Footprint(by_kind["customer"], by_kind["record"], by_kind["identifier"], by_kind["frequency"])
 
 
-def _pending_batches(ctx: JobContext) -> list[str]:
-    """Batches of erasures a killed run left half done (status ``erasing``)."""
+def _pending(ctx: JobContext) -> dict[str, str]:
+    """request_id -> batch_id of the erasures a killed run left half done (status ``erasing``)."""
     if not ctx.lake.exists(tables.PRIVACY_REQUESTS):
-        return []
+        return {}
     rows = (ctx.lake.read(tables.PRIVACY_REQUESTS).where("action = 'erase' AND status = 'erasing'")
-            .select("batch_id").distinct().collect())
-    return sorted(r.batch_id for r in rows)
+            .select("request_id", "batch_id").collect())
+    return {r.request_id: r.batch_id for r in rows}
 
 
 def erase(ctx: JobContext, requests: list[Request], confirm: bool = False, progress: Progress | None = None,
@@ -144,11 +146,15 @@ def erase(ctx: JobContext, requests: list[Request], confirm: bool = False, progr
 
     with stages("resolve") as stage:
         records, crosswalk = lake.read(tables.CUSTOMER_RECORDS), lake.read(tables.CROSSWALK)
+        resumed = _pending(ctx)
+        pending = sorted(set(resumed.values()))
+        # a request a killed run left half done is finished with its batch, not resolved again (its records
+        # may be gone already)
+        requests = [r for r in requests if r.request_id not in resumed]
         found = resolve_requests(records, crosswalk, requests, key)
         chosen = _decide(requests, found, confirm, report)
-        pending = _pending_batches(ctx)
         stage.done(f"{len(requests):,} request(s): {len(chosen):,} to erase, {len(requests) - len(chosen):,} not; "
-                   f"{len(pending):,} batch(es) left unfinished by an earlier run")
+                   f"{len(resumed):,} request(s) left unfinished by an earlier run, finished now")
     _log_requests(ctx, [_request_row(r, "erase", None, report.statuses[r.request_id], report.details[r.request_id], key,
                                      finished=now) for r in requests if r.request_id not in chosen])
 
@@ -200,7 +206,7 @@ def erase(ctx: JobContext, requests: list[Request], confirm: bool = False, progr
                 .withColumn("records_erased", F.lit(erased).cast("long"))
                 .withColumn("detail", F.concat(F.col("detail"), F.lit(f"; {erased:,} record(s) erased in the batch"))))
     lake.merge(finished.localCheckpoint(), tables.PRIVACY_REQUESTS, keys=tables.PRIVACY_REQUESTS.keys)
-    for request_id in chosen:
+    for request_id in [*chosen, *resumed]:
         report.statuses[request_id] = "erased"
     return report
 
@@ -347,13 +353,16 @@ def purge(ctx: JobContext, progress: Progress | None = None):
 
 # command line -------------------------------------------------------------------------------------
 
-def _person_arguments(parser: argparse.ArgumentParser, with_file: bool = False) -> None:
+def _person_arguments(parser: argparse.ArgumentParser, with_file: bool = False, resumable: bool = False) -> None:
     who = parser.add_mutually_exclusive_group(required=True)
     who.add_argument("--email", help="the person's email, as they give it")
     who.add_argument("--phone", help="the person's phone, in any form (06 12 34 56 78, +33 6...)")
     who.add_argument("--customer", help="the customer id (gold.customer)")
     if with_file:
         who.add_argument("--file", help="a CSV of requests: request_id, email, phone, customer_id")
+    if resumable:
+        who.add_argument("--resume", action="store_true",
+                         help="only finish the requests a killed run left half done (every run finishes them first)")
     parser.add_argument("--request-id", help="your reference for the request (default: R<date>-<random>)")
     parser.add_argument("--confirm", action="store_true",
                         help="act on every customer an identifier names when it names several")
@@ -367,7 +376,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     _person_arguments(access)
     access.add_argument("--out", default="exports/privacy", help="folder of the export (default: exports/privacy)")
     erase_ = actions.add_parser("erase", help="erase people from every layer, re-form their clusters, purge")
-    _person_arguments(erase_, with_file=True)
+    _person_arguments(erase_, with_file=True, resumable=True)
     erase_.add_argument("--raw", action="store_true", help="also rewrite the raw landing files without their rows")
     objection = actions.add_parser("object", help="keep a person out of every audience and trigger (data kept)")
     _person_arguments(objection, with_file=True)
