@@ -107,9 +107,7 @@ def _request_row(request: Request, action: str, batch_id: str | None, status: st
 # erasure ------------------------------------------------------------------------------------------
 
 def _footprint_rows(footprint: Footprint, batch_id: str) -> list[tuple]:
-    kinds = {"customer": footprint.customers, "record": footprint.records,
-             "identifier": footprint.identifiers, "frequency": footprint.frequencies}
-    return [(h, kind, batch_id) for kind, hashes in kinds.items() for h in sorted(hashes)]
+    return [(h, kind, batch_id) for kind, hashes in footprint.by_kind().items() for h in sorted(hashes)]
 
 
 def batch_footprint(ctx: JobContext, batch_ids: list[str]) -> Footprint:
@@ -272,8 +270,8 @@ def object_(ctx: JobContext, requests: list[Request], confirm: bool = False, wit
             report.statuses[request_id] = "withdrawn"
         else:
             report.statuses[request_id] = "objected"
-            kinds = {"customer": footprint.customers, "record": footprint.records, "identifier": footprint.identifiers}
-            rows += [(request_id, h, kind, now) for kind, hashes in kinds.items() for h in sorted(hashes)]
+            rows += [(request_id, h, kind, now) for kind, hashes in footprint.by_kind().items() if kind != "frequency"
+                     for h in sorted(hashes)]
         report.details[request_id] = f"{len(customers)} customer(s)"
         logged.append(_request_row(by_request[request_id], "withdraw" if withdraw else "object", None,
                                    report.statuses[request_id], report.details[request_id], key,

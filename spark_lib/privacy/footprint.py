@@ -43,6 +43,8 @@ SOURCE_IDENTIFIERS: Mapping[str, str] = {
     "email": "email", "phone": "phone", "phone_2": "phone",
     "loyalty_card": "id", "account_id": "id", "cookie_id": "id", "customer_ref": "id",
 }
+#: the columns that name a record: its key, the ends of a pair, the smallest record of a component
+RECORD_COLUMNS = ("record_key", "record_key_l", "record_key_r", "component_id")
 #: tables that hold no person's row: files, runs, aggregates, and the privacy log itself (hashes only)
 PERSON_FREE = frozenset({
     tables.FILE_QUARANTINE, tables.INGESTION_LOG, tables.MATCH_RUNS, tables.KPI_SNAPSHOTS, tables.GENERIC_VALUES,
@@ -64,6 +66,11 @@ class Footprint:
         return Footprint(self.customers | other.customers, self.records | other.records,
                          self.identifiers | other.identifiers, self.frequencies | other.frequencies,
                          tuple(sorted(set(self.raw_files) | set(other.raw_files))))
+
+    def by_kind(self) -> dict[str, frozenset[str]]:
+        """kind -> hashes, the kinds as the suppression list and the objections name them."""
+        return {"customer": self.customers, "record": self.records, "identifier": self.identifiers,
+                "frequency": self.frequencies}
 
     @property
     def all_hashes(self) -> frozenset[str]:
@@ -173,13 +180,15 @@ def held_rows(df: DataFrame, table: str, footprint: Footprint, key: str,
         return None if spec is None else source_rows_held(df, spec, footprint.records | footprint.identifiers, key)
     if table == tables.TERM_FREQUENCIES:
         return _in(footprint.frequencies, frequency_hash(F.col("column"), F.col("value"), key))
+    if not columns & {*RECORD_COLUMNS, "customer_id"}:
+        return None
     held = F.lit(False)
-    for column in ("record_key", "record_key_l", "record_key_r", "component_id"):
+    for column in RECORD_COLUMNS:
         if column in columns:
             held = held | F.coalesce(_in(footprint.records, hash_column("id", F.col(column), key)), F.lit(False))
     if "customer_id" in columns:
         held = held | F.coalesce(_in(footprint.customers, hash_column("id", F.col("customer_id"), key)), F.lit(False))
-    return held if len(columns & {"record_key", "record_key_l", "record_key_r", "component_id", "customer_id"}) else None
+    return held
 
 
 def quarantined_rows_held(quarantine: DataFrame, footprint: Footprint, key: str) -> DataFrame:
