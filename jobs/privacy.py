@@ -23,6 +23,7 @@ files that still hold the person are listed; ``--raw`` rewrites them without the
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime as dt
 import sys
 import uuid
@@ -187,10 +188,13 @@ def erase(ctx: JobContext, requests: list[Request], confirm: bool = False, progr
     with stages("erase") as stage:
         report.removed = erase_rows(lake, footprint, key, specs, progress)
         stage.done(f"{sum(report.removed.values()):,} row(s) erased from {len(report.removed):,} table(s)")
-    if raw and held_files:
+    if raw:
         with stages("raw_files") as stage:
-            report.raw_files = _rewrite_raw_files(ctx, held_files, footprint, key, progress)
-            stage.done(f"{len(held_files) - len(report.raw_files):,} raw file(s) rewritten without the erased rows")
+            # the files quarantined as files never reached bronze: only their text can say they hold the person
+            screened = [f for f in _quarantined_files(ctx) if f not in held_files]
+            report.raw_files = _rewrite_raw_files(ctx, held_files + screened, footprint, key, progress)
+            stage.done(f"{len(held_files) + len(screened) - len(report.raw_files):,} raw file(s) screened or "
+                       "rewritten without the erased rows")
     # The clusters that held the records are formed again from what remains: an incremental match run.
     match.run(ctx, progress=progress, evaluate=False)
     with stages("purge") as stage:
@@ -214,7 +218,7 @@ def _rewrite_raw_files(ctx: JobContext, held: list[tuple[str, str]], footprint: 
     """Rewrite the landing files without the erased rows, each logged in ``bronze.ingestion_log`` under its new
     hash before it replaces the old one (the next ingest does not take it again); returns the files left as
     they were (a format not rewritten)."""
-    from spark_lib.privacy.raw_files import rewrite_raw_file
+    from spark_lib.privacy.raw_files import NOTHING_HELD, RawRewrite, rewrite_raw_file
     from spark_lib.schemas import INGESTION_LOG
 
     left = []
@@ -227,13 +231,34 @@ def _rewrite_raw_files(ctx: JobContext, held: list[tuple[str, str]], footprint: 
             frame = ctx.spark.createDataFrame(row, INGESTION_LOG).withColumn("ingested_at", F.current_timestamp())
             ctx.lake.append(frame, tables.INGESTION_LOG)
 
-        done = rewrite_raw_file(Path(path), spec, hashes, key, before_replace=log)
+        try:
+            done = rewrite_raw_file(Path(path), spec, hashes, key, before_replace=log)
+        except (OSError, ValueError, csv.Error) as error:   # a file quarantined as unreadable stays unreadable
+            done = RawRewrite(path, 0, 0, None, f"cannot be read as a {spec.format} file of {source}: {error}")
+        if done.left_because == NOTHING_HELD:
+            continue
         if done.left_because:
             left.append(path)
             progress(f"{path}: left as it is ({done.left_because})")
         else:
             progress(f"{path}: {done.rows_removed:,} row(s) removed, {done.rows_kept:,} kept")
     return left
+
+
+def _quarantined_files(ctx: JobContext) -> list[tuple[str, str]]:
+    """(source, path) of the raw files quarantined as files (never landed) that are still in the raw folder."""
+    if not ctx.lake.exists(tables.FILE_QUARANTINE):
+        return []
+    from spark_lib.sources.readers import file_fingerprint, list_files
+
+    rows = ctx.lake.read(tables.FILE_QUARANTINE).select("source", "file_path", "file_hash").distinct().collect()
+    found = []
+    for source in sorted({r.source for r in rows} & set(ctx.sources.names)):
+        wanted = {(Path(r.file_path).name, r.file_hash) for r in rows if r.source == source}
+        # found in the current raw folder by name and content, as raw_files_held finds the landed ones
+        found += [(source, p) for p in list_files(ctx.sources.get(source), ctx.raw_dir)
+                  if (Path(p).name, file_fingerprint(p)) in wanted]
+    return found
 
 
 def _orders(ctx: JobContext):

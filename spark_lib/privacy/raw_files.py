@@ -32,6 +32,8 @@ from spark_lib.privacy.footprint import SOURCE_IDENTIFIERS
 from spark_lib.privacy.identifiers import candidate_hashes, identifier_hash
 from spark_lib.sources.readers import file_fingerprint
 
+#: why a file was left as it was when none of its rows is the person's
+NOTHING_HELD = "no row of the erased people in it"
 #: formats this module rewrites
 REWRITABLE = ("csv", "json", "parquet")
 
@@ -85,7 +87,7 @@ def rewrite_raw_file(path: Path, spec: SourceSpec, hashes: Collection[str], key:
     try:
         kept, removed = rewrite(path, Path(temporary), spec, hashes, key)
         if not removed:
-            return RawRewrite(str(path), kept, 0, None, "no row of the erased people in it")
+            return RawRewrite(str(path), kept, 0, None, NOTHING_HELD)
         new_hash = file_fingerprint(temporary)
         if before_replace is not None:
             before_replace(new_hash, kept)
