@@ -437,8 +437,11 @@ def test_access_exports_everything_held_on_a_person_named_by_phone_in_french(pub
     members = ctx.lake.read(tables.AUDIENCE_MEMBERS).select("customer_id").distinct()
     holders = (ctx.lake.read(tables.CUSTOMER_RECORDS).join(ctx.lake.read(tables.CROSSWALK), "record_key")
                .groupBy(F.col("phone_mobile")).agg(F.countDistinct("customer_id").alias("holders")))
-    person = (ctx.lake.read(tables.CUSTOMER).join(members, "customer_id").where("phone_mobile LIKE '+33%'")
-              .join(holders.where("holders = 1"), "phone_mobile").orderBy("customer_id").first())
+    franchise = (ctx.lake.read(tables.CROSSWALK).where(F.col("record_key").startswith("franchise_members:"))
+                 .groupBy("customer_id").agg(F.min("record_key").alias("franchise_key")))
+    person = (ctx.lake.read(tables.CUSTOMER).join(members, "customer_id").join(franchise, "customer_id")
+              .where("phone_mobile LIKE '+33%'").join(holders.where("holders = 1"), "phone_mobile")
+              .orderBy("franchise_key").first())
     national = "0" + person.phone_mobile[3:]
     request = make_request(phone=" ".join(national[i:i + 2] for i in range(0, 10, 2)), request_id="R-test-access")
     export_ = access_export(ctx.lake.root, list(ctx.sources.sources), request, lakehouse_key(ctx.lake.root))
@@ -447,6 +450,9 @@ def test_access_exports_everything_held_on_a_person_named_by_phone_in_french(pub
     records = {r.record_key for r in ctx.lake.read(tables.CROSSWALK).where(F.col("customer_id") == person.customer_id).collect()}
     assert {r["record_key"] for r in sections["source_records"]} == records
     assert len(sections["delivered_rows"]) >= len(records) and sections["golden_record"][0]["email"] == person.email
+    franchise_rows = [r for r in sections["delivered_rows"] if r["source"] == "franchise_members"]
+    assert {r["Code_adhérent"] for r in franchise_rows} == {
+        k.split(":", 1)[1] for k in records if k.startswith("franchise_members:")} != set()
     assert sections["audiences"] and sections["provenance"] and sections["segments"] and sections["id_events"]
     assert all(r["record_key"] in records for r in sections["interactions"])
     json_path, html_path = write_export(export_, tmp_path / "export")

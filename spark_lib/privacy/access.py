@@ -30,6 +30,7 @@ from spark_lib.config import INTERACTION_TABLES, SourceSpec
 from spark_lib.privacy.footprint import SILVER_IDENTIFIERS
 from spark_lib.privacy.identifiers import candidate_hashes, hashes_of, normal_form
 from spark_lib.privacy.requests import Request
+from spark_lib.sources.readers import delta_safe_name
 
 #: the sections of an export, in the order the page shows them, with their French titles
 SECTIONS: Mapping[str, str] = {
@@ -83,6 +84,9 @@ class LakeReader:
             return None
         dataset = DeltaTable(str(self.path(table))).to_pyarrow_dataset()
         return dataset.to_table(filter=where, columns=columns)
+
+    def column_names(self, table: str) -> list[str]:
+        return DeltaTable(str(self.path(table))).schema().to_arrow().names
 
 
 def _isin(column: str, values) -> Any:
@@ -164,10 +168,16 @@ def _delivered_rows(lake: LakeReader, sources: list[SourceSpec], record_keys: li
         table = tables.bronze(spec.name)
         if not ids or not lake.exists(table):
             continue
-        path = spec.record_id.split(".") if "." in spec.record_id else [spec.record_id]
-        found = lake.rows(table, pc.field(*path).cast(pa.string()).isin(pa.array(ids)))
+        found = lake.rows(table, pc.field(*_bronze_path(spec.record_id, lake.column_names(table))).cast(pa.string()).isin(pa.array(ids)))
         rows += [{"source": spec.name, **row} for row in _listed(found)]
     return rows
+
+
+def _bronze_path(column: str, names: list[str]) -> list[str]:
+    """Where bronze keeps a configured column: its Delta-safe name (``Code adhérent`` -> ``Code_adhérent``),
+    or a path into a struct (``customer.id``) unless the dotted name is a column as a whole."""
+    whole = delta_safe_name(column)
+    return [whole] if whole in names else [delta_safe_name(part) for part in column.split(".")]
 
 
 def _quarantined(lake: LakeReader, records: pa.Table, record_keys: list[str], request: Request, key: str) -> list[dict]:
