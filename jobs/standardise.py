@@ -78,7 +78,7 @@ def run(ctx: JobContext, progress: Progress | None = None,
         since: dict[str, int | None] | None = None) -> list[StandardiseReport]:
     """Standardise the bronze rows added after the versions ``since`` (by bronze table; None: every row)."""
     progress = progress or Progress("standardise")
-    records: list[DataFrame] = []
+    records: list[tuple[DataFrame, SourceSpec]] = []
     events: dict[str, list[DataFrame]] = defaultdict(list)
     fresh: set[str] = set()     # the sources with new rows
     for spec in ctx.sources.sources:
@@ -95,20 +95,18 @@ def run(ctx: JobContext, progress: Progress | None = None,
             continue
         progress(f"{spec.name}: {'every row' if batches is None else f'{batches} new batch(es)'}")
         if spec.identity:
-            records.append(silver.customer_records(identity, spec, ctx.pipeline.default_region))
+            records.append((identity, spec))
         if spec.interactions:
             events[spec.interactions.table].append(silver.interactions(added, spec))
 
-    targets = [(tables.CUSTOMER_RECORDS, records)] + [
-        (tables.interactions(name), frames) for name, frames in sorted(events.items())
-    ]
-    targets = [t for t in targets if t[1]]
+    targets = [(tables.CUSTOMER_RECORDS, silver.sources_customer_records(records, ctx.pipeline.default_region),
+                len(records))] if records else []
+    targets += [(tables.interactions(name), _union(frames), len(frames)) for name, frames in sorted(events.items())]
 
-    def task(number: int, table: tables.Table, frames: list[DataFrame]):
+    def task(number: int, table: tables.Table, data: DataFrame, sources: int):
         def publish() -> StandardiseReport:
-            progress(f"table {number}/{len(targets)}: {table} from {len(frames)} source(s)")
+            progress(f"table {number}/{len(targets)}: {table} from {sources} source(s)")
             # Compare everything but the ingestion lineage: a re-delivered identical row is not a change.
-            data = _union(frames)
             compare = [c for c in data.columns if c not in ("ingested_at", "source_file")]
             metrics = ctx.lake.merge(data, table, keys=table.keys, compare_columns=compare)
             rows = ctx.lake.read(table).count()

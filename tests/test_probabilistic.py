@@ -163,8 +163,10 @@ def fast(config):
 
 
 @functools.cache
+@functools.cache
 def trained_town(spark) -> tuple:
-    """The town's records, the fast config and the model trained on them; shared with test_tracking."""
+    """The town's records, the fast config and the model trained on them, trained once per session; shared
+    with test_tracking and test_incremental_match."""
     config = fast(load_matching_config())
     records = silver_records(spark, *town()).cache()
     return records, config, train_model(spark, records, config)
