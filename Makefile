@@ -8,7 +8,8 @@ SIZES   ?= 10000,100000
 
 .PHONY: setup jars browser test test-slow test-fast demo bench bench-generate clean
 
-## setup: create .venv, install the pinned packages and fetch the Delta jars from Maven Central into .jars/
+## setup: create .venv, install the pinned packages, fetch the jars from Maven Central (Delta Lake, Spark's Kafka
+## connector, the Kafka broker) into .jars/
 setup: $(BIN)/rcu jars browser
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -22,12 +23,32 @@ $(BIN)/rcu: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-## jars: Delta Lake's jars (and the few they need that pyspark does not ship); Spark's own jars are not copied
-jars: $(JARS)/.done
+## jars: Delta Lake's jars (and the few they need that pyspark does not ship); Spark's own jars are not copied.
+## Spark's Kafka connector into .jars/spark-kafka/ (put on Spark's class path, less what pyspark ships) and the
+## Kafka broker into .jars/kafka/ (run in its own JVM by `rcu kafka start`). Each folder is fetched once; a
+## changed pom fetches its folder again (the connector's and the broker's are emptied first: no stale version).
+jars: $(JARS)/.done $(JARS)/spark-kafka/.done $(JARS)/kafka/.done
 $(JARS)/.done: scripts/pom.xml
 	mvn --batch-mode --quiet -f scripts/pom.xml dependency:copy-dependencies \
 	    -DoutputDirectory=$(abspath $(JARS)) \
 	    -DincludeGroupIds=io.delta,io.unitycatalog,com.fasterxml.jackson.datatype
+	touch $@
+
+# where pyspark's jars are, read once the venv exists; an artifact id is a jar's name before its version, the last
+# -<digits>.<digits>: spark-core_2.13-4.2.0.jar -> spark-core_2.13, log4j-1.2-api-2.25.4.jar -> log4j-1.2-api
+PYSPARK_JARS = $(shell $(BIN)/python -c 'import os, pyspark; print(os.path.join(os.path.dirname(pyspark.__file__), "jars"))' 2>/dev/null)
+$(JARS)/spark-kafka/.done: scripts/spark-kafka-pom.xml
+	@test -d "$(PYSPARK_JARS)" || { echo "no pyspark in $(VENV): run make setup (the connector leaves out the jars pyspark ships)"; exit 1; }
+	rm -rf $(JARS)/spark-kafka
+	mvn --batch-mode --quiet -f scripts/spark-kafka-pom.xml dependency:copy-dependencies \
+	    -DoutputDirectory=$(abspath $(JARS))/spark-kafka \
+	    -DexcludeArtifactIds=$$(ls "$(PYSPARK_JARS)" | sed -E -n 's/^(.*)-[0-9]+(\.[0-9]+)+.*\.jar$$/\1/p' | sort -u | paste -sd, -)
+	touch $@
+
+$(JARS)/kafka/.done: scripts/kafka-pom.xml
+	rm -rf $(JARS)/kafka
+	mvn --batch-mode --quiet -f scripts/kafka-pom.xml dependency:copy-dependencies \
+	    -DoutputDirectory=$(abspath $(JARS))/kafka
 	touch $@
 
 ## test: the whole suite, end-to-end runs included (what CI runs); two workers, each file on one of them

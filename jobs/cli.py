@@ -13,6 +13,8 @@
     rcu explain --customer C… | --record KEY | --pair K1 K2    a customer's records and links; a pair's weights
     rcu privacy access|erase|object|verify|purge    a person's rights of access, erasure and objection
     rcu run-all --persons 10000      every step, in order, in one Spark session
+    rcu kafka start|stop|status      the project's Kafka broker on 127.0.0.1 (prints its address)
+    rcu replay --rate 200            the online events of the raw folder to Kafka, with late, duplicate, malformed ones
 
 Every writing step (and run-all, once) checks the configuration files it reads before any table changes,
 then locks the lakehouse: a second run stops at once, or waits ``--wait-lock SECONDS``.
@@ -43,6 +45,8 @@ STEPS: dict[str, tuple[str, str]] = {
     "export": ("jobs.export", "an audience's members as one CSV file (cells that would start a formula are neutralised)"),
     "privacy": ("jobs.privacy", "a person's rights: access export, erasure from every layer, objection, verify, purge"),
     "explain": ("jobs.explain", "why a customer is what it is: its records and links; a pair's comparisons and weights (Splink waterfall)"),
+    "kafka": ("jobs.kafka_broker", "start, stop or look at the project's Kafka broker (127.0.0.1, KRaft, one node)"),
+    "replay": ("jobs.replay", "publish the raw folder's online events to Kafka at a rate, some late, duplicated or malformed"),
     "run-all": ("jobs.run_all", "run every step in order (generate when asked, ingest, standardise, ...)"),
 }
 

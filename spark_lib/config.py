@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -194,6 +195,67 @@ class SourcesConfig:
         return {s.name: ({"default": s.trust} if isinstance(s.trust, int) else dict(s.trust)) for s in self.sources}
 
 
+#: the kinds of online event the replay publishes (``rcu replay``) and the silver interaction table each comes from
+EVENT_KINDS: dict[str, str] = {"navigation": "navigation_events", "orders": "orders", "campaign_events": "campaign_events"}
+
+#: what Kafka accepts as a topic name (its ``Topic.validate``): 1 to 249 of these characters, not "." or ".."
+_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
+
+
+@dataclass(frozen=True)
+class TopicsConfig:
+    """The topic of each kind of online event (:data:`EVENT_KINDS`): one topic per kind."""
+
+    navigation: str = "rcu.navigation"
+    orders: str = "rcu.orders"
+    campaign_events: str = "rcu.campaign_events"
+
+    def __post_init__(self) -> None:
+        for kind in EVENT_KINDS:
+            check_topic_name(getattr(self, kind), kind)
+
+    def of(self, kind: str) -> str:
+        """The topic of ``kind`` (a key of :data:`EVENT_KINDS`)."""
+        return getattr(self, kind)
+
+    @classmethod
+    def with_prefix(cls, prefix: str) -> TopicsConfig:
+        """Topics named ``<prefix><kind>`` (``rcu.`` gives the defaults), e.g. one set per test or per demo."""
+        return cls(**{kind: f"{prefix}{kind}" for kind in EVENT_KINDS})
+
+
+def check_topic_name(name: str, key: str) -> None:
+    """Raise :class:`ConfigError` naming ``key`` unless ``name`` is a name Kafka accepts for a topic."""
+    if not _TOPIC_NAME.fullmatch(name) or name in (".", ".."):
+        raise ConfigError(f"{key}: {name!r} is not a Kafka topic name (1 to 249 letters, digits, '.', '_' or '-')")
+
+
+@dataclass(frozen=True)
+class KafkaConfig:
+    """Where the online events go (``kafka:`` in ``conf/pipeline.yaml``): the brokers, the topics, and the
+    folder of the project's own broker (``rcu kafka start``)."""
+
+    #: ``host:port[,host:port...]`` of the brokers ``rcu replay`` (and the stream job) talk to; the default is
+    #: the project broker, which ``rcu kafka start`` runs on this port of 127.0.0.1
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topics: TopicsConfig = field(default_factory=TopicsConfig)
+    #: partitions of a topic ``rcu replay`` creates (one person's events always go to one partition)
+    partitions: int = 3
+    #: the project broker's data, log and pid file (relative paths are taken from the project root)
+    broker_dir: str = "kafka-broker"
+
+    def __post_init__(self) -> None:
+        addresses = [a.strip() for a in self.bootstrap_servers.split(",")]
+        for address in addresses:
+            host, _, port = address.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ConfigError(f"bootstrap_servers: expected host:port[,host:port...], got {self.bootstrap_servers!r}")
+        if self.partitions < 1:
+            raise ConfigError(f"partitions: expected at least 1, got {self.partitions}")
+        if not self.broker_dir:
+            raise ConfigError("broker_dir: expected a folder, got ''")
+
+
 #: the longest a deleted person's data may stay on disk: with a daily purge a value is gone within the
 #: retention plus two days, inside the GDPR's one month to answer an erasure
 MAX_RETENTION_HOURS = 672
@@ -222,6 +284,8 @@ class PipelineConfig:
     #: before ``rcu privacy purge`` (and every erasure) removes it; at most 672 h (28 days): purged daily, a
     #: value is gone within the retention plus two days, inside the GDPR's one-month deadline
     privacy_retention_hours: int = 168
+    #: the online events' brokers and topics (``rcu kafka``, ``rcu replay``)
+    kafka: KafkaConfig = field(default_factory=KafkaConfig)
     file: str = ""
 
     def __post_init__(self) -> None:

@@ -3,7 +3,9 @@
 - On a cluster (``spark-submit``) or in Databricks a session already exists: it is reused as it is,
   because the platform has already put Delta on the classpath.
 - Locally it builds a ``local[*]`` session with the Delta extension and the jars that ``make setup``
-  fetched into ``.jars/`` (never downloaded here), plus Splink's similarity-function jar.
+  fetched into ``.jars/`` (never downloaded here): Delta Lake's, and Spark's Kafka connector from
+  ``.jars/spark-kafka/`` (the ``kafka`` source and sink of Structured Streaming), plus Splink's
+  similarity-function jar. The Kafka broker's own jars (``.jars/kafka/``) stay out of Spark's class path.
 
 Example::
 
@@ -50,6 +52,14 @@ def delta_jars(jars_dir: str | os.PathLike | None = None) -> list[str]:
     return jars
 
 
+def kafka_connector_jars() -> list[str]:
+    """Paths of Spark's Kafka connector and the jars it needs that pyspark does not ship (``.jars/spark-kafka/``,
+    fetched by ``make setup``; ``RCU_JARS_DIR`` overrides ``.jars``); none when the folder is absent: the batch
+    steps do without them."""
+    folder = Path(os.environ.get("RCU_JARS_DIR") or DEFAULT_JARS_DIR) / "spark-kafka"
+    return sorted(glob.glob(str(folder / "*.jar")))
+
+
 def splink_jar() -> str | None:
     """Splink's Scala UDF jar (Jaro-Winkler etc. on Spark), shipped inside the splink package."""
     try:
@@ -77,7 +87,7 @@ def get_spark(
     if not submitted:
         # Python workers must run the interpreter that has our packages (pandas UDFs, phonenumbers).
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        jars = delta_jars()
+        jars = delta_jars() + kafka_connector_jars()
         udf_jar = splink_jar()
         if udf_jar:
             jars.append(udf_jar)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from spark_lib.config import ConfigError, parse_source, read_section
+from spark_lib.config import ConfigError, KafkaConfig, load_pipeline, parse_source, read_section
 
 
 @dataclass(frozen=True)
@@ -81,3 +81,33 @@ def test_an_unknown_default_country_names_the_file_and_the_key(value, message):
     with pytest.raises(ConfigError) as error:
         _source(default_country=value)
     assert str(error.value).startswith(message)
+
+
+def test_the_kafka_section_defaults_to_the_project_broker_and_one_topic_per_kind(tmp_path):
+    file = tmp_path / "pipeline.yaml"
+    file.write_text("kafka:\n  topics:\n    orders: shop.orders\n")
+    kafka = load_pipeline(file).kafka
+    assert kafka.bootstrap_servers == "127.0.0.1:9092" and kafka.partitions == 3
+    assert (kafka.topics.of("navigation"), kafka.topics.of("orders")) == ("rcu.navigation", "shop.orders")
+    assert load_pipeline().kafka == KafkaConfig()   # conf/pipeline.yaml spells out the defaults
+
+
+@pytest.mark.parametrize(
+    "section, message",
+    [
+        ("bootstrap_servers: localhost", "pipeline.kafka.bootstrap_servers: expected host:port[,host:port...], got 'localhost'"),
+        ("bootstrap_servers: 'a:9092,b:x'", "pipeline.kafka.bootstrap_servers: expected host:port[,host:port...]"),
+        ("partitions: 0", "pipeline.kafka.partitions: expected at least 1, got 0"),
+        ("partitions: many", "pipeline.kafka.partitions: expected an integer, got str 'many'"),
+        ("topics: {web: rcu.web}", "pipeline.kafka.topics: unknown key 'web' (allowed: campaign_events, navigation, orders)"),
+        ("topics: {orders: 'rcu orders'}", "pipeline.kafka.topics.orders: 'rcu orders' is not a Kafka topic name"),
+        ("brokers: 127.0.0.1:9092", "pipeline.kafka: unknown key 'brokers' (allowed: bootstrap_servers, broker_dir, "
+                                    "partitions, topics)"),
+    ],
+)
+def test_a_wrong_kafka_section_names_the_file_and_the_key(tmp_path, section, message):
+    file = tmp_path / "pipeline.yaml"
+    file.write_text("kafka:\n  " + section + "\n")
+    with pytest.raises(ConfigError) as error:
+        load_pipeline(file)
+    assert str(error.value).startswith(f"{file}: {message}")

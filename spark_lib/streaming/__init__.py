@@ -1,0 +1,25 @@
+"""Real-time online events: the project's Kafka broker and the replay of the generator's events to it.
+
+- :mod:`.broker`: a local Apache Kafka broker (KRaft, one node, 127.0.0.1 only) in its own JVM;
+  ``rcu kafka start|stop|status``.
+- :mod:`.events`: the online events of a raw folder (navigation, orders, campaign events) as keyed JSON messages.
+- :mod:`.replay`: their sending order with late, duplicated and malformed messages, and the paced sending;
+  ``rcu replay``.
+- :mod:`.kafka_client`: the one module that talks to Kafka from Python (``kafka-python``).
+
+Example::
+
+    from spark_lib.streaming import Disorder, KafkaBroker, plan_replay, publish, read_online_events
+
+    with KafkaBroker("/tmp/kafka", port=0) as broker:
+        events = read_online_events(load_sources(), "data/raw").events
+        report = publish(plan_replay(events, Disorder(seed=1)), broker.bootstrap_servers, TopicsConfig(),
+                         partitions=3, rate=1000)
+"""
+
+from spark_lib.streaming.broker import BrokerError, BrokerStatus, KafkaBroker
+from spark_lib.streaming.events import OnlineEvent, OnlineEvents, read_online_events
+from spark_lib.streaming.replay import Disorder, ReplayPlan, ReplayReport, plan_replay, publish
+
+__all__ = ["BrokerError", "BrokerStatus", "Disorder", "KafkaBroker", "OnlineEvent", "OnlineEvents", "ReplayPlan",
+           "ReplayReport", "plan_replay", "publish", "read_online_events"]
