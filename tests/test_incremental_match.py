@@ -46,6 +46,11 @@ def base_records() -> list[dict]:
         record("crm:G001", "anne", "gauthier", "1979-05-05", phone_mobile=GENERIC_MOBILE, house_number="2",
                street_std="rue haute", postcode="25000", city_std="besancon"),
         record("pos:G002", None, None, None, phone_mobile=GENERIC_MOBILE),
+        # Claire, twice, on her family's email
+        record("crm:F100", "claire", "martin", "1985-03-03", email_std="famille.martin@free.fr",
+               phone_mobile="+33688800100", house_number="4", street_std="rue des lilas", postcode="54000",
+               city_std="nancy"),
+        record("loyalty:F101", "claire", "martin", "1985-03-03", email_std="famille.martin@free.fr"),
     ]
     return rows
 
@@ -57,6 +62,9 @@ def day_one(rows: list[dict]) -> list[dict]:
                                     house_number="77", street_std="quai des brumes", postcode="76600",
                                     city_std="le havre")
     by_key["eshop:S002"]["email_std"] = "sylvie.roche@free.fr"
+    # her son's new account on the family email, at the family's address: another birth date, another first name
+    by_key["eshop:F102"] = record("eshop:F102", "hugo", "martin", "2010-07-07", email_std="famille.martin@free.fr",
+                                  house_number="4", street_std="rue des lilas", postcode="54000", city_std="nancy")
     for key in ("crm:C025", "loyalty:L025", "eshop:A024"):
         del by_key[key]
     for i, (first, last) in enumerate((("paul", "arnaud"), ("marc", "colin"), ("luc", "perrin"))):
@@ -135,6 +143,16 @@ def test_a_record_linking_two_customers_merges_them_and_the_older_id_survives(da
     assert survivor == owner(after, "eshop:S002") and survivor == min(old)   # same created_at: the smaller id
     events = days["ctx"].lake.read(tables.ID_EVENTS).where(F.col("event_type") == "merge").collect()
     assert [(e.customer_id, e.other_ids) for e in events] == [(survivor, sorted(old - {survivor}))]
+
+
+def test_merge_protection_holds_between_a_new_record_and_the_base(days):
+    """The different-birth-date-and-first-name rule and the birth-date split of a shared email hold across days:
+    the son's new account on his mother's email, at her address, does not join her customer."""
+    before, after = days["before"], days["after"]
+    mother = owner(before, "crm:F100")
+    assert owner(before, "loyalty:F101") == mother
+    assert after[mother] == frozenset({"crm:F100", "loyalty:F101"})
+    assert after[owner(after, "eshop:F102")] == frozenset({"eshop:F102"})
 
 
 def test_a_customer_whose_records_are_all_deleted_is_retired_and_its_id_never_comes_back(days):
