@@ -255,7 +255,8 @@ def ingest_source(ctx: JobContext, spec: SourceSpec, batch_id: str, progress: Pr
         if suppression is not None:   # an erased person's row never lands: quarantined as erased, without its values
             split = BronzeSplit(*suppression.split(split.valid, spec, split.quarantine))
         in_batch = ", ".join(f"'{h}'" for p, h in new.items() if p not in problems)
-        ctx.lake.replace_where(split.valid, table, f"_file_hash IN ({in_batch})")
+        # the batch id noted in the commit: standardise finds the batches added since its last run in the log
+        ctx.lake.replace_where(split.valid, table, f"_file_hash IN ({in_batch})", note=batch_id)
         quarantine = split.quarantine.localCheckpoint()
         if suppression is not None:
             quarantine = suppression.screen_quarantine(quarantine).localCheckpoint()

@@ -59,12 +59,9 @@ def new_rows(ctx: JobContext, spec: SourceSpec, bronze: DataFrame,
     ``records_repeat`` source are all the rows of the records those batches touch: a record folds its rows."""
     if since is None:
         return bronze, bronze, None
-    try:
-        before = ctx.spark.read.format("delta").option("versionAsOf", since).load(ctx.lake.path(tables.bronze(spec.name)))
-        known = {r[0] for r in before.select("_batch_id").distinct().collect()}
-    except Exception:  # noqa: BLE001 - that version was vacuumed away: take everything again
+    batches = _batches_since(ctx, spec, bronze, since)
+    if batches is None:
         return bronze, bronze, None
-    batches = sorted({r[0] for r in bronze.select("_batch_id").distinct().collect()} - known)
     added = bronze.where(F.col("_batch_id").isin(batches))
     if not spec.records_repeat or not batches:
         return added, added, len(batches)
@@ -72,6 +69,22 @@ def new_rows(ctx: JobContext, spec: SourceSpec, bronze: DataFrame,
     touched = keyed.where(F.col("_batch_id").isin(batches)).select(F.col("_record_id").alias("_touched")).distinct()
     identity = keyed.join(touched, F.col("_record_id").eqNullSafe(F.col("_touched")), "left_semi").drop("_record_id")
     return identity, added, len(batches)
+
+
+def _batches_since(ctx: JobContext, spec: SourceSpec, bronze: DataFrame, since: int) -> list[str] | None:
+    """The ingest batches added to the source's bronze table after version ``since``: noted in the commits
+    after it (ingest notes its batch id), else the batch ids of the rows now less those of version ``since``
+    (a table written before batches were noted: two scans); None when that version is gone (vacuumed)."""
+    table = tables.bronze(spec.name)
+    noted = ctx.lake.committed_notes(table, since)
+    if noted is not None:
+        return sorted(noted)
+    try:
+        before = ctx.spark.read.format("delta").option("versionAsOf", since).load(ctx.lake.path(table))
+        known = {r[0] for r in before.select("_batch_id").distinct().collect()}
+    except Exception:  # noqa: BLE001 - that version was vacuumed away: take everything again
+        return None
+    return sorted({r[0] for r in bronze.select("_batch_id").distinct().collect()} - known)
 
 
 def run(ctx: JobContext, progress: Progress | None = None,

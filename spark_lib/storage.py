@@ -28,6 +28,11 @@ from spark_lib.tables import Table
 _TABLE_NAME = re.compile(r"^(bronze|silver|gold|ops)\.[a-z_][a-z0-9_]*$")
 #: the table property that turns Delta's Change Data Feed on
 CHANGE_DATA_FEED = "delta.enableChangeDataFeed"
+#: Delta operations that add no row to a table (an erasure's MERGE deletes, a purge vacuums)
+_OPERATIONS_ADDING_NO_ROWS = frozenset({
+    "DELETE", "MERGE", "VACUUM START", "VACUUM END", "OPTIMIZE", "SET TBLPROPERTIES", "UNSET TBLPROPERTIES",
+    "ADD COLUMNS", "CHANGE COLUMN", "REORG",
+})
 
 
 class TableNameError(ValueError):
@@ -164,14 +169,33 @@ class Lakehouse:
             builder.execute()
         return self.last_operation_metrics(table)
 
-    def append(self, df: DataFrame, table: str) -> None:
-        """Append rows; new columns in ``df`` are added to the table's schema."""
+    def append(self, df: DataFrame, table: str, note: str | None = None) -> None:
+        """Append rows; new columns in ``df`` are added to the table's schema. ``note``: the commit's user
+        metadata (ingest notes its batch id: :meth:`committed_notes`)."""
         with self._described("append", table):
-            (
+            writer = (
                 df.write.format("delta").mode("append").option("mergeSchema", "true")
                 .option(STATS_COLUMNS, self.stats_option(df, table))  # a property only if this creates the table
-                .save(self.path(table))
             )
+            if note is not None:
+                writer = writer.option("userMetadata", note)
+            writer.save(self.path(table))
+
+    def committed_notes(self, table: str, since: int) -> set[str] | None:
+        """The notes (user metadata) of the writes committed to ``table`` after version ``since``, read from its
+        transaction log alone; None when the log cannot tell: a write without a note, an operation that may add
+        rows other than a write (a RESTORE), or log entries already cleaned up."""
+        commits = (self.delta_table(table).history().where(F.col("version") > since)
+                   .select("version", "operation", "userMetadata").collect())
+        if commits and min(c.version for c in commits) != since + 1:
+            return None
+        notes = set()
+        for commit in commits:
+            if commit.operation == "WRITE" and commit.userMetadata:
+                notes.add(commit.userMetadata)
+            elif commit.operation not in _OPERATIONS_ADDING_NO_ROWS:
+                return None
+        return notes
 
     def append_new(self, df: DataFrame, table: str, keys: Sequence[str]) -> int:
         """Append the rows of ``df`` whose ``keys`` (null-safe, arrays compared whole) are not in the table yet;
@@ -194,19 +218,17 @@ class Lakehouse:
             self.append(new, table)
         return count
 
-    def replace_where(self, df: DataFrame, table: str, condition: str) -> None:
-        """Atomically replace the rows matching ``condition`` with ``df`` (idempotent re-loads)."""
+    def replace_where(self, df: DataFrame, table: str, condition: str, note: str | None = None) -> None:
+        """Atomically replace the rows matching ``condition`` with ``df`` (idempotent re-loads); ``note`` as in
+        :meth:`append`."""
         if not self.exists(table):
-            self.append(df, table)
+            self.append(df, table, note)
             return
         with self._described("replace rows of", table):
-            (
-                df.write.format("delta")
-                .mode("overwrite")
-                .option("replaceWhere", condition)
-                .option("mergeSchema", "true")
-                .save(self.path(table))
-            )
+            writer = df.write.format("delta").mode("overwrite").option("replaceWhere", condition).option("mergeSchema", "true")
+            if note is not None:
+                writer = writer.option("userMetadata", note)
+            writer.save(self.path(table))
 
     def merge(
         self,

@@ -59,3 +59,19 @@ def test_the_fingerprint_follows_the_files_bytes_and_the_extra_values(tmp_path):
     assert fingerprint([conf], "match", "champion 4") != first
     conf.write_text("threshold: 0.8\n")
     assert fingerprint([conf], "match", "champion 3") != first
+
+
+def test_the_batches_written_since_a_version_are_read_from_the_log_unless_a_write_has_no_note(spark, lake):
+    """Standardise takes the bronze batches added since its last run from the notes of the commits after it
+    (no scan of the table); a write without a note (a table written by an older version) makes it scan."""
+    rows = lambda batch: spark.createDataFrame([(batch, 1)], "_batch_id string, n int")
+    table = "bronze.noted"
+    lake.append(rows("b1"), table, note="b1")
+    first = lake.version(table)
+    lake.replace_where(rows("b2"), table, "_batch_id = 'b2'", note="b2")
+    lake.delete_keys(rows("b1"), table, ["_batch_id"])      # an erasure: a MERGE that adds nothing
+    lake.append(rows("b3"), table, note="b3")
+    assert lake.committed_notes(table, first) == {"b2", "b3"}
+    assert lake.committed_notes(table, lake.version(table)) == set()
+    lake.append(rows("b4"), table)
+    assert lake.committed_notes(table, first) is None
