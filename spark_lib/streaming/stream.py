@@ -266,13 +266,16 @@ class MicroBatch:
     """One micro-batch's work (see the module docstring); :meth:`process` is what ``foreachBatch`` calls.
 
     ``query_id``: the streaming query's id (kept in its checkpoint): with the micro-batch id, it makes the
-    appends idempotent. ``outbound``: where firings are published (None: gold.trigger_events only)."""
+    appends idempotent. ``outbound``: where firings are published (None: gold.trigger_events only).
+    ``progress``: told one line per micro-batch (counts and times only)."""
 
     def __init__(self, lake: Lakehouse, sources: SourcesConfig, config: TriggersConfig, query_id: str,
-                 outbound: KafkaOutbound | FolderOutbound | None = None):
+                 outbound: KafkaOutbound | FolderOutbound | None = None,
+                 progress: Callable[[str], None] | None = None):
         if not query_id:
             raise ValueError("'query_id' of a MicroBatch cannot be empty")
         self.lake, self.sources, self.config, self.query_id, self.outbound = lake, sources, config, query_id, outbound
+        self.progress = progress
         self.specs = [spec for _, spec in event_sources(sources)]
         self.accounts = account_source(sources)
         self.reports: list[BatchReport] = []
@@ -286,6 +289,10 @@ class MicroBatch:
         finally:
             parsed.unpersist()
         self.reports.append(report)
+        if self.progress is not None:
+            self.progress(f"micro-batch {batch_id}: {report.messages:,} messages, {report.quarantined:,} quarantined, "
+                          f"{report.late:,} late, {report.inserted:,} new events, {report.links:,} links, "
+                          f"{report.fired:,} fired in {report.seconds:.1f} s")
         return report
 
     def _process(self, parsed: DataFrame, batch_id: int, ingested_at: dt.datetime, started: float) -> BatchReport:
