@@ -25,6 +25,8 @@ import dataclasses
 from pathlib import Path
 
 from jobs.common import Progress, build_context
+from spark_lib.config import PipelineConfig, TopicsConfig
+from spark_lib.streaming.triggers import TriggersConfig
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -65,9 +67,11 @@ def main(argv: list[str] | None = None):
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    pipeline: object
-    config: object
-    topics: object
+    """The stream's configuration once the command line's options are applied."""
+
+    pipeline: PipelineConfig
+    config: TriggersConfig
+    topics: TopicsConfig
     bootstrap_servers: str
     lakehouse: str
     checkpoint: str
@@ -75,7 +79,7 @@ class Settings:
 
 def stream_settings(args: argparse.Namespace) -> Settings:
     """The configuration with the command line's overrides."""
-    from spark_lib.config import TopicsConfig, load_pipeline
+    from spark_lib.config import load_pipeline
     from spark_lib.streaming.triggers import load_triggers
 
     conf_dir = Path(args.conf_dir) if args.conf_dir else None

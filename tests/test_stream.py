@@ -2,6 +2,9 @@
 one micro-batch at a time (``MicroBatch.process``, what foreachBatch calls) and through the job itself, from a
 real Kafka broker (one for the module) and from a landing folder. Every firing expected is listed.
 
+The micro-batches take 15-30 s each on a 2-core machine: the tests that run them are ``slow`` (``make test-slow``);
+``make test`` runs the configuration and status tests.
+
 The customers (gold.customer_crosswalk and gold.customer written by hand, as the batch would):
 
 - Alice: account A1 (eshop_accounts:A1); her cookie ck-alice is unknown to the batch until she logs in: her first
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -32,6 +36,8 @@ from jobs import stream as stream_job
 from spark_lib.streaming.events import event_sources, to_event
 from spark_lib.streaming.kafka_client import EventProducer, create_topics, read_topic
 from spark_lib.streaming.stream import MicroBatch, resolve_customers
+from spark_lib.config import DEFAULT_CONF_DIR, ConfigError
+from spark_lib.streaming.status import committed_offsets
 from spark_lib.streaming.triggers import load_triggers
 
 T0 = dt.datetime(2026, 10, 31, 10, 0, 0)
@@ -156,6 +162,44 @@ def snapshot(lake: Lakehouse) -> dict[str, list]:
     return found
 
 
+def test_the_triggers_file_declares_the_four_rules_and_the_stream_settings():
+    config = load_triggers()
+    assert {t.name: t.rule for t in config.triggers} == {"cart_abandoned": "cart_abandoned",
+                                                         "catalogue_visit": "catalogue_visit",
+                                                         "welcome": "first_login", "browse_intent": "browse_intent"}
+    assert [t.window for t in config.triggers if t.within] == [dt.timedelta(minutes=30), dt.timedelta(days=14),
+                                                              dt.timedelta(minutes=30)]
+    assert (config.stream.watermark_minutes, config.stream.frequency_cap_hours) == (30, 24)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"cancel_event_types": []}, "triggers.cart_abandoned.cancel_event_types: the rule cart_abandoned needs it"),
+    ({"within": "half an hour"}, "triggers.cart_abandoned.within: expected '<N> minutes|hours|days'"),
+    ({"channels": ["fax"]}, "triggers.cart_abandoned.channels: expected some of email, sms, postal"),
+    ({"wait": 3}, "triggers.cart_abandoned: unknown key 'wait'"),
+])
+def test_a_wrong_trigger_is_an_error_naming_the_file_and_the_key(tmp_path, change, message):
+    import yaml
+
+    data = yaml.safe_load((DEFAULT_CONF_DIR / "triggers.yaml").read_text())
+    data["triggers"]["cart_abandoned"].update(change)
+    path = tmp_path / "triggers.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: {message}")):
+        load_triggers(path)
+
+
+def test_the_status_reads_the_offsets_of_the_last_finished_micro_batch(tmp_path):
+    for batch, offsets in [(0, {"rcu.orders": {"0": 4}}), (1, {"rcu.orders": {"0": 9, "1": 2}})]:
+        (tmp_path / "offsets").mkdir(exist_ok=True)
+        (tmp_path / "offsets" / str(batch)).write_text(f'v1\n{{"batchWatermarkMs":0}}\n{json.dumps(offsets)}\n')
+    (tmp_path / "commits").mkdir()
+    (tmp_path / "commits" / "0").write_text("v1\n{}\n")
+    assert committed_offsets(tmp_path) == (0, {"rcu.orders": {0: 4}})   # batch 1 started, not finished
+    (tmp_path / "commits" / "1").write_text("v1\n{}\n")
+    assert committed_offsets(tmp_path) == (1, {"rcu.orders": {0: 9, 1: 2}})
+
+
 @pytest.fixture(scope="module")
 def direct(spark, tmp_path_factory):
     """Both micro-batches processed directly, each one twice (a replay after a kill): the lakehouse, the
@@ -173,6 +217,7 @@ def direct(spark, tmp_path_factory):
     return lake, shots, batch.reports
 
 
+@pytest.mark.slow
 def test_every_message_lands_once_in_bronze_and_each_event_once_in_silver(direct):
     lake, _, reports = direct
     assert lake.read(tables.STREAM_EVENTS).count() == len(BATCH_1) + len(BATCH_2)
@@ -184,6 +229,7 @@ def test_every_message_lands_once_in_bronze_and_each_event_once_in_silver(direct
     assert [(r.messages, r.quarantined, r.late) for r in reports] == [(18, 3, 0), (18, 3, 0), (10, 0, 1), (10, 0, 1)]
 
 
+@pytest.mark.slow
 def test_silver_rows_are_those_the_batch_standardisation_gives(direct, spark):
     from spark_lib.silver import interactions
 
@@ -196,6 +242,7 @@ def test_silver_rows_are_those_the_batch_standardisation_gives(direct, spark):
     assert sorted(batch_rows.collect()) == sorted(stream_rows.drop("ingested_at").collect())
 
 
+@pytest.mark.slow
 def test_malformed_messages_go_to_quarantine_with_their_reason(direct):
     lake, _, _ = direct
     rows = lake.read(tables.QUARANTINE).select("reason", "source_file").collect()
@@ -203,12 +250,14 @@ def test_malformed_messages_go_to_quarantine_with_their_reason(direct):
     assert all(r.source_file.startswith("stream:rcu.") for r in rows)
 
 
+@pytest.mark.slow
 def test_an_event_behind_the_watermark_goes_to_the_late_table_with_how_late(direct):
     lake, _, _ = direct
     late = lake.read(tables.LATE_EVENTS).select("event_id", "seconds_late", "watermark").collect()
     assert late == [("ev-late", 70 * 60, T0 + dt.timedelta(minutes=90))]
 
 
+@pytest.mark.slow
 def test_a_login_links_the_cookie_and_its_events_before_and_after_resolve_to_the_customer(direct):
     lake, _, _ = direct
     links = lake.read(tables.STREAM_IDENTITY_LINKS).select("record_key", "account_record_key", "customer_id")
@@ -221,6 +270,7 @@ def test_a_login_links_the_cookie_and_its_events_before_and_after_resolve_to_the
         ("ev-a5", "C-ALICE-01")]
 
 
+@pytest.mark.slow
 def test_each_trigger_fires_exactly_when_its_events_justify_it(direct):
     lake, _, _ = direct
     rows = lake.read(tables.TRIGGER_EVENTS).collect()
@@ -233,6 +283,7 @@ def test_each_trigger_fires_exactly_when_its_events_justify_it(direct):
     assert "CAT-AUTOMNE" in by_key["catalogue_visit:C-BOB-0002:catalogue_mailings:m-1"].reason
 
 
+@pytest.mark.slow
 def test_a_replayed_micro_batch_writes_nothing_twice(direct):
     _, shots, _ = direct
     assert shots[0] == shots[1] and shots[2] == shots[3]
