@@ -21,7 +21,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -365,3 +370,42 @@ def test_the_job_from_a_folder_gives_the_rows_of_kafka(spark, direct, tmp_path):
     same_rows(lake, direct[0])
     written = [json.loads(line) for path in sorted(out.glob("*.jsonl")) for line in path.read_text().splitlines()]
     assert sorted(w["trigger_key"] for w in written) == sorted(r.trigger_key for r in lake.read(tables.TRIGGER_EVENTS).collect())
+
+
+@pytest.mark.slow
+def test_a_stream_killed_in_a_micro_batch_and_restarted_writes_nothing_twice(spark, broker, direct, tmp_path):
+    """``rcu stream`` in its own process, SIGKILLed once its first micro-batch has written bronze and some silver,
+    then restarted (``--once``): the micro-batch replayed, then the next one, give the rows of the direct run."""
+    servers, topics = broker.bootstrap_servers, TopicsConfig.with_prefix("k2.")
+    create_topics(servers, [topics.of(kind) for kind in EVENT_KINDS], partitions=1)
+
+    def send(messages):
+        with EventProducer(servers) as producer:
+            for kind, value in messages:
+                producer.send(topics.of(kind), None, value.encode())
+            producer.flush()
+
+    lake = Lakehouse(spark, str(tmp_path / "lakehouse"))
+    batch_tables(lake)
+    send(BATCH_1)
+    args = ["--lakehouse", lake.root, "--bootstrap-servers", servers, "--topic-prefix", "k2."]
+    env = {**os.environ, "RCU_DRIVER_MEMORY": "1g", "RCU_WAREHOUSE_DIR": str(tmp_path / "warehouse")}
+    with open(tmp_path / "stream.log", "wb") as log:
+        job = subprocess.Popen([sys.executable, "-m", "jobs.cli", "stream", *args, "--trigger-seconds", "1"],
+                               stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        silver = Path(lake.path(tables.interactions("navigation_events"))) / "_delta_log"
+        deadline = time.monotonic() + 300
+        while not silver.is_dir() and job.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        os.killpg(job.pid, signal.SIGKILL)   # the job's Python and its Spark JVM
+        job.wait()
+    assert silver.is_dir() and not lake.exists(tables.STREAM_BATCHES), "not killed inside its first micro-batch"
+    stream_job.main([*args, "--once"])   # micro-batch 0 again
+    object_to_marketing(lake, "C-FAY-0006")
+    send(BATCH_2)
+    stream_job.main([*args, "--once"])
+    same_rows(lake, direct[0])
+    assert lake.read(tables.STREAM_EVENTS).count() == len(BATCH_1) + len(BATCH_2)
+    assert sorted(lake.read(tables.STREAM_BATCHES).select("batch_id").collect()) == [(0,), (1,)]
