@@ -205,6 +205,32 @@ def test_the_status_reads_the_offsets_of_the_last_finished_micro_batch(tmp_path)
     assert committed_offsets(tmp_path) == (1, {"rcu.orders": {0: 9, 1: 2}})
 
 
+def test_the_frequency_cap_leaves_out_the_candidates_near_a_firing_and_keeps_the_next_one(spark):
+    """Bob's cart of 09:00 is 1 hour from the one that fired at 08:00 (capped); his cart of the next day fires.
+    Carl cannot be reached on a consented channel; Alice's two carts of the micro-batch give one firing."""
+    from spark_lib.streaming.triggers import deliverable
+
+    config = load_triggers()
+    day = dt.timedelta(days=1)
+    candidates = spark.createDataFrame(
+        [("cart_abandoned:b1", "cart_abandoned", "C-BOB-0002", T0 - dt.timedelta(hours=1), "r"),
+         ("cart_abandoned:b2", "cart_abandoned", "C-BOB-0002", T0 + day + dt.timedelta(hours=2), "r"),
+         ("cart_abandoned:c1", "cart_abandoned", "C-CARL-003", T0, "r"),
+         ("cart_abandoned:a1", "cart_abandoned", "C-ALICE-01", T0 + dt.timedelta(minutes=5), "r"),
+         ("cart_abandoned:a2", "cart_abandoned", "C-ALICE-01", T0, "r")],
+        "trigger_key string, trigger string, customer_id string, event_time timestamp, reason string")
+    customers = spark.createDataFrame(
+        [(c, f"{c.lower()}@example.org", None, None, None, None, consent, False, False)
+         for c, (_, consent) in CUSTOMERS.items()],
+        "customer_id string, email string, phone_mobile string, street string, postcode string, city string, "
+        "consent_email boolean, consent_sms boolean, consent_postal boolean")
+    fired = spark.createDataFrame([("cart_abandoned", "C-BOB-0002", T0 - dt.timedelta(hours=2))],
+                                  "trigger string, customer_id string, event_time timestamp")
+    kept = deliverable(candidates, config, customers, None, fired)
+    assert sorted((r.trigger_key, r.channel) for r in kept.collect()) == [("cart_abandoned:a2", "email"),
+                                                                          ("cart_abandoned:b2", "email")]
+
+
 @pytest.fixture(scope="module")
 def direct(spark, tmp_path_factory):
     """Both micro-batches processed directly, each one twice (a replay after a kill): the lakehouse, the

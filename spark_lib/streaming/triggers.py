@@ -251,8 +251,9 @@ def deliverable(candidates: DataFrame, config: TriggersConfig, customers: DataFr
 
     ``customers``: gold.customer (consents and contact values, read at this micro-batch: a consent withdrawn
     before it counts); ``objecting``: ``customer_id`` of those who objected to marketing; ``fired``:
-    gold.trigger_events so far. Per trigger and customer at most one firing per micro-batch (the earliest), and
-    none within ``frequency_cap_hours`` of event time of a firing already made."""
+    gold.trigger_events so far. None within ``frequency_cap_hours`` of event time of a firing already made of the
+    same trigger to the same customer, and of the others at most one per trigger and customer (the earliest) per
+    micro-batch."""
     channel = F.coalesce(*[F.when(F.col("trigger") == t.name, F.coalesce(*[F.when(contactable(c), F.lit(c))
                                                                            for c in t.channels]))
                            for t in config.triggers])
@@ -260,14 +261,14 @@ def deliverable(candidates: DataFrame, config: TriggersConfig, customers: DataFr
     reach = reach.where(F.col("channel").isNotNull())
     if objecting is not None:
         reach = reach.join(objecting, "customer_id", "left_anti")
-    first = Window.partitionBy("trigger", "customer_id").orderBy("event_time", "trigger_key")
-    reach = reach.withColumn("_rank", F.row_number().over(first)).where("_rank = 1").drop("_rank")
     if fired is not None:
         cap = int(config.stream.frequency_cap_hours * 3600)
         recent = fired.select("trigger", "customer_id", F.col("event_time").alias("fired_time")).alias("f")
         capped = ((F.col("f.trigger") == F.col("r.trigger")) & (F.col("f.customer_id") == F.col("r.customer_id"))
                   & (F.abs(F.unix_timestamp("f.fired_time") - F.unix_timestamp("r.event_time")) < cap))
         reach = reach.alias("r").join(recent, capped, "left_anti")
+    first = Window.partitionBy("trigger", "customer_id").orderBy("event_time", "trigger_key")
+    reach = reach.withColumn("_rank", F.row_number().over(first)).where("_rank = 1").drop("_rank")
     return reach.select("trigger_key", "trigger", "customer_id", "channel", "reason", "event_time")
 
 
