@@ -15,6 +15,7 @@
     rcu run-all --persons 10000      every step, in order, in one Spark session
     rcu kafka start|stop|status      the project's Kafka broker on 127.0.0.1 (prints its address)
     rcu replay --rate 200            the online events of the raw folder to Kafka, with late, duplicate, malformed ones
+    rcu stream [--once] [--status]   the online events from Kafka (or --from-folder) to bronze, silver and real-time triggers
 
 Every writing step (and run-all, once) checks the configuration files it reads before any table changes,
 then locks the lakehouse: a second run stops at once, or waits ``--wait-lock SECONDS``.
@@ -47,6 +48,7 @@ STEPS: dict[str, tuple[str, str]] = {
     "explain": ("jobs.explain", "why a customer is what it is: its records and links; a pair's comparisons and weights (Splink waterfall)"),
     "kafka": ("jobs.kafka_broker", "start, stop or look at the project's Kafka broker (127.0.0.1, KRaft, one node)"),
     "replay": ("jobs.replay", "publish the raw folder's online events to Kafka at a rate, some late, duplicated or malformed"),
+    "stream": ("jobs.stream", "process the online events from Kafka (or a folder): bronze, silver, identity links, real-time triggers"),
     "run-all": ("jobs.run_all", "run every step in order (generate when asked, ingest, standardise, ...)"),
 }
 

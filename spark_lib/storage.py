@@ -218,6 +218,37 @@ class Lakehouse:
             self.append(new, table)
         return count
 
+    def append_once(self, df: DataFrame, table: str, app_id: str, version: int) -> None:
+        """Append ``df`` unless this table already holds the append of (``app_id``, ``version``): Delta's
+        idempotent writes (``txnAppId``/``txnVersion``), so a stream's micro-batch replayed after a kill appends
+        nothing twice. ``version`` must grow from one write of ``app_id`` to the next (a micro-batch id).
+
+        Example: ``lake.append_once(rows, tables.STREAM_EVENTS, app_id=query_id, version=batch_id)``.
+        """
+        if not app_id:
+            raise ValueError("'app_id' in append_once cannot be empty")
+        with self._described("append once to", table):
+            (
+                df.write.format("delta").mode("append").option("mergeSchema", "true")
+                .option("txnAppId", app_id).option("txnVersion", version)
+                .option(STATS_COLUMNS, self.stats_option(df, table))  # a property only if this creates the table
+                .save(self.path(table))
+            )
+
+    def insert_new(self, df: DataFrame, table: str, keys: Sequence[str]) -> int:
+        """MERGE the rows of ``df`` whose ``keys`` are not in the table yet (insert only: a row already there is
+        left as it is, whatever its other columns); returns how many were inserted. Atomic, unlike
+        :meth:`append_new`: what a replayed micro-batch inserted before is found by the MERGE itself."""
+        if not keys:
+            raise ValueError("'keys' in insert_new cannot be empty")
+        if not self.exists(table):
+            self.overwrite(df, table)
+            return self.last_operation_metrics(table).get("num_output_rows", 0)
+        on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+        with self._described("insert new rows into", table):
+            self.delta_table(table).alias("t").merge(df.alias("s"), on).whenNotMatchedInsertAll().execute()
+        return self.last_operation_metrics(table).get("num_target_rows_inserted", 0)
+
     def replace_where(self, df: DataFrame, table: str, condition: str, note: str | None = None) -> None:
         """Atomically replace the rows matching ``condition`` with ``df`` (idempotent re-loads); ``note`` as in
         :meth:`append`."""

@@ -128,6 +128,31 @@ def interactions(name: str) -> Table:
                  description=f"standardised {name.replace('_', ' ')}")
 
 
+# the stream (rcu stream, spark_lib/streaming/stream.py) ------------------------------------------
+
+STREAM_EVENTS = Table(
+    "bronze.stream_events", keys=("topic", "partition", "offset"),
+    description="every message the stream read (Kafka topic, partition, offset, or a landing file and line), "
+                "as delivered",
+)
+STREAM_IDENTITY_LINKS = Table(
+    "silver.stream_identity_links", keys=("record_key", "account_record_key"),
+    description="records the stream saw tied to an account (a cookie that logged in, an order placed on an "
+                "account), the account's customer then, and when",
+)
+LATE_EVENTS = Table(
+    "silver.late_events", keys=("topic", "partition", "offset"),
+    description="events that came later than the stream's watermark, with how late (seconds of event time)",
+)
+STREAM_BATCHES = Table(
+    "ops.stream_batches", keys=("batch_id",),
+    description="one row per micro-batch of the stream: counts, the watermark after it, when and how long",
+)
+TRIGGER_EVENTS = Table(
+    "gold.trigger_events", keys=("trigger_key",),
+    description="each real-time trigger fired (conf/triggers.yaml): customer, channel, reason, event time",
+)
+
 # gold: matching ----------------------------------------------------------------------------------
 
 CROSSWALK = Table(
@@ -207,12 +232,15 @@ MATCHING_TABLES: tuple[Table, ...] = (
 CATALOGUE: tuple[Table, ...] = (
     QUARANTINE, FILE_QUARANTINE, INGESTION_LOG, DELETIONS, CUSTOMER_RECORDS, DELETED_RECORDS, *MATCHING_TABLES, CUSTOMER, PROVENANCE, CUSTOMER_360, SEGMENTS, AUDIENCE_MEMBERS, KPI_SNAPSHOTS,
 )
+#: The tables the stream writes besides the silver interaction tables and the quarantine (not the batch's inputs
+#: or outputs: a lakehouse without a stream has none of them)
+STREAM_TABLES: tuple[Table, ...] = (STREAM_EVENTS, STREAM_IDENTITY_LINKS, LATE_EVENTS, STREAM_BATCHES, TRIGGER_EVENTS)
 
 
 def named(name: str) -> Table:
     """The catalogue's table of that name, with its keys (``bronze.<source>`` and the interaction tables
     included); a table the catalogue does not know comes back with no keys."""
-    known = {str(t): t for t in (*CATALOGUE, *PRIVACY_TABLES)}
+    known = {str(t): t for t in (*CATALOGUE, *PRIVACY_TABLES, *STREAM_TABLES)}
     if name in known:
         return known[name]
     layer, _, entity = name.partition(".")

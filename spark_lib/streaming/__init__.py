@@ -1,4 +1,4 @@
-"""Real-time online events: the project's Kafka broker and the replay of the generator's events to it.
+"""Real-time online events: the project's Kafka broker, the replay of the generator's events to it, the stream.
 
 - :mod:`.broker`: a local Apache Kafka broker (KRaft, one node, 127.0.0.1 only) in its own JVM;
   ``rcu kafka start|stop|status``.
@@ -6,6 +6,8 @@
 - :mod:`.replay`: their sending order with late, duplicated and malformed messages, and the paced sending;
   ``rcu replay``.
 - :mod:`.kafka_client`: the one module that talks to Kafka from Python (``kafka-python``).
+- :mod:`.stream`: one micro-batch of ``rcu stream``: bronze, quarantine, late events, silver, identity links,
+  triggers; :mod:`.triggers`: the rules of ``conf/triggers.yaml``; :mod:`.status`: ``rcu stream --status``.
 
 Example::
 

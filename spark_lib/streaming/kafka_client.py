@@ -18,7 +18,7 @@ from typing import Iterable
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
-__all__ = ["ConsumedMessage", "EventProducer", "KafkaError", "broker_answers", "create_topics", "read_topic"]
+__all__ = ["ConsumedMessage", "EventProducer", "KafkaError", "broker_answers", "create_topics", "end_offsets", "read_topic"]
 
 #: the broker's error code for a topic that exists already (CreateTopics)
 TOPIC_ALREADY_EXISTS = 36
@@ -122,5 +122,19 @@ def read_topic(bootstrap_servers: str, topic: str, timeout: float = 30.0) -> lis
                                              None if r.key is None else r.key.decode("utf-8"), r.value, r.timestamp)
                              for r in records]
         return sorted(messages, key=lambda m: (m.partition, m.offset))
+    finally:
+        consumer.close()
+
+
+def end_offsets(bootstrap_servers: str, topics: Iterable[str]) -> dict[str, dict[int, int]]:
+    """topic -> partition -> the offset the next message will get (a topic the broker does not know: absent)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, client_id="rcu-status", group_id=None,
+                             enable_auto_commit=False)
+    try:
+        assigned = [TopicPartition(topic, p) for topic in topics for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        found: dict[str, dict[int, int]] = {}
+        for tp, offset in consumer.end_offsets(assigned).items():
+            found.setdefault(tp.topic, {})[tp.partition] = offset
+        return found
     finally:
         consumer.close()
