@@ -92,3 +92,28 @@ def test_a_request_finds_the_customers_holding_its_identifier_in_any_form(spark)
                 make_request(email="inconnu@nulle-part.fr", request_id="unknown")]
     found = resolve_requests(records, crosswalk, requests, KEY)
     assert found == {"by-email": ["C1"], "by-mobile": ["C1"], "by-landline": ["C1", "C2"], "nobody": [], "unknown": []}
+
+
+def test_the_stream_s_messages_and_late_events_of_an_erased_person_are_theirs(spark):
+    """Erasure reaches the stream's tables: a message is the person's by its record (source and record id in its
+    JSON) or by its key, a late event by its record key, a trigger fired by its customer id."""
+    from spark_lib import tables
+    from spark_lib.privacy.footprint import Footprint, held_rows
+
+    key = "k" * 64
+    footprint = Footprint(customers=frozenset({identifier_hash("id", "C0000000000000000001", key)}),
+                          records=frozenset({identifier_hash("id", "web_events:cookie-theirs", key)}),
+                          identifiers=frozenset({identifier_hash("id", "ACC-77777", key)}))
+    messages = spark.createDataFrame([
+        ("cookie-theirs", '{"source": "web_events", "record_id": "cookie-theirs", "event_id": "e1"}'),
+        ("ACC-77777", '{"source": "eshop_orders", "record_id": "O-1", "event_id": "e2"}'),
+        ("cookie-other", '{"source": "web_events", "record_id": "cookie-other", "event_id": "e3"}'),
+        (None, "{not json"),
+    ], "key string, value string")
+    held = messages.where(held_rows(messages, str(tables.STREAM_EVENTS), footprint, key))
+    assert sorted(r.key for r in held.collect()) == ["ACC-77777", "cookie-theirs"]
+    late = spark.createDataFrame([("web_events:cookie-theirs",), ("web_events:cookie-other",)], "record_key string")
+    assert [r.record_key for r in late.where(held_rows(late, str(tables.LATE_EVENTS), footprint, key)).collect()] == [
+        "web_events:cookie-theirs"]
+    fired = spark.createDataFrame([("C0000000000000000001",), ("C0000000000000000002",)], "customer_id string")
+    assert fired.where(held_rows(fired, str(tables.TRIGGER_EVENTS), footprint, key)).count() == 1

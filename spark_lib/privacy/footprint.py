@@ -175,6 +175,11 @@ def held_rows(df: DataFrame, table: str, footprint: Footprint, key: str,
     if table == tables.DELETIONS:
         record = F.concat(F.col("source"), F.lit(":"), F.trim(F.col("record_id").cast("string")))
         return _in(footprint.records, hash_column("id", record, key))
+    if table == tables.STREAM_EVENTS:   # a message is theirs by its record (source and record id) or its key
+        record = F.concat(F.get_json_object("value", "$.source"), F.lit(":"),
+                          F.trim(F.get_json_object("value", "$.record_id")))
+        return (F.coalesce(_in(footprint.records, hash_column("id", record, key)), F.lit(False))
+                | F.coalesce(_in(footprint.identifiers, hash_column("id", F.col("key"), key)), F.lit(False)))
     if layer == "bronze":
         spec = (specs or {}).get(entity)
         return None if spec is None else source_rows_held(df, spec, footprint.records | footprint.identifiers, key)

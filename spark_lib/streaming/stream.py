@@ -134,6 +134,7 @@ def late_rows(valid: DataFrame, watermark: dt.datetime, ingested_at: dt.datetime
     """``silver.late_events`` rows: the events before ``watermark``, with ``seconds_late`` behind it."""
     return valid.where(F.col("event_time") < F.lit(watermark)).select(
         "topic", "partition", "offset", "event_id", "source", "kind", "event_type", "event_time",
+        F.concat("source", F.lit(":"), F.trim("record_id")).alias("record_key"),   # whose it is (erasure)
         F.lit(watermark).cast("timestamp").alias("watermark"),
         (F.unix_timestamp(F.lit(watermark).cast("timestamp")) - F.unix_timestamp("event_time")).alias("seconds_late"),
         F.lit(ingested_at).cast("timestamp").alias("ingested_at"))
