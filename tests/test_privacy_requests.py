@@ -117,3 +117,21 @@ def test_the_stream_s_messages_and_late_events_of_an_erased_person_are_theirs(sp
         "web_events:cookie-theirs"]
     fired = spark.createDataFrame([("C0000000000000000001",), ("C0000000000000000002",)], "customer_id string")
     assert fired.where(held_rows(fired, str(tables.TRIGGER_EVENTS), footprint, key)).count() == 1
+
+
+def test_the_access_export_lists_the_stream_s_messages_of_the_person_s_records(tmp_path):
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from spark_lib.privacy.access import LakeReader, _stream_events
+
+    lake = LakeReader(tmp_path)
+    write_deltalake(str(lake.path("bronze.stream_events")), pa.table({
+        "topic": ["rcu.navigation", "rcu.navigation", "rcu.orders"], "partition": [0, 1, 2], "offset": [7, 8, 9],
+        "key": ["cookie-theirs", "cookie-other", "ACC-77777"], "value": ["{}", "{}", "{}"]}))
+    write_deltalake(str(lake.path("silver.late_events")), pa.table({
+        "event_id": ["e1", "e2"], "record_key": ["web_events:cookie-theirs", "web_events:cookie-other"]}))
+    found = _stream_events(lake, ["web_events:cookie-theirs", "eshop_accounts:ACC-77777"])
+    assert sorted((r["table"], r.get("key") or r["record_key"]) for r in found) == [
+        ("bronze.stream_events", "ACC-77777"), ("bronze.stream_events", "cookie-theirs"),
+        ("silver.late_events", "web_events:cookie-theirs")]

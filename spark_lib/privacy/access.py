@@ -45,6 +45,8 @@ SECTIONS: Mapping[str, str] = {
     "audiences": "Les campagnes auxquelles vous avez été destiné(e)",
     "id_events": "L'historique de votre identifiant client",
     "quarantine": "Lignes mises de côté à la réception qui portent vos identifiants",
+    "stream_events": "Vos événements reçus en temps réel (navigation, commandes, e-mails)",
+    "triggers": "Les messages déclenchés en temps réel à votre intention",
 }
 CONSENT_COLUMNS = ("record_key", "source", "consent_email", "consent_sms", "consent_postal", "consent_date", "record_time")
 
@@ -153,6 +155,8 @@ def access_export(lakehouse: str | Path, sources: list[SourceSpec], request: Req
         rows = sorted(set(named.to_pylist()) | set(own.to_pylist()))
         sections["id_events"] = _listed(events.take(pa.array(rows, pa.int64())))
     sections["quarantine"] = _quarantined(lake, records, record_keys, request, key)
+    sections["stream_events"] = _stream_events(lake, record_keys)
+    sections["triggers"] = _listed(lake.rows(tables.TRIGGER_EVENTS, by_customer))
     return export
 
 
@@ -170,6 +174,16 @@ def _delivered_rows(lake: LakeReader, sources: list[SourceSpec], record_keys: li
             continue
         found = lake.rows(table, pc.field(*_bronze_path(spec.record_id, lake.column_names(table))).cast(pa.string()).isin(pa.array(ids)))
         rows += [{"source": spec.name, **row} for row in _listed(found)]
+    return rows
+
+
+def _stream_events(lake: LakeReader, record_keys: list[str]) -> list[dict[str, Any]]:
+    """The stream's messages of the person's records (keyed by the record's id: a cookie, an account, an
+    emailing contact), those that came too late, and the links it made from them (``rcu stream``)."""
+    ids = sorted({k.split(":", 1)[1] for k in record_keys})
+    rows = [{"table": str(tables.STREAM_EVENTS), **row} for row in _listed(lake.rows(tables.STREAM_EVENTS, _isin("key", ids)))]
+    for table in (tables.LATE_EVENTS, tables.STREAM_IDENTITY_LINKS):
+        rows += [{"table": str(table), **row} for row in _listed(lake.rows(table, _isin("record_key", record_keys)))]
     return rows
 
 
