@@ -178,6 +178,7 @@ def test_matching_quality_is_measured_against_ground_truth(pipeline):
     assert first.model_run_id
 
 
+@pytest.mark.slow   # make test: tests/test_incremental_match.py and test_onboarding_e2e.py run the same case
 def test_second_run_on_unchanged_input_keeps_every_customer_id(pipeline):
     ctx, _, _, first = pipeline
     before = {r.record_key: r.customer_id for r in ctx.lake.read(tables.CROSSWALK).collect()}
@@ -224,7 +225,7 @@ def test_a_source_brought_by_configuration_alone_is_matched_with_its_persons(pip
 
 @pytest.fixture(scope="module")
 def published(pipeline):
-    """gold, activate and dashboard on the matched lakehouse (after the second match run above)."""
+    """gold, activate and dashboard on the matched lakehouse."""
     ctx, *_ = pipeline
     quiet = Progress("e2e", quiet=True)
     return ctx, gold.run(ctx, progress=quiet), activate.run(ctx, progress=quiet), dashboard.run(ctx, progress=quiet)

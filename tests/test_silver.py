@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import shutil
 
 import pytest
 from chispa import assert_df_equality
@@ -92,27 +93,25 @@ def _tables_without_lineage(ctx):
 
 def test_a_day_s_new_batches_are_standardised_alone_and_give_what_a_full_run_gives(spark, tmp_path, capsys):
     daily, full = tmp_path / "daily", tmp_path / "full"
-    for root in (daily, full):
-        write_delivery(root)
-        sources = root / "sources.yaml"
-        # orders as a source whose record (the account) repeats across rows, folded into its latest values
-        sources.write_text(sources.read_text().replace("    record_id: order_id\n",
-                                                       "    record_id: account_id\n    records_repeat: true\n"))
-    argv = lambda root: ["--lakehouse", str(root / "lake"), "--raw-dir", str(root / "raw"), "--sources",
-                         str(root / "sources.yaml")]
-    # the same two days land in both lakehouses; "daily" standardises after each, "full" once at the end
-    for root in (daily, full):
-        assert ingest.main(argv(root)) == 0
+    write_delivery(daily)
+    sources = daily / "sources.yaml"
+    # orders as a source whose record (the account) repeats across rows, folded into its latest values
+    sources.write_text(sources.read_text().replace("    record_id: order_id\n",
+                                                   "    record_id: account_id\n    records_repeat: true\n"))
+    argv = lambda root: ["--lakehouse", str(root / "lake"), "--raw-dir", str(daily / "raw"), "--sources", str(sources)]
+    assert ingest.main(argv(daily)) == 0
     standardise.main(argv(daily))
 
-    for root in (daily, full):   # day 2: a moved member, a new one; a new order of account A1 with no postcode
-        (root / "raw" / "fid" / "adherents_j2.csv").write_bytes(
-            ("num_carte;civilite;nom;prenom;date naiss;ville\n"
-             "C002;M.;DUPONT;Noël;19751225;Lyon\nC007;Mme;BLANC;Inès;19910505;Metz\n").encode("cp1252"))
-        (root / "raw" / "web" / "orders_j2.jsonl").write_text(json.dumps(
-            {"order_id": "O4", "account_id": "A1", "created_at": "2026-10-05T10:00:00", "status": "completed",
-             "shipping": {"last_name": "Dupont-Durand"}}) + "\n", encoding="utf-8")
-        assert ingest.main(argv(root)) == 0
+    # day 2: a moved member, a new one; a new order of account A1 with no postcode
+    (daily / "raw" / "fid" / "adherents_j2.csv").write_bytes(
+        ("num_carte;civilite;nom;prenom;date naiss;ville\n"
+         "C002;M.;DUPONT;Noël;19751225;Lyon\nC007;Mme;BLANC;Inès;19910505;Metz\n").encode("cp1252"))
+    (daily / "raw" / "web" / "orders_j2.jsonl").write_text(json.dumps(
+        {"order_id": "O4", "account_id": "A1", "created_at": "2026-10-05T10:00:00", "status": "completed",
+         "shipping": {"last_name": "Dupont-Durand"}}) + "\n", encoding="utf-8")
+    assert ingest.main(argv(daily)) == 0
+    # "full": the same bronze (both days' batches), silver built again from all of it
+    shutil.copytree(daily / "lake", full / "lake", ignore=shutil.ignore_patterns("silver", "ops"))
     capsys.readouterr()
     standardise.main(argv(daily))
     assert "loyalty: 1 new batch(es)" in capsys.readouterr().err
@@ -121,7 +120,7 @@ def test_a_day_s_new_batches_are_standardised_alone_and_give_what_a_full_run_giv
     daily_ctx = build_context(argparse.Namespace(conf_dir=None, lakehouse=str(daily / "lake"), raw_dir=None,
                                                  sources=str(daily / "sources.yaml"), truth_dir=None), "test", spark=spark)
     full_ctx = build_context(argparse.Namespace(conf_dir=None, lakehouse=str(full / "lake"), raw_dir=None,
-                                                sources=str(full / "sources.yaml"), truth_dir=None), "test", spark=spark)
+                                                sources=str(sources), truth_dir=None), "test", spark=spark)
     assert _tables_without_lineage(daily_ctx) == _tables_without_lineage(full_ctx)
     account = daily_ctx.lake.read(tables.CUSTOMER_RECORDS).where("record_key = 'orders:A1'").first()
     assert (account.last_name, account.postcode) == ("DUPONT-DURAND", "75011")   # the fold saw day 1's rows
