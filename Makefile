@@ -55,7 +55,7 @@ $(JARS)/kafka/.done: scripts/kafka-pom.xml
 test:
 	$(BIN)/pytest -q -m "not slow" -n 2 --dist loadfile
 
-## test-slow: the kill-and-re-run scenarios, the standalone cluster, training on Spark, erasure end to end (minutes each)
+## test-slow: the kill-and-re-run scenarios, the standalone cluster, training on Spark, erasure end to end, the stream's micro-batches (minutes each)
 test-slow:
 	$(BIN)/pytest -q -m slow
 
