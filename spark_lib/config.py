@@ -128,6 +128,20 @@ class DeletionSpec:
 DELIVERIES = ("increment", "snapshot")
 
 
+def row_value(row: dict, column: str):
+    """A configured column's value in a delivered row (a CSV line or a JSON object as a dict): a dotted path
+    reaches into nested objects (``shipping.city``), unless the dotted name is a column as a whole
+    (``Tél. portable``); None where the path leads nowhere."""
+    if column in row:
+        return row[column]
+    value = row
+    for part in column.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
 @dataclass(frozen=True)
 class SourceSpec:
     """One raw source as a retailer hands it over, and how it maps onto canonical fields."""

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Collection
 
-from spark_lib.config import SourceSpec
+from spark_lib.config import SourceSpec, row_value
 from spark_lib.privacy.footprint import SOURCE_IDENTIFIERS
 from spark_lib.privacy.identifiers import candidate_hashes, identifier_hash
 from spark_lib.sources.readers import file_fingerprint
@@ -49,30 +49,18 @@ class RawRewrite:
     left_because: str | None = None
 
 
-def _field(row: dict[str, Any], column: str) -> Any:
-    """A column of a row, a dotted path reaching into JSON objects (a column named with dots wins)."""
-    if column in row:
-        return row[column]
-    value: Any = row
-    for part in column.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
-
-
 def row_is_held(row: dict[str, Any], spec: SourceSpec, hashes: Collection[str], key: str, text: str | None = None) -> bool:
     """The row is the person's: its record id or a mapped identifier hashes into ``hashes``, or (``text``: the
     row as delivered) its text holds one of their identifiers wherever it is, as the verify scan reads it (a
     malformed row whose fields are shifted, an order number quoted in a call)."""
     if text is not None and not set(hashes).isdisjoint(candidate_hashes(text, key)):
         return True
-    record_id = _field(row, spec.record_id)
+    record_id = row_value(row, spec.record_id)
     candidates = [("id", f"{spec.name}:{str(record_id).strip()}")] if record_id not in (None, "") else []
     for canonical, column in spec.identity.items():
         kind = SOURCE_IDENTIFIERS.get(canonical)
         if kind is not None:
-            candidates.append((kind, _field(row, column)))
+            candidates.append((kind, row_value(row, column)))
     return any(h in hashes for kind, value in candidates if (h := identifier_hash(kind, value, key)))
 
 

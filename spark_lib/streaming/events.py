@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from spark_lib.config import EVENT_KINDS, SourceSpec, SourcesConfig
+from spark_lib.config import EVENT_KINDS, SourceSpec, SourcesConfig, row_value
 
 #: the identity fields that identify a person in a source, in the order a message key is taken from them
 KEY_FIELDS = ("cookie_id", "account_id", "customer_ref", "loyalty_card")
@@ -139,16 +139,6 @@ def _csv_rows(path: str, spec: SourceSpec) -> Iterator[dict[str, Any] | None]:
                 yield dict(zip(columns, values)) if len(values) == len(columns) else None
 
 
-def column(row: dict[str, Any], path: str) -> Any:
-    """The value at ``path`` of a row; a dotted path reaches into nested objects (``shipping.city``)."""
-    value: Any = row
-    for part in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
-
-
 def parse_time(value: Any) -> dt.datetime | None:
     """An ISO-8601 time (``2024-10-31T17:09:47``, ``2024-10-31 17:09:47``, with or without a zone) as naive UTC;
     None when it does not parse. A time without a zone is taken as UTC, as the batch reads it."""
@@ -172,14 +162,14 @@ def to_event(kind: str, spec: SourceSpec, row: dict[str, Any] | None) -> OnlineE
     if row is None:
         return None
     fields = spec.interactions.fields
-    event_id = _text(column(row, fields["event_id"])) if "event_id" in fields else None
-    record_id = _text(column(row, spec.record_id))
-    event_time = parse_time(column(row, fields["event_time"]))
+    event_id = _text(row_value(row, fields["event_id"])) if "event_id" in fields else None
+    record_id = _text(row_value(row, spec.record_id))
+    event_time = parse_time(row_value(row, fields["event_time"]))
     if not event_id or not record_id or event_time is None:
         return None
-    event_type = column(row, fields["event_type"]) if "event_type" in fields else spec.interactions.event_type
-    key = next((_text(column(row, spec.identity[f])) for f in KEY_FIELDS
-                if f in spec.identity and _text(column(row, spec.identity[f]))), record_id)
+    event_type = row_value(row, fields["event_type"]) if "event_type" in fields else spec.interactions.event_type
+    key = next((_text(row_value(row, spec.identity[f])) for f in KEY_FIELDS
+                if f in spec.identity and _text(row_value(row, spec.identity[f]))), record_id)
     value = {"event_id": event_id, "event_time": format_time(event_time), "event_type": event_type, "kind": kind,
              "source": spec.name, "record_id": record_id, "data": without_personal_values(row, spec)}
     return OnlineEvent(kind, key, event_id, event_time, json.dumps(value, ensure_ascii=False, default=str))
