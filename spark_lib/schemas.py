@@ -190,3 +190,60 @@ KPI_SNAPSHOTS = StructType(
         StructField("value", DoubleType(), True),
     ]
 )
+
+
+# The data steward's loop (issue 18): what the match run asks a person to look at, and what they answered.
+
+REVIEW_QUEUE = StructType(
+    [
+        StructField("pair_id", StringType(), False),            # record_key_l + '|' + record_key_r, l < r
+        StructField("record_key_l", StringType(), False),
+        StructField("record_key_r", StringType(), False),
+        # why it is queued, one or more of: score_band | protection_split | long_chain | generic_value |
+        # decision_stale (a decision whose records changed since) | sample (drawn to estimate precision)
+        StructField("reasons", ArrayType(StringType(), False), False),
+        StructField("priority", DoubleType(), False),           # higher first
+        StructField("match_probability", DoubleType(), True),   # null: the model does not score the pair
+        StructField("match_weight", DoubleType(), True),
+        StructField("customer_id_l", StringType(), True),       # the records' customers after the run
+        StructField("customer_id_r", StringType(), True),
+        StructField("record_l", StringType(), False),           # JSON object: the record's displayed values
+        StructField("record_r", StringType(), False),
+        # JSON list of {comparison, level, match_weight, value_l, value_r}, as rcu explain --pair lists them
+        StructField("comparisons", StringType(), True),
+        StructField("record_hash_l", LongType(), False),        # spark_lib.matching.incremental.record_hash
+        StructField("record_hash_r", LongType(), False),
+        StructField("queued_at", TimestampType(), False),       # the match run that queued it
+    ]
+)
+
+REVIEW_DECISIONS = StructType(
+    [
+        StructField("decision_id", StringType(), False),        # a uuid4
+        StructField("pair_id", StringType(), False),
+        StructField("record_key_l", StringType(), False),
+        StructField("record_key_r", StringType(), False),
+        StructField("decision", StringType(), False),           # same | different | unsure
+        StructField("reviewer", StringType(), False),
+        StructField("reason", StringType(), True),              # free text the reviewer gave
+        StructField("decided_at", TimestampType(), False),
+        # the records' hashes when decided: a decision whose record changed since is re-raised, not applied
+        StructField("record_hash_l", LongType(), False),
+        StructField("record_hash_r", LongType(), False),
+        StructField("origin", StringType(), False),             # page | file | api
+    ]
+)
+
+REVIEW_SAMPLE = StructType(
+    [
+        StructField("sample_id", StringType(), False),          # one id per draw (rcu review sample)
+        StructField("pair_id", StringType(), False),
+        StructField("record_key_l", StringType(), False),
+        StructField("record_key_r", StringType(), False),
+        StructField("stratum", StringType(), False),            # the score band the pair was drawn from
+        StructField("stratum_pairs", LongType(), False),        # N_h: pairs of the population in the stratum
+        StructField("stratum_drawn", LongType(), False),        # n_h: pairs drawn from it
+        StructField("seed", LongType(), False),
+        StructField("drawn_at", TimestampType(), False),
+    ]
+)

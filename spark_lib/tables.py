@@ -220,6 +220,25 @@ OBJECTIONS = Table(
                 "kept out of every audience until withdrawn",
 )
 
+# the data steward's loop (rcu review) -------------------------------------------------------------
+
+REVIEW_QUEUE = Table(
+    "gold.review_queue", keys=("pair_id",), schema=schemas.REVIEW_QUEUE,
+    description="the pairs worth a person's look after the last match run (between the review thresholds, split by "
+                "merge protection, in a long chain, on a value newly generic, a decision whose records changed), "
+                "both records side by side, with a priority",
+)
+REVIEW_DECISIONS = Table(
+    "ops.review_decisions", keys=("decision_id",), schema=schemas.REVIEW_DECISIONS,
+    description="each steward decision on a pair (same, different, unsure), who, when, why, and the records' hashes "
+                "then; the latest per pair holds; the next match run applies them as must- and cannot-links",
+)
+REVIEW_SAMPLE = Table(
+    "gold.review_sample", keys=("sample_id", "pair_id"), schema=schemas.REVIEW_SAMPLE,
+    description="stratified samples of the linked pairs, drawn by score band, whose reviews estimate precision "
+                "without ground truth",
+)
+
 #: The privacy log's tables (hashes only)
 PRIVACY_TABLES: tuple[Table, ...] = (PRIVACY_REQUESTS, SUPPRESSION_LIST, OBJECTIONS)
 
@@ -235,12 +254,14 @@ CATALOGUE: tuple[Table, ...] = (
 #: The tables the stream writes besides the silver interaction tables and the quarantine (not the batch's inputs
 #: or outputs: a lakehouse without a stream has none of them)
 STREAM_TABLES: tuple[Table, ...] = (STREAM_EVENTS, STREAM_IDENTITY_LINKS, LATE_EVENTS, STREAM_BATCHES, TRIGGER_EVENTS)
+#: The steward's tables (rcu review): the queue the match run fills, the decisions, the precision samples
+REVIEW_TABLES: tuple[Table, ...] = (REVIEW_QUEUE, REVIEW_DECISIONS, REVIEW_SAMPLE)
 
 
 def named(name: str) -> Table:
     """The catalogue's table of that name, with its keys (``bronze.<source>`` and the interaction tables
     included); a table the catalogue does not know comes back with no keys."""
-    known = {str(t): t for t in (*CATALOGUE, *PRIVACY_TABLES, *STREAM_TABLES)}
+    known = {str(t): t for t in (*CATALOGUE, *PRIVACY_TABLES, *STREAM_TABLES, *REVIEW_TABLES)}
     if name in known:
         return known[name]
     layer, _, entity = name.partition(".")
