@@ -84,6 +84,14 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sources", help="sources YAML file (default: <conf-dir>/sources.yaml)")
 
 
+def add_kafka_arguments(parser: argparse.ArgumentParser, verb: str) -> None:
+    """``--bootstrap-servers`` and ``--topic-prefix``, for the commands that talk to the broker (``verb``: what
+    they do with the topics, e.g. 'publish to' or 'read')."""
+    parser.add_argument("--bootstrap-servers", help="host:port of the brokers (default: pipeline.yaml kafka.bootstrap_servers)")
+    parser.add_argument("--topic-prefix", help=f"{verb} <prefix>navigation, <prefix>orders, <prefix>campaign_events "
+                                               "(default: pipeline.yaml kafka.topics)")
+
+
 def add_lock_argument(parser: argparse.ArgumentParser) -> None:
     """``--wait-lock SECONDS``, for the commands that write tables (see :mod:`spark_lib.lock`)."""
     parser.add_argument("--wait-lock", type=float, default=0, metavar="SECONDS",

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import argparse
 
-from jobs.common import Progress
+from jobs.common import Progress, add_kafka_arguments
 from spark_lib.config import TopicsConfig, load_pipeline, load_sources
 
 
@@ -36,9 +36,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--conf-dir", help="folder holding pipeline.yaml and sources.yaml (default: conf/)")
     parser.add_argument("--raw-dir", help="folder of the raw source files (default: pipeline.yaml raw_dir)")
     parser.add_argument("--sources", help="sources YAML file (default: <conf-dir>/sources.yaml)")
-    parser.add_argument("--bootstrap-servers", help="host:port of the brokers (default: pipeline.yaml kafka.bootstrap_servers)")
-    parser.add_argument("--topic-prefix", help="topics <prefix>navigation, <prefix>orders, <prefix>campaign_events "
-                                               "(default: pipeline.yaml kafka.topics)")
+    add_kafka_arguments(parser, "publish to")
     parser.add_argument("--rate", type=float, default=200.0,
                         help="messages per second; 0 sends as fast as the broker takes them (default: 200)")
     parser.add_argument("--limit", type=int, help="replay only the first N events in event-time order (default: all)")

@@ -24,7 +24,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from jobs.common import Progress, build_context
+from jobs.common import Progress, add_kafka_arguments, build_context
 from spark_lib.config import PipelineConfig, TopicsConfig
 from spark_lib.streaming.triggers import TriggersConfig
 
@@ -36,9 +36,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--lakehouse", help="Delta lakehouse folder (default: pipeline.yaml lakehouse_dir)")
     parser.add_argument("--sources", help="sources YAML file (default: <conf-dir>/sources.yaml)")
     parser.add_argument("--triggers", help="triggers YAML file (default: <conf-dir>/triggers.yaml)")
-    parser.add_argument("--bootstrap-servers", help="host:port of the brokers (default: pipeline.yaml kafka.bootstrap_servers)")
-    parser.add_argument("--topic-prefix", help="read <prefix>navigation, <prefix>orders, <prefix>campaign_events "
-                                               "(default: pipeline.yaml kafka.topics)")
+    add_kafka_arguments(parser, "read")
     parser.add_argument("--from-folder", metavar="DIR", help="read JSON-lines files of messages from DIR instead of Kafka "
                                                              "(available-now: what is there, then stop)")
     parser.add_argument("--out-dir", help="folder mode: where the firings go (default: <lakehouse>/_outbound/triggers)")

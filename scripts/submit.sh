@@ -10,7 +10,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 job=$1
 shift
 "$root/.venv/bin/python" "$root/scripts/build_zip.py" "$root/dist/rcu.zip" >/dev/null
-jars=$(ls "$root"/.jars/*.jar | paste -sd, -)
+# Delta's jars, and Spark's Kafka connector for `stream` (the connector's folder holds only what pyspark lacks)
+jars=$(ls "$root"/.jars/*.jar "$root"/.jars/spark-kafka/*.jar 2>/dev/null | paste -sd, -)
 splink_jar=$("$root/.venv/bin/python" -c "from splink.backends.spark import similarity_jar_location as j; print(j())")
 export PYSPARK_PYTHON=${PYSPARK_PYTHON:-$root/.venv/bin/python}
 exec "$root/.venv/bin/spark-submit" \
