@@ -56,7 +56,7 @@ from typing import Any, Collection
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader
 from pydantic import BaseModel, ConfigDict
@@ -240,6 +240,10 @@ def create_app(store: ReviewStore, hosts: Collection[str] | None) -> Guard:
             decisions=DECISIONS, max_reviewer=MAX_REVIEWER, max_reason=MAX_REASON, max_query=MAX_QUERY,
         )
         return HTMLResponse(html)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(status_code=204)   # no icon: the browser asks anyway
 
     @app.get("/api/queue")
     def queue(limit: int = 50, after: str | None = None) -> dict[str, Any]:
