@@ -96,8 +96,8 @@ def synthetic_lakehouse(root: Path, pairs: int, crosswalk_rows: int, seed: int =
     customers: dict[str, str] = {}
     for n in range(pairs):
         key_l, key_r = sorted([f"{rng.choice(sources)}:S{n:07d}L", f"{rng.choice(sources)}:S{n:07d}R"])
-        left = record(n)
-        right = variant(left)
+        left = {**record(n), "source": key_l.split(":")[0]}
+        right = {**variant(left), "source": key_r.split(":")[0]}
         steps = [{"comparison": "Prior", "level": None, "match_weight": -13.2, "value_l": None, "value_r": None}]
         for name, levels in rng.sample(COMPARISONS, rng.randint(4, 7)):
             level, weight = rng.choice(levels)
@@ -191,8 +191,7 @@ def run(lakehouse: Path, actions: int) -> dict:
     by_action: dict[str, list[float]] = {}
     for t in timings:
         by_action.setdefault(t["action"], []).append(t["ms"])
-    return {"load_seconds": round(load_seconds, 2), "queued": len(store.pending(limit=100_000)) + len(store.decisions(REVIEWER, limit=100_000)),
-            "errors": errors, "actions": {a: percentiles(v) for a, v in sorted(by_action.items())},
+    return {"load_seconds": round(load_seconds, 2), "queued": store.progress()["queued"], "errors": errors, "actions": {a: percentiles(v) for a, v in sorted(by_action.items())},
             "all": percentiles([t["ms"] for t in timings])}
 
 
@@ -222,7 +221,7 @@ def main(argv: list[str] | None = None) -> dict:
         if work is not None and not args.work_dir:
             shutil.rmtree(work, ignore_errors=True)
     result.update(synthetic=bool(args.synthetic), pairs=args.synthetic, crosswalk_rows=args.crosswalk_rows if args.synthetic else None)
-    print(f"store load: {result['load_seconds']} s; browser errors: {len(result['errors'])}")
+    print(f"{result['queued']} queued pairs; store load: {result['load_seconds']} s; browser errors: {len(result['errors'])}")
     print(f"{'action':<10}{'n':>6}{'p50 ms':>10}{'p95 ms':>10}{'max ms':>10}")
     for action, figures in [*result["actions"].items(), ("all", result["all"])]:
         print(f"{action:<10}{figures['n']:>6}{figures['p50']:>10}{figures['p95']:>10}{figures['max']:>10}")

@@ -60,12 +60,18 @@ def main(argv: list[str] | None = None) -> str:
         print(f"rcu review: error: cannot serve {args.host}:{args.port}: {error.strerror or error}", file=sys.stderr)
         raise SystemExit(2) from error
     _, pipeline, _ = _configuration(args)
-    store = ReviewStore(pipeline.resolve(pipeline.lakehouse_dir), refresh_seconds=args.refresh_seconds)
+    try:
+        store = ReviewStore(pipeline.resolve(pipeline.lakehouse_dir), refresh_seconds=args.refresh_seconds)
+    except ValueError as error:   # not a local folder, or a queue the page cannot read
+        sock.close()
+        print(f"rcu review: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from error
     url = page_url(sock)
     if args.allow_remote and not sock.getsockname()[0].startswith("127."):
         print(f"rcu review: warning: serving {args.host} beyond this machine, without a login: whoever reaches "
               f"{url} sees the queued customers' personal data and can record decisions", file=sys.stderr)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("rcu.review").setLevel(logging.INFO)   # one line per request: method, endpoint, status, ms
     progress = store.progress()
     print(f"rcu review: {progress['pending']} pending of {progress['queued']} queued pairs in {store.root}")
     print(f"rcu review: open {url}  (Ctrl+C stops)", flush=True)

@@ -10,6 +10,10 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import pytest
@@ -240,6 +244,9 @@ def test_a_request_for_another_host_name_is_refused(server):
 def test_a_search_leaves_no_name_in_the_logs(server, caplog):
     with caplog.at_level(logging.INFO):
         status, found, _ = call(server, "GET", "/api/search?q=" + quote("Hélène Le Goff"))
+        deadline = time.monotonic() + 5
+        while "GET search" not in caplog.text and time.monotonic() < deadline:   # logged once the answer is sent
+            time.sleep(0.02)
 
     assert status == 200 and [p["pair_id"] for p in found["pairs"]] == [HELENE["pair_id"]]
     assert "GET search 200" in caplog.text
@@ -269,3 +276,24 @@ def _has_ipv6() -> bool:
         return True
     except OSError:
         return False
+
+
+def test_rcu_review_serves_the_lakehouse_on_a_free_loopback_port_and_logs_no_values(lake):
+    root = Path(__file__).resolve().parent.parent
+    process = subprocess.Popen([sys.executable, "-m", "jobs.cli", "review", "--lakehouse", lake.root, "--port", "0"],
+                               cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = [process.stdout.readline(), process.stdout.readline()]
+        url = lines[1].split("open ", 1)[1].split()[0]
+        assert url.startswith("http://127.0.0.1:") and "6 queued pairs" in lines[0]
+        address = urlsplit(url)
+        connection = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
+        connection.request("GET", "/api/search?q=" + quote("zoé müller"))
+        response = connection.getresponse()
+        assert response.status == 200 and json.loads(response.read())["pairs"][0]["pair_id"] == INJECTED["pair_id"]
+        connection.close()
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=20)
+    assert "GET search 200" in err
+    assert "zoé" not in err.lower() and "müller" not in err.lower() and "q=" not in err

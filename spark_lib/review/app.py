@@ -159,7 +159,9 @@ class Guard:
                 refused = (403, "cross-site request refused")
             elif headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
                 refused = (415, "send JSON (Content-Type: application/json)")
-            elif int(headers.get("content-length") or 0) > MAX_BODY_BYTES:
+            elif not headers.get("content-length", "0").isdigit():
+                refused = (411, "send the body with a Content-Length")
+            elif int(headers.get("content-length", "0")) > MAX_BODY_BYTES:
                 refused = (413, f"request body over {MAX_BODY_BYTES} bytes")
 
         async def send_with_headers(message):
