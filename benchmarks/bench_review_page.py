@@ -29,6 +29,7 @@ import os
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -220,7 +221,11 @@ def main(argv: list[str] | None = None) -> dict:
     finally:
         if work is not None and not args.work_dir:
             shutil.rmtree(work, ignore_errors=True)
-    result.update(synthetic=bool(args.synthetic), pairs=args.synthetic, crosswalk_rows=args.crosswalk_rows if args.synthetic else None)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    result.update(synthetic=bool(args.synthetic), pairs=args.synthetic,
+                  crosswalk_rows=args.crosswalk_rows if args.synthetic else None, actions_asked=args.actions,
+                  commit=commit or None, cpus=os.cpu_count(), load_average=[round(x, 1) for x in os.getloadavg()],
+                  chromium=chromium_path())
     print(f"{result['queued']} queued pairs; store load: {result['load_seconds']} s; browser errors: {len(result['errors'])}")
     print(f"{'action':<10}{'n':>6}{'p50 ms':>10}{'p95 ms':>10}{'max ms':>10}")
     for action, figures in [*result["actions"].items(), ("all", result["all"])]:
