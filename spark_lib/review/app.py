@@ -13,7 +13,8 @@ The page calls the JSON API, which a script can call too (``origin: "api"``)::
     GET  /api/queue?limit=50&after=PAIR_ID     progress and the next pending pairs (summaries)
     GET  /api/pairs/{pair_id}                  one pair: fields side by side, comparisons, hashes, its decision, the next pending
     POST /api/pairs/{pair_id}/decision         {"decision": "same|different|unsure", "reviewer": "...", "reason": "...",
-                                               "origin": "page|api", "record_hash_l": "...", "record_hash_r": "..."} -> 201
+                                               "origin": "page|api", "record_hash_l": "...", "record_hash_r": "..."} -> 201:
+                                               the decision, progress, and the next pending pair whole ("next")
     GET  /api/search?q=helene%20le%20goff      pairs whose names, emails, record keys or customer ids hold every word
     GET  /api/decisions?reviewer=...&pair_id=...&limit=100    decisions, newest first
     POST /api/undo                             {"reviewer": "..."}: delete that reviewer's latest decision
@@ -270,19 +271,25 @@ def create_app(store: ReviewStore, hosts: Collection[str] | None) -> Guard:
         undone = store.undo(body.reviewer)
         return {"undone": undone.as_json(), "progress": store.progress()}
 
-    @app.post("/api/pairs/{pair_id:path}/decision", status_code=201)
-    def decide(pair_id: str, body: DecisionBody) -> dict[str, Any]:
-        made = store.decide(pair_id, body.decision, body.reviewer, body.reason, origin=body.origin,
-                            record_hash_l=body.record_hash_l, record_hash_r=body.record_hash_r)
-        return {"decision": made.as_json(), "next_pair_id": _next_pending(store, pair_id), "progress": store.progress()}
-
-    @app.get("/api/pairs/{pair_id:path}")
-    def pair(pair_id: str) -> dict[str, Any]:
+    def shown(pair_id: str) -> dict[str, Any]:
         found = store.pair(pair_id)
         decision = store.decision_of(pair_id)
         return {**found.as_json(), "pending": store.is_pending(pair_id),
                 "decision": decision.as_json() if decision is not None else None,
                 "next_pair_id": _next_pending(store, pair_id), "progress": store.progress()}
+
+    @app.post("/api/pairs/{pair_id:path}/decision", status_code=201)
+    def decide(pair_id: str, body: DecisionBody) -> dict[str, Any]:
+        made = store.decide(pair_id, body.decision, body.reviewer, body.reason, origin=body.origin,
+                            record_hash_l=body.record_hash_l, record_hash_r=body.record_hash_r)
+        following = _next_pending(store, pair_id)
+        # the next pending pair comes whole: the page shows it without a second request
+        return {"decision": made.as_json(), "next_pair_id": following, "progress": store.progress(),
+                "next": shown(following) if following is not None else None}
+
+    @app.get("/api/pairs/{pair_id:path}")
+    def pair(pair_id: str) -> dict[str, Any]:
+        return shown(pair_id)
 
     return Guard(app, hosts)
 

@@ -237,8 +237,10 @@
       $("reason").value = "";
       say(`Saved: ${decision} for ${pair.pair_id}.`, true);
       showProgress(result.progress);
-      if (result.next_pair_id) await fetchPair(result.next_pair_id, true);
-      else showDone();
+      if (result.next) {
+        state.history.push(pair.pair_id);
+        renderPair(result.next);
+      } else showDone();
     });
   }
 
