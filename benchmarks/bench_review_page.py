@@ -2,8 +2,9 @@
 
 The page (``rcu review``'s app, :mod:`spark_lib.review.app`) is served in-process on 127.0.0.1 and opened in
 Debian's Chromium through Playwright (no browser download; ``RCU_CHROMIUM`` points at another binary). The
-script plays a steward: per round it loads a pair found by search, decides the pair shown (same, different,
-unsure in turn; the page then fetches and shows the next), skips to the next pair, and searches a name.
+script plays a steward: per round it searches a name, loads a pair found (``load``), decides the pair shown
+(``decide``: same, different, unsure in turn; the answer carries the next pair, which the page shows), and
+skips to the next pair (``next``). ``open`` is the page's first pair when it opens (the queue, then the pair).
 The page's own script times each action with ``performance.now()`` from the key press or click to the end of
 the render (``window.rcuReview.timings``); the benchmark reads those, so the figures include the HTTP round
 trips, the Delta append of a decision, JSON parsing and DOM rendering, not Playwright's overhead.

@@ -204,7 +204,7 @@
   function openPair(pairId) { return timed("load", () => fetchPair(pairId, true)); }
 
   function first() {
-    return timed("load", async () => {
+    return timed("open", async () => {
       const queue = await api("GET", "/api/queue?limit=1");
       showProgress(queue.progress);
       if (queue.pairs.length) await fetchPair(queue.pairs[0].pair_id, false);
