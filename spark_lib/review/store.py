@@ -549,6 +549,16 @@ class ReviewStore:
                 )
             if not _UUID.match(last.decision_id):  # it goes into the predicate: only a uuid4 may
                 raise ReviewConflictError(f"decision id {last.decision_id!r} is not a uuid4: it cannot be undone here")
+            before = self._versions.get(tables.REVIEW_DECISIONS)
             self._table(tables.REVIEW_DECISIONS).delete(f"decision_id = '{last.decision_id}'")
-            self._load_decisions()
+            if self._version(tables.REVIEW_DECISIONS) == before + 1:   # ours alone: no need to read the table again
+                self._decisions = [d for d in self._decisions if d.decision_id != last.decision_id]
+                previous = [d for d in self._decisions if d.pair_id == last.pair_id]
+                if previous:
+                    self._latest[last.pair_id] = previous[-1]
+                else:
+                    self._latest.pop(last.pair_id, None)
+                self._versions[tables.REVIEW_DECISIONS] = before + 1
+            else:
+                self._load_decisions()
             return last
