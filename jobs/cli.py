@@ -12,6 +12,7 @@
     rcu export --audience NAME --out F.csv    an audience's members as CSV, every cell safe to open in a spreadsheet
     rcu explain --customer C… | --record KEY | --pair K1 K2    a customer's records and links; a pair's weights
     rcu privacy access|erase|object|verify|purge    a person's rights of access, erasure and objection
+    rcu review [--port 8765]         a local web page to review gold.review_queue's pairs; decisions to ops.review_decisions
     rcu run-all --persons 10000      every step, in order, in one Spark session
     rcu kafka start|stop|status      the project's Kafka broker on 127.0.0.1 (prints its address)
     rcu replay --rate 200            the online events of the raw folder to Kafka, with late, duplicate, malformed ones
@@ -49,6 +50,7 @@ STEPS: dict[str, tuple[str, str]] = {
     "kafka": ("jobs.kafka_broker", "start, stop or look at the project's Kafka broker (127.0.0.1, KRaft, one node)"),
     "replay": ("jobs.replay", "publish the raw folder's online events to Kafka at a rate, some late, duplicated or malformed"),
     "stream": ("jobs.stream", "process the online events from Kafka (or a folder): bronze, silver, identity links, real-time triggers"),
+    "review": ("jobs.review", "a local web page (127.0.0.1) to review queued pairs: same person, different, unsure"),
     "run-all": ("jobs.run_all", "run every step in order (generate when asked, ingest, standardise, ...)"),
 }
 
