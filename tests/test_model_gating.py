@@ -93,9 +93,9 @@ def setting(spark, tmp_path, records, config, model):  # noqa: F811 - fixtures i
     return ctx, uri, inputs
 
 
-def reckless(model_json: dict) -> dict:
-    """The same model with a prior so high that every compared pair reaches the threshold: homonyms too."""
-    return {**model_json, "probability_two_random_records_match": 0.999}
+def blind(model_json: dict) -> dict:
+    """The same model with a prior so low that no pair reaches the threshold: every true pair missed."""
+    return {**model_json, "probability_two_random_records_match": 1e-15}
 
 
 def register(model, model_json, config, uri, alias):  # noqa: F811
@@ -105,13 +105,13 @@ def register(model, model_json, config, uri, alias):  # noqa: F811
 
 def test_a_better_challenger_is_promoted_and_the_comparison_logged(setting, records, config, model):  # noqa: F811
     ctx, uri, inputs = setting
-    register(model, reckless(model.model_json), config, uri, tracking.CHAMPION)
+    register(model, blind(model.model_json), config, uri, tracking.CHAMPION)
     gate = gate_challenger(ctx, records, inputs, model.model_json, config, THRESHOLD, truth=None)
     decision = gate.decision
     assert decision.outcome == "at_least_as_good" and gate.model_json == model.model_json
     assert decision.challenger["labels"].pairs == len(LABELS)
     assert decision.challenger["labels"].f1 > decision.champion["labels"].f1
-    assert decision.champion["labels"].precision < 1.0   # the reckless champion links homonyms
+    assert decision.champion["labels"].recall == 0.0   # the blind champion links nobody
 
     report = gate.report()
     run_id = tracking.log_match_run(model, config, report["metrics"], {"train": 1.0}, uri, model_name="rcu-test",
@@ -128,7 +128,7 @@ def test_a_better_challenger_is_promoted_and_the_comparison_logged(setting, reco
 def test_a_worse_challenger_stays_challenger_and_the_champion_scores(setting, records, config, model):  # noqa: F811
     ctx, uri, inputs = setting
     register(model, model.model_json, config, uri, tracking.CHAMPION)
-    worse = reckless(model.model_json)
+    worse = blind(model.model_json)
     gate = gate_challenger(ctx, records, inputs, worse, config, THRESHOLD, truth=None)
     assert (gate.decision.promote, gate.decision.outcome, gate.alias()) == (False, "worse", "challenger")
     assert gate.model_json == model.model_json   # the run goes on with the champion
@@ -151,7 +151,7 @@ def test_a_worse_challenger_stays_challenger_and_the_champion_scores(setting, re
 def test_promote_forces_a_worse_challenger_with_the_reason_recorded(setting, records, config, model):  # noqa: F811
     ctx, uri, inputs = setting
     register(model, model.model_json, config, uri, tracking.CHAMPION)
-    worse = reckless(model.model_json)
+    worse = blind(model.model_json)
     gate = gate_challenger(ctx, records, inputs, worse, config, THRESHOLD, truth=None, promote=True,
                            reason="new sources onboarded")
     assert (gate.decision.outcome, gate.alias(), gate.model_json) == ("forced", "champion", worse)
