@@ -11,6 +11,8 @@
     rcu dashboard                    HTML report (reports/dashboard.html beside the lakehouse)
     rcu export --audience NAME --out F.csv    an audience's members as CSV, every cell safe to open in a spreadsheet
     rcu explain --customer C… | --record KEY | --pair K1 K2    a customer's records and links; a pair's weights
+    rcu review-sample --size 300 --seed N    a stratified sample of the matched pairs to review (gold.review_sample)
+    rcu review-estimate [--sample-id ID]     precision estimated from the sample's reviews, with its 95 % interval
     rcu privacy access|erase|object|verify|purge    a person's rights of access, erasure and objection
     rcu review [--port 8765]         a local web page to review gold.review_queue's pairs; decisions to ops.review_decisions
     rcu run-all --persons 10000      every step, in order, in one Spark session
@@ -47,6 +49,8 @@ STEPS: dict[str, tuple[str, str]] = {
     "export": ("jobs.export", "an audience's members as one CSV file (cells that would start a formula are neutralised)"),
     "privacy": ("jobs.privacy", "a person's rights: access export, erasure from every layer, objection, verify, purge"),
     "explain": ("jobs.explain", "why a customer is what it is: its records and links; a pair's comparisons and weights (Splink waterfall)"),
+    "review-sample": ("jobs.review_sample", "draw a stratified sample of the pairs the last match run declares matches, for review"),
+    "review-estimate": ("jobs.review_estimate", "precision estimated from a review sample's decisions, with its 95 %% interval"),
     "kafka": ("jobs.kafka_broker", "start, stop or look at the project's Kafka broker (127.0.0.1, KRaft, one node)"),
     "replay": ("jobs.replay", "publish the raw folder's online events to Kafka at a rate, some late, duplicated or malformed"),
     "stream": ("jobs.stream", "process the online events from Kafka (or a folder): bronze, silver, identity links, real-time triggers"),

@@ -19,7 +19,13 @@ matches every record.
 
 The steps are library functions of ``spark_lib.matching``; this job reads, calls them and writes.
 
-    rcu match [--retrain | --accept-champion] [--full]
+A model trained by ``--retrain`` is registered as ``challenger`` and becomes champion only if it is at least
+as good as the champion on the labelled pairs and the truth (:mod:`jobs.match_gate`); otherwise the run
+scores with the champion. ``--promote --reason TEXT`` promotes it whatever the figures, the reason recorded.
+The run's metrics carry the precision estimated from the latest review sample once it has decisions
+(:func:`jobs.review_estimate.sample_metrics`).
+
+    rcu match [--retrain [--promote --reason TEXT] | --accept-champion] [--full]
     spark-submit --py-files rcu.zip jobs/match.py --lakehouse /data/lakehouse --conf-dir conf
 """
 
@@ -37,6 +43,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jobs.common import JobContext, Progress, add_common_arguments, add_lock_argument, step_fingerprint, writing_run
+from jobs.match_gate import gate_challenger
+from jobs.review_estimate import sample_metrics
 from spark_lib import tables, tracking
 from spark_lib.matching import (
     Clusters,
@@ -101,6 +109,8 @@ class MatchReport:
     mode: str = "full"
     #: records clustered again (every record in a full run)
     reformed_records: int = 0
+    #: a retrained model's gate (jobs.match_gate): outcome, promoted, reason, both models' figures
+    gate: dict = field(default_factory=dict)
 
 
 def load_truth(ctx: JobContext) -> DataFrame | None:
@@ -110,7 +120,8 @@ def load_truth(ctx: JobContext) -> DataFrame | None:
 
 
 def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None, evaluate: bool = True,
-        accept_champion: bool = False, full: bool = False) -> MatchReport:
+        accept_champion: bool = False, full: bool = False, promote: bool = False,
+        reason: str | None = None) -> MatchReport:
     stages = ctx.stages("match", progress)
     config = load_matching_config(ctx.conf_dir / "matching.yaml")
     rules = load_matching_rules(ctx.conf_dir / "matching_rules.yaml")
@@ -144,7 +155,8 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
             model = None
             _match_changes(ctx, stages, report, config, rules, records, inputs, model_json, previous, changes, run_time)
         else:
-            model = _match_all(ctx, stages, report, config, rules, records, inputs, model_json, run_time)
+            model, model_json = _match_all(ctx, stages, report, config, rules, records, inputs, model_json, run_time,
+                                           promote, reason)
     finally:
         inputs.unpersist()
     if model is not None:
@@ -159,19 +171,22 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
     report.metrics.update({"largest_cluster": report.largest_cluster, "customers": report.customers,
                            "largest_guarded_cluster": report.largest_guarded_cluster})
     with stages("log"):
+        report.metrics.update({**sample_metrics(lake), **report.gate.get("metrics", {})})
         report.model_run_id = tracking.log_match_run(
             model=model, config=config, metrics=report.metrics, timings=report.seconds,
             tracking_uri=ctx.pipeline.mlflow_tracking_uri, model_name=ctx.pipeline.model_name,
+            alias=report.gate.get("alias", tracking.CHAMPION), tags=report.gate.get("tags"),
+            version_tags=report.gate.get("version_tags"),
         )
         if report.mode != "unchanged":
-            _record_run(ctx, report, run_time, model_json if model is None else model.model_json)
+            _record_run(ctx, report, run_time, model_json)
     return report
 
 
 def _match_all(ctx: JobContext, stages, report: MatchReport, config, rules, records: DataFrame, inputs: DataFrame,
-               model_json: dict | None, run_time: dt.datetime):
+               model_json: dict | None, run_time: dt.datetime, promote: bool = False, reason: str | None = None):
     """Match every record (a first run, a new model or configuration, ``--full``); returns the model trained,
-    if one was."""
+    if one was, and the model JSON the run scored with (a trained model that lost the gate: the champion's)."""
     lake = ctx.lake
     report.mode = "full"
 
@@ -195,7 +210,11 @@ def _match_all(ctx: JobContext, stages, report: MatchReport, config, rules, reco
                 model_json = model.model_json
                 report.retrained = True
                 report.comparisons, report.model_input_records = model.comparison_counts, model.input_records
-                stage.done(f"model trained on {model.training_records:,} records ({model.backend})")
+                # the gate: the new model against the champion on the labelled pairs and the truth
+                gate = gate_challenger(ctx, records, inputs, model.model_json, config, rules.clustering.threshold,
+                                       load_truth(ctx), promote, reason)
+                model_json, report.gate = gate.model_json, gate.report()
+                stage.done(f"model trained on {model.training_records:,} records ({model.backend}); {report.gate['text']}")
             else:
                 report.comparisons = preflight(ctx.spark, records, config, inputs=inputs)
                 report.model_input_records = inputs.count()
@@ -231,7 +250,7 @@ def _match_all(ctx: JobContext, stages, report: MatchReport, config, rules, reco
         lake.overwrite(state, tables.MATCHED_RECORDS)
         report.reformed_records = clusters.assignments.count()
         stage.done(_summary(lake, report))
-    return model
+    return model, model_json
 
 
 def _match_changes(ctx: JobContext, stages, report: MatchReport, config, rules, records: DataFrame,
@@ -450,20 +469,28 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     add_common_arguments(parser)
     add_lock_argument(parser)
     choice = parser.add_mutually_exclusive_group()
-    choice.add_argument("--retrain", action="store_true", help="train a new model and make it the champion")
+    choice.add_argument("--retrain", action="store_true",
+                        help="train a new model: champion if at least as good as the current one on the labels and truth")
     choice.add_argument("--accept-champion", action="store_true",
                         help="score with the champion even when it was trained on other data (its fingerprint differs)")
     parser.add_argument("--full", action="store_true",
                         help="match every record again, not only those new, changed or deleted since the last run")
     parser.add_argument("--truth-dir", help="ground truth folder for evaluation (default: pipeline.yaml truth_dir)")
+    parser.add_argument("--promote", action="store_true",
+                        help="with --retrain: make the new model champion whatever the comparison (needs --reason)")
+    parser.add_argument("--reason", help="with --promote: why, recorded in MLflow and on the registered version")
     return parser
 
 
 def main(argv: list[str] | None = None) -> MatchReport:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.promote and not (args.retrain and args.reason and args.reason.strip()):
+        parser.error("--promote needs --retrain and --reason TEXT (why the new model is made champion)")
     try:
         with writing_run(args, "rcu-match", "rcu match", steps=["match"]) as ctx:
-            report = run(ctx, retrain=args.retrain, accept_champion=args.accept_champion, full=args.full)
+            report = run(ctx, retrain=args.retrain, accept_champion=args.accept_champion, full=args.full,
+                         promote=args.promote, reason=args.reason)
     except ModelMismatchError as error:
         print(f"rcu match: error: {error}", file=sys.stderr)
         raise SystemExit(2) from error

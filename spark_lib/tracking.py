@@ -43,6 +43,8 @@ from spark_lib.matching.probabilistic import MatchingConfig, TrainedModel, m_u_t
 DEFAULT_MODEL_NAME = "rcu-matching"
 DEFAULT_EXPERIMENT = "rcu-matching"
 CHAMPION = "champion"
+#: a registered version trained by ``rcu match --retrain`` that lost the gate (spark_lib.review.gating)
+CHALLENGER = "challenger"
 SETTINGS_ARTIFACT = "model/splink_settings.json"
 #: what the model was trained on (spark_lib.matching.probabilistic.fingerprint), beside its settings
 FINGERPRINT_ARTIFACT = "model/fingerprint.json"
@@ -154,11 +156,15 @@ def log_training_run(
     register: bool = True,
     experiment: str = DEFAULT_EXPERIMENT,
     charts: bool = True,
+    tags: Mapping[str, str] | None = None,
+    version_tags: Mapping[str, str] | None = None,
 ) -> str:
     """Log a trained model as an MLflow run, register its settings JSON, and return the run id.
 
     ``register`` adds a version of ``model_name`` in the model registry; ``alias`` (e.g. ``"champion"``)
     then points at that new version. ``metrics`` are evaluation figures (pairwise precision, recall, F1...).
+    ``tags`` are set on the run, ``version_tags`` on the registered version (the gate's outcome, a forced
+    promotion's reason).
 
     Example::
 
@@ -176,7 +182,7 @@ def log_training_run(
     run = client.create_run(
         _experiment_id(client, experiment, uri),
         run_name=f"probabilistic-{model.backend}",
-        tags={"rcu.component": "probabilistic_matching", "splink_version": splink.__version__},
+        tags={"rcu.component": "probabilistic_matching", "splink_version": splink.__version__, **(tags or {})},
     )
     run_id = run.info.run_id
     try:
@@ -204,6 +210,8 @@ def log_training_run(
         if register:
             version = _register(client, model_name, run_id, model)
             client.set_tag(run_id, "rcu.registered_version", f"{model_name}/{version}")
+            for key, value in (version_tags or {}).items():
+                client.set_model_version_tag(model_name, version, key, value)
             if alias:
                 client.set_registered_model_alias(model_name, alias, version)
     except BaseException:
@@ -237,6 +245,33 @@ def set_model_alias(version: str | int, alias: str = CHAMPION, name: str = DEFAU
     """Point ``alias`` of the registered model at ``version`` (promote a challenger to champion)."""
     client, _ = _client(tracking_uri)
     client.set_registered_model_alias(name, alias, str(version))
+
+
+def promote_version(version: str | int, reason: str, name: str = DEFAULT_MODEL_NAME,
+                    tracking_uri: str | None = None) -> None:
+    """Make ``version`` the champion by hand, the reason recorded in the version's tags
+    (``rcu.promotion_reason``); the version the alias left keeps its number, and can be promoted back.
+
+    Example::
+
+        promote_version("7", "reviewed the challenger's splits with the steward", tracking_uri="sqlite:///mlflow.db")
+    """
+    if not reason or not reason.strip():
+        raise ValueError("promote_version: a promotion needs a reason")
+    client, _ = _client(tracking_uri)
+    client.set_model_version_tag(name, str(version), "rcu.promotion_reason", reason.strip())
+    client.set_registered_model_alias(name, CHAMPION, str(version))
+
+
+def version_tags(version: str | int, name: str = DEFAULT_MODEL_NAME, tracking_uri: str | None = None) -> dict[str, str]:
+    """The tags of a registered version (the gate's outcome, a promotion's reason)."""
+    client, _ = _client(tracking_uri)
+    return dict(client.get_model_version(name, str(version)).tags)
+
+
+def alias_version(alias: str, name: str = DEFAULT_MODEL_NAME, tracking_uri: str | None = None) -> str | None:
+    """The version ``name@alias`` points at, None when the alias is not set."""
+    return champion_version(name, alias, tracking_uri)
 
 
 @dataclass(frozen=True)
@@ -327,15 +362,19 @@ def log_match_run(
     *,
     model_name: str = DEFAULT_MODEL_NAME,
     experiment: str = DEFAULT_EXPERIMENT,
+    alias: str = CHAMPION,
+    tags: Mapping[str, str] | None = None,
+    version_tags: Mapping[str, str] | None = None,
 ) -> str:
-    """Log one matching run: a training run registered as ``champion`` when ``model`` is new, else a
-    scoring run with the evaluation metrics and the seconds per stage of the match job.
+    """Log one matching run: a training run registered under ``alias`` when ``model`` is new (``champion``,
+    or ``challenger`` when it lost the gate of :mod:`spark_lib.review.gating`; ``tags`` and ``version_tags``
+    say why), else a scoring run with the evaluation metrics and the seconds per stage of the match job.
     """
     stage_metrics = {f"match_seconds.{k}": float(v) for k, v in timings.items()}
     if model is not None:
         run_id = log_training_run(
-            model, config, {**metrics, **stage_metrics}, tracking_uri, model_name=model_name, alias=CHAMPION,
-            experiment=experiment,
+            model, config, {**metrics, **stage_metrics}, tracking_uri, model_name=model_name, alias=alias,
+            experiment=experiment, tags=tags, version_tags=version_tags,
         )
         return run_id
     from mlflow.entities import Metric

@@ -1,7 +1,10 @@
-"""The data steward's loop (issue 18): the review queue, the steward's decisions, the review page.
+"""The data steward's loop (issue 18): what a person reviews, what they answered, and what their answers measure.
 
-``spark_lib.review.store`` reads the queue and writes decisions without Spark; ``spark_lib.review.app`` is
-the review page and its JSON API (``rcu review``).
+- :mod:`.store`: reads the queue and writes decisions without Spark (``ReviewStore``, re-exported here);
+- :mod:`.app`: the review page and its JSON API (``rcu review``);
+- :mod:`.estimate`: precision without ground truth, from a stratified sample of the pairs a run declares
+  matches (``gold.review_sample``) and the steward's decisions (``ops.review_decisions``);
+- :mod:`.gating`: a new model's figures on the labelled pairs against the champion's, and whether it is promoted.
 """
 
 from spark_lib.review.store import (

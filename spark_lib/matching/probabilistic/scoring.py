@@ -285,3 +285,50 @@ def _scored_pairs(scored: DataFrame, config: MatchingConfig) -> DataFrame:
         F.element_at(rule_names, F.col("match_key").cast("int") + 1).alias("blocking_rule"),
         *gammas,
     )
+
+
+#: joins a record key to the pair it is scored in (:func:`score_listed_pairs`); sorts below every character
+_PAIR_TAG = "\u0001"
+
+
+def score_listed_pairs(
+    spark: SparkSession,
+    records_df: DataFrame,
+    pairs: DataFrame,
+    model_json: Mapping[str, Any],
+    config: MatchingConfig,
+    frequencies: DataFrame,
+    *,
+    inputs: DataFrame | None = None,
+) -> DataFrame:
+    """The model's match probability of each listed pair, whatever the blocking rules: pair_id,
+    record_key_l, record_key_r, match_probability (null when a record is not among those the model scores:
+    :func:`model_input`).
+
+    Each record is entered once per pair it is in, under an id tagged with the pair, and blocked on the
+    pair: Splink compares exactly the listed pairs (a few thousand labelled pairs cost a few thousand
+    comparisons, never a full scoring). ``frequencies``: the term frequencies frozen with the model
+    (:func:`term_frequencies`), so that the scores are those a full scoring gives.
+
+    Example::
+
+        scored = score_listed_pairs(spark, records, labelled, champion_json, config, frequencies)
+    """
+    from splink import block_on
+
+    require_columns(pairs, ["pair_id", "record_key_l", "record_key_r"], "pairs")
+    if frequencies is None:
+        raise ValueError("score_listed_pairs: 'frequencies' cannot be None (the scores would use the listed records' own)")
+    records = _model_records(records_df, config, inputs)
+    listed = pairs.select("pair_id", "record_key_l", "record_key_r").distinct()
+    ends = listed.select("pair_id", F.col("record_key_l").alias(UNIQUE_ID)).unionByName(
+        listed.select("pair_id", F.col("record_key_r").alias(UNIQUE_ID)))
+    tagged = records.join(ends, UNIQUE_ID).select(
+        F.concat(UNIQUE_ID, F.lit(_PAIR_TAG), "pair_id").alias(UNIQUE_ID), "pair_id",
+        *(c for c in records.columns if c != UNIQUE_ID)).withColumnRenamed("pair_id", "rcu_pair").localCheckpoint()
+    linker = _spark_linker(spark, tagged, model_json, config, blocking_rules=[block_on("rcu_pair")],
+                           frequencies=frequencies)
+    scored = linker.inference.predict(warning_mode="never").as_spark_dataframe()
+    found = scored.select(F.element_at(F.split(F.col(f"{UNIQUE_ID}_l"), _PAIR_TAG), 2).alias("pair_id"),
+                          F.col("match_probability").cast("double").alias("match_probability"))
+    return listed.join(found, "pair_id", "left")
