@@ -12,6 +12,7 @@
     rcu export --audience NAME --out F.csv    an audience's members as CSV, every cell safe to open in a spreadsheet
     rcu explain --customer C… | --record KEY | --pair K1 K2    a customer's records and links; a pair's weights
     rcu privacy access|erase|object|verify|purge    a person's rights of access, erasure and objection
+    rcu review-import FILE --reviewer NAME    a data steward's decisions (pairs, record-to-customer) from CSV or YAML
     rcu run-all --persons 10000      every step, in order, in one Spark session
     rcu kafka start|stop|status      the project's Kafka broker on 127.0.0.1 (prints its address)
     rcu replay --rate 200            the online events of the raw folder to Kafka, with late, duplicate, malformed ones
@@ -45,6 +46,7 @@ STEPS: dict[str, tuple[str, str]] = {
     "dashboard": ("jobs.dashboard", "a self-contained HTML report of the gold tables"),
     "export": ("jobs.export", "an audience's members as one CSV file (cells that would start a formula are neutralised)"),
     "privacy": ("jobs.privacy", "a person's rights: access export, erasure from every layer, objection, verify, purge"),
+    "review-import": ("jobs.review_import", "a data steward's decisions from a CSV or YAML file, checked whole, into ops.review_decisions"),
     "explain": ("jobs.explain", "why a customer is what it is: its records and links; a pair's comparisons and weights (Splink waterfall)"),
     "kafka": ("jobs.kafka_broker", "start, stop or look at the project's Kafka broker (127.0.0.1, KRaft, one node)"),
     "replay": ("jobs.replay", "publish the raw folder's online events to Kafka at a rate, some late, duplicated or malformed"),

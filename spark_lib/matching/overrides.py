@@ -37,7 +37,6 @@ Example::
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import pandas as pd
@@ -158,15 +157,17 @@ def steward_links(records: DataFrame, det_edges: DataFrame, decisions: Decisions
     numbered_apart = _numbered(cores.nodes, apart)
     unit_a = cores.units.select(F.col("nid").alias("a"), F.col("unit"))
     unit_b = cores.units.select(F.col("nid").alias("b"), F.col("unit").alias("unit_b"))
+    # (a checkpoint keeps its columns' ids: the cores' columns are renamed before they meet again)
     inside = (numbered_apart.join(unit_a, "a").join(unit_b, "b").where(F.col("unit") == F.col("unit_b"))
-              .select("unit", "a", "b"))
+              .select(F.col("unit").alias("core"), F.col("a").alias("x"), F.col("b").alias("y")))
     inside = _materialize(inside, config.checkpoint, "steward: cores holding a different pair")
     if inside.isEmpty():
         return StewardLinks(edges, apart, empty, True)
-    core_edges = cores.edges.join(unit_a, "a").join(inside.select("unit").distinct(), "unit").select("unit", "a", "b", "rule")
+    split = inside.select(F.col("core").alias("unit"), F.col("x").alias("a"), F.col("y").alias("b"))
+    core_edges = cores.edges.join(unit_a, "a").join(inside.select(F.col("core").alias("unit")).distinct(), "unit")
     out = _materialize(
-        core_edges.groupBy("unit").cogroup(inside.groupBy("unit"))
-        .applyInPandas(functools.partial(_split_core, tuple(config.rule_priority)), _SPLIT_SCHEMA),
+        core_edges.select("unit", "a", "b", "rule").groupBy("unit").cogroup(split.groupBy("unit"))
+        .applyInPandas(_core_splitter(tuple(config.rule_priority)), _SPLIT_SCHEMA),
         config.checkpoint,
         "steward: split cores",
     )
@@ -181,6 +182,12 @@ def steward_links(records: DataFrame, det_edges: DataFrame, decisions: Decisions
         F.col("record_key").alias("component_id"), "size_before", "sizes_after",
         F.lit(None).cast("double").alias("threshold"), F.lit("steward_cannot_link").alias("reason"))
     return StewardLinks(kept, apart, splits, True)
+
+
+def _core_splitter(priority: tuple[str, ...]):
+    def split(edges, apart):   # a plain function: Spark reads no type hints from a functools.partial
+        return _split_core(priority, edges, apart)
+    return split
 
 
 _SPLIT_SCHEMA = "unit long, a long, b long, rule string, size_before long, sizes_after array<long>"

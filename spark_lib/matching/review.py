@@ -293,13 +293,15 @@ def _pairs(df: DataFrame, reason: str) -> DataFrame:
 
 def _linking_edges(inputs: ReviewInputs, clustering: ClusteringConfig) -> DataFrame:
     """record_key_l, record_key_r, p: the probabilistic edges that may link (at or above the threshold, not
-    two records that cannot link), and the steward's must-links (p 1)."""
+    two records that cannot link nor a steward's *different*), and the steward's must-links (p 1)."""
     strong = inputs.pairs.where(F.col("match_probability") >= clustering.threshold).select(
         "record_key_l", "record_key_r", F.col("match_probability").alias("p"))
     if clustering.cannot_link:
         strong = drop_cannot_link_edges(strong, inputs.records, clustering)
-    must = inputs.decisions.where((F.col("decision") == "same") & ~F.col("stale")).select(
-        "record_key_l", "record_key_r", F.lit(1.0).alias("p"))
+    in_force = inputs.decisions.where(~F.col("stale"))
+    strong = strong.join(in_force.where(F.col("decision") == "different").select("record_key_l", "record_key_r"),
+                         ["record_key_l", "record_key_r"], "left_anti")
+    must = in_force.where(F.col("decision") == "same").select("record_key_l", "record_key_r", F.lit(1.0).alias("p"))
     return strong.unionByName(must)
 
 
@@ -331,10 +333,12 @@ def long_chains(linking: DataFrame, state: DataFrame, config: ReviewConfig) -> D
     edges = placed.join(sizes, F.col("cluster_id_l") == sizes["cluster_id"], "left_semi").select(
         F.col("cluster_id_l").alias("cluster_id"), F.least("core_id_l", "core_id_r").alias("a"),
         F.greatest("core_id_l", "core_id_r").alias("b")).distinct()
-    found = edges.groupBy("cluster_id").applyInPandas(
-        functools.partial(_diameter, config.long_chain_min_hops),
-        "record_key_l string, record_key_r string, hops long")
-    return found
+    min_hops = config.long_chain_min_hops
+
+    def diameter(pdf):   # a plain function: Spark reads no type hints from a functools.partial
+        return _diameter(min_hops, pdf)
+
+    return edges.groupBy("cluster_id").applyInPandas(diameter, "record_key_l string, record_key_r string, hops long")
 
 
 def _diameter(min_hops: int, edges: pd.DataFrame) -> pd.DataFrame:
