@@ -28,6 +28,7 @@ from spark_lib.matching.clustering import cluster_records, load_clustering_confi
 from spark_lib.matching.overrides import CURRENT_DDL, Decisions, steward_links
 from spark_lib.matching.review import DISPLAY_COLUMNS, ReviewConfig, long_chains, protection_splits
 from spark_lib.matching.review_file import DecisionFileError, decision_rows, read_decision_file
+from spark_lib.privacy import access
 from spark_lib.privacy.erasure import erase_rows
 from spark_lib.privacy.footprint import Footprint
 from spark_lib.privacy.identifiers import hash_column, lakehouse_key
@@ -254,13 +255,16 @@ def test_an_assignment_is_a_must_link_to_the_customer_and_cannot_links_from_its_
     assert {r.origin for r in rows} == {"file"}
 
 
-def test_erasure_removes_the_person_s_review_rows(loop):
+def test_erasure_removes_the_person_s_review_rows_which_the_access_export_lists(loop):
     lake = loop["ctx"].lake
     key = lakehouse_key(lake.root)
     footprint = Footprint(records=frozenset({r.h for r in lake.spark.createDataFrame([("crm:C007",)], "k string")
                                              .select(hash_column("id", F.col("k"), key).alias("h")).collect()}))
     named = F.col("record_key_l").isin("crm:C007") | F.col("record_key_r").isin("crm:C007")
     assert lake.read(tables.REVIEW_QUEUE).where(named).count() and lake.read(tables.REVIEW_SAMPLE).where(named).count()
+    listed = access._review(access.LakeReader(lake.root), ["crm:C007"])   # what the access export shows
+    assert {r["table"] for r in listed} == {str(t) for t in tables.REVIEW_TABLES}
+    assert all("record_r" not in r and "record_l" not in r for r in listed)
     removed = erase_rows(lake, footprint, key, {}, progress=lambda _: None)
     assert tables.REVIEW_QUEUE in removed and tables.REVIEW_SAMPLE in removed
     for table in (tables.REVIEW_QUEUE, tables.REVIEW_SAMPLE, tables.REVIEW_DECISIONS):

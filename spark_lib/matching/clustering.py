@@ -101,7 +101,7 @@ ASSIGNMENTS_SCHEMA = StructType(
     [
         StructField("record_key", StringType(), False),
         StructField("cluster_id", StringType(), False),        # the cluster's smallest record_key (this run only)
-        StructField("match_rule", StringType(), False),        # deterministic:<pivot> | probabilistic | singleton
+        StructField("match_rule", StringType(), False),        # deterministic:<pivot> | steward | probabilistic | singleton
         StructField("match_probability", DoubleType(), True),  # best edge to its cluster; 1.0 deterministic
         StructField("core_id", StringType(), False),           # its deterministic core's smallest record_key
         # the smallest record_key of its connected component before merge protection re-formed it (the
