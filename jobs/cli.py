@@ -15,6 +15,7 @@
     rcu review-estimate [--sample-id ID]     precision estimated from the sample's reviews, with its 95 % interval
     rcu privacy access|erase|object|verify|purge    a person's rights of access, erasure and objection
     rcu review [--port 8765]         a local web page to review gold.review_queue's pairs; decisions to ops.review_decisions
+    rcu review-import FILE --reviewer NAME    a data steward's decisions (pairs, record-to-customer) from CSV or YAML
     rcu run-all --persons 10000      every step, in order, in one Spark session
     rcu kafka start|stop|status      the project's Kafka broker on 127.0.0.1 (prints its address)
     rcu replay --rate 200            the online events of the raw folder to Kafka, with late, duplicate, malformed ones
@@ -48,6 +49,7 @@ STEPS: dict[str, tuple[str, str]] = {
     "dashboard": ("jobs.dashboard", "a self-contained HTML report of the gold tables"),
     "export": ("jobs.export", "an audience's members as one CSV file (cells that would start a formula are neutralised)"),
     "privacy": ("jobs.privacy", "a person's rights: access export, erasure from every layer, objection, verify, purge"),
+    "review-import": ("jobs.review_import", "a data steward's decisions from a CSV or YAML file, checked whole, into ops.review_decisions"),
     "explain": ("jobs.explain", "why a customer is what it is: its records and links; a pair's comparisons and weights (Splink waterfall)"),
     "review-sample": ("jobs.review_sample", "draw a stratified sample of the pairs the last match run declares matches, for review"),
     "review-estimate": ("jobs.review_estimate", "precision estimated from a review sample's decisions, with its 95 %% interval"),

@@ -9,12 +9,17 @@
 3. clustering with merge protection (splits logged in ``gold.cluster_splits``);
 4. persistent ids (``gold.customer_id_registry``, merge/split events in ``gold.customer_id_events``);
 5. the crosswalk ``gold.customer_crosswalk`` (source, source record id, customer id, how it was matched);
-6. evaluation against the generator's ground truth when there is one, logged to MLflow with the run.
+6. the review queue ``gold.review_queue``: the pairs worth a data steward's look (``spark_lib.matching.review``);
+7. evaluation against the generator's ground truth when there is one, logged to MLflow with the run.
+
+A data steward's decisions (``ops.review_decisions``: ``rcu review-import``, the review page) hold from the
+next run on: *same* is a must-link, *different* a cannot-link no chain gets around; a decision whose records
+changed since is not applied but queued again (``spark_lib.matching.overrides``). The report counts both.
 
 After a first run, a run under the same champion, configuration and code matches only the records new,
 changed or deleted since the last one (``spark_lib.matching.incremental``): their pivot values are linked
 again, they are scored against the base and among themselves, and only the components they touch are
-clustered again; ``--full`` (or more than ``probabilistic.incremental_max_share`` of the records changed)
+clustered again (with the components of the records of the decisions taken since); ``--full`` (or more than ``probabilistic.incremental_max_share`` of the records changed)
 matches every record.
 
 The steps are library functions of ``spark_lib.matching``; this job reads, calls them and writes.
@@ -64,6 +69,8 @@ from spark_lib.matching import (
     train_model,
 )
 from spark_lib.matching.clustering import cluster_records, label_anonymous
+from spark_lib.matching.overrides import Decisions, current_decisions, steward_links
+from spark_lib.matching.review import ReviewInputs, review_queue
 from spark_lib.matching.deterministic import record_pivots
 from spark_lib.matching.links import link_changes
 from spark_lib.matching.crosswalk import COMPARED_COLUMNS
@@ -111,6 +118,12 @@ class MatchReport:
     reformed_records: int = 0
     #: a retrained model's gate (jobs.match_gate): outcome, promoted, reason, both models' figures
     gate: dict = field(default_factory=dict)
+    #: the steward's decisions in force: applied (same / different), or stale (a record changed since: queued)
+    decisions_applied: int = 0
+    decisions_stale: int = 0
+    #: pairs in gold.review_queue after the run, and how many per reason
+    review_queue: int = 0
+    review_reasons: dict = field(default_factory=dict)
 
 
 def load_truth(ctx: JobContext) -> DataFrame | None:
@@ -129,6 +142,8 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
     run_time = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     lake = ctx.lake
     records = lake.read(tables.CUSTOMER_RECORDS)
+    decisions = current_decisions(lake.read_or_none(tables.REVIEW_DECISIONS), records)
+    report.decisions_applied, report.decisions_stale = decisions.applied, decisions.stale
 
     # The records the model scores: the champion's fingerprint check, training, the pre-flight and Splink's
     # scoring read them many times.
@@ -136,27 +151,32 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
     try:
         model_json = None if retrain else _champion(ctx, stages.progress, inputs, config, accept_champion)
         previous = None if full or model_json is None else _previous_run(ctx, model_json)
-        changes = None
+        changes, decided, new_decisions = None, None, 0
         if previous is not None:
             with stages("changes") as stage:
                 changes = record_changes(records, lake.read(tables.MATCHED_RECORDS, previous["matched_records_version"]))
                 share = (changes.changed_count + changes.deleted_count) / max(changes.records, 1)
+                # the records of the decisions taken since the last run: their components are formed again
+                decided = decisions.decided_since(previous["recorded_at"]).localCheckpoint()
+                new_decisions = decided.count()
                 stage.done(f"{changes.changed_count:,} new or changed records, {changes.deleted_count:,} deleted, "
-                           f"since the run of {previous['run_time']:%Y-%m-%d %H:%M} ({share:.1%} of {changes.records:,})")
+                           f"since the run of {previous['run_time']:%Y-%m-%d %H:%M} ({share:.1%} of {changes.records:,}); "
+                           f"{new_decisions:,} records of decisions taken since")
             if share > config.probabilistic.incremental_max_share:
                 stages.progress(f"more than {config.probabilistic.incremental_max_share:.0%} of the records changed: "
                                 "matching them all again")
                 changes = None
-        if changes is not None and not changes.changed_count + changes.deleted_count:
+        if changes is not None and not changes.changed_count + changes.deleted_count + new_decisions:
             report.mode, model = "unchanged", None
             stages.progress(f"nothing changed since the last run: every customer stays as it is; {_summary(lake, report)}")
         elif changes is not None:
             run_time = _incremental_run_time(lake, run_time)
             model = None
-            _match_changes(ctx, stages, report, config, rules, records, inputs, model_json, previous, changes, run_time)
+            _match_changes(ctx, stages, report, config, rules, records, inputs, model_json, previous, changes, run_time,
+                           decisions, decided)
         else:
             model, model_json = _match_all(ctx, stages, report, config, rules, records, inputs, model_json, run_time,
-                                           promote, reason)
+                                           decisions, promote, reason)
     finally:
         inputs.unpersist()
     if model is not None:
@@ -184,11 +204,16 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
 
 
 def _match_all(ctx: JobContext, stages, report: MatchReport, config, rules, records: DataFrame, inputs: DataFrame,
-               model_json: dict | None, run_time: dt.datetime, promote: bool = False, reason: str | None = None):
+               model_json: dict | None, run_time: dt.datetime, decisions: Decisions, promote: bool = False,
+               reason: str | None = None):
     """Match every record (a first run, a new model or configuration, ``--full``); returns the model trained,
     if one was, and the model JSON the run scored with (a trained model that lost the gate: the champion's)."""
     lake = ctx.lake
     report.mode = "full"
+    # the generic values and links the last run left, for the review queue (values newly generic)
+    versions = [lake.version(t) for t in (tables.GENERIC_VALUES, tables.DETERMINISTIC_EDGES)]
+    before = None if None in versions else (lake.read(tables.GENERIC_VALUES, versions[0]),
+                                             lake.read(tables.DETERMINISTIC_EDGES, versions[1]))
 
     def train(wait_for_cores):
         with stages.named_jobs("train"):
@@ -231,9 +256,10 @@ def _match_all(ctx: JobContext, stages, report: MatchReport, config, rules, reco
         stage.done(f"{report.probabilistic_pairs:,} scored pairs above the threshold, between different cores")
 
     with stages("cluster") as stage:
-        clusters = cluster_customers(records, links, pairs, rules.clustering)
+        steward = steward_links(records, links.edges, decisions, rules.clustering)
+        clusters = cluster_customers(records, links, pairs, rules.clustering, steward)
         _log_splits(lake, report, clusters, run_time)
-        stage.done(f"{report.splits:,} oversized clusters split")
+        stage.done(f"{report.splits:,} oversized clusters split; {_decisions_text(report)}")
 
     with stages("ids") as stage:
         registry, events = assign_customer_ids(
@@ -250,11 +276,13 @@ def _match_all(ctx: JobContext, stages, report: MatchReport, config, rules, reco
         lake.overwrite(state, tables.MATCHED_RECORDS)
         report.reformed_records = clusters.assignments.count()
         stage.done(_summary(lake, report))
+    _write_review_queue(ctx, stages, report, rules, model_json, decisions, before, run_time)
     return model, model_json
 
 
 def _match_changes(ctx: JobContext, stages, report: MatchReport, config, rules, records: DataFrame,
-                   inputs: DataFrame, model_json: dict, previous: dict, changes, run_time: dt.datetime) -> None:
+                   inputs: DataFrame, model_json: dict, previous: dict, changes, run_time: dt.datetime,
+                   decisions: Decisions, decided: DataFrame) -> None:
     """Match the day's changes against the base (:mod:`spark_lib.matching.incremental`): only the components
     they touch are clustered again, only their records get registry and crosswalk rows written.
 
@@ -293,15 +321,20 @@ def _match_changes(ctx: JobContext, stages, report: MatchReport, config, rules, 
                    f"threshold; {report.probabilistic_pairs:,} pairs in all")
 
     with stages("cluster") as stage:
-        touched = rescored.unionByName(moved).unionByName(pair_ends(new_pairs))
+        touched = rescored.unionByName(moved).unionByName(pair_ends(new_pairs)).unionByName(decided)
         reform = records_to_reform(state, touched, changes.deleted).join(present, "record_key", "left_semi")
         subset = records.join(reform, "record_key", "left_semi").localCheckpoint()
-        assignments, splits = cluster_records(subset, links.edges, pairs, rules.clustering)
+        steward = steward_links(subset, links.edges, decisions, rules.clustering)
+        if steward.apart is None and not steward.has_must_links:
+            assignments, splits = cluster_records(subset, links.edges, pairs, rules.clustering)
+        else:
+            assignments, splits = cluster_records(subset, steward.edges, pairs, rules.clustering, apart=steward.apart)
+            splits = steward.splits.unionByName(splits)
         clusters = Clusters(label_anonymous(assignments, links.anonymous).localCheckpoint(), splits.localCheckpoint())
         _log_splits(lake, report, clusters, run_time)
         report.reformed_records = subset.count()
         stage.done(f"{report.reformed_records:,} records of the components the changes touch clustered again; "
-                   f"{report.splits:,} oversized clusters split")
+                   f"{report.splits:,} oversized clusters split; {_decisions_text(report)}")
 
     with stages("ids") as stage:
         old_registry = lake.read(tables.ID_REGISTRY, previous["customer_id_registry_version"])
@@ -325,6 +358,34 @@ def _match_changes(ctx: JobContext, stages, report: MatchReport, config, rules, 
                            unchanged_when="t.record_hash <=> s.record_hash AND t.core_id <=> s.core_id AND "
                                           "t.component_id <=> s.component_id AND t.cluster_id <=> s.cluster_id")
         stage.done(_summary(lake, report))
+    _write_review_queue(ctx, stages, report, rules, model_json, decisions, before, run_time)
+
+
+def _decisions_text(report: MatchReport) -> str:
+    return (f"{report.decisions_applied:,} steward decisions applied, {report.decisions_stale:,} stale "
+            "(a record changed since: queued again)")
+
+
+def _write_review_queue(ctx: JobContext, stages, report: MatchReport, rules, model_json: dict | None,
+                        decisions: Decisions, before: tuple[DataFrame, DataFrame] | None, run_time: dt.datetime) -> None:
+    """Rewrite ``gold.review_queue`` from the tables the run left (:func:`spark_lib.matching.review.review_queue`):
+    one pipeline, one write, then one count by reason."""
+    lake = ctx.lake
+    with stages("review") as stage:
+        inputs = ReviewInputs(
+            records=lake.read(tables.CUSTOMER_RECORDS), pairs=lake.read(tables.MATCH_PAIRS),
+            state=lake.read(tables.MATCHED_RECORDS), crosswalk=lake.read(tables.CROSSWALK),
+            decisions=decisions.current, generic_values=lake.read(tables.GENERIC_VALUES),
+            generic_values_before=before[0] if before else None, edges_before=before[1] if before else None,
+            sample=lake.read_or_none(tables.REVIEW_SAMPLE),
+        )
+        queue = review_queue(inputs, rules.review, rules.clustering, model_json, run_time.replace(tzinfo=None))
+        lake.overwrite(queue, tables.REVIEW_QUEUE)
+        counts = (lake.read(tables.REVIEW_QUEUE).select(F.explode("reasons").alias("reason"))
+                  .groupBy("reason").count().collect())
+        report.review_reasons = {r.reason: r["count"] for r in sorted(counts)}
+        report.review_queue = lake.last_operation_metrics(tables.REVIEW_QUEUE).get("num_output_rows", 0)
+        stage.done(f"{report.review_queue:,} pairs to review: {report.review_reasons}")
 
 
 def _summary(lake, report: MatchReport) -> str:

@@ -145,7 +145,7 @@ CLUSTER_SPLITS = StructType(
         StructField("size_before", LongType(), False),
         StructField("sizes_after", ArrayType(LongType(), False), False),  # largest first
         StructField("threshold", DoubleType(), True),           # null: size-capped / cannot-link re-forming
-        StructField("reason", StringType(), False),             # oversized | size_capped | cannot_link
+        StructField("reason", StringType(), False),             # oversized | size_capped | cannot_link | steward_cannot_link
     ]
 )
 
@@ -176,7 +176,7 @@ CROSSWALK = StructType(
         StructField("record_key", StringType(), False),
         StructField("channel", StringType(), False),
         StructField("customer_id", StringType(), False),
-        StructField("match_rule", StringType(), False),      # deterministic:<pivot> | probabilistic | singleton | anonymous
+        StructField("match_rule", StringType(), False),      # deterministic:<pivot> | steward | probabilistic | singleton | anonymous
         StructField("match_probability", DoubleType(), True),
         StructField("matched_at", TimestampType(), True),
     ]

@@ -53,8 +53,8 @@ def tmp_dir(tmp_path) -> Path:
 
 #: the files whose runs take longest, started first: with `make test`'s two workers, a long file started last
 #: would leave one worker running alone at the end
-LONG_FILES = ("test_pipeline_e2e.py", "test_incremental_match.py", "test_onboarding_e2e.py", "test_silver.py",
-              "test_deletions.py", "test_probabilistic.py", "test_bronze.py")
+LONG_FILES = ("test_pipeline_e2e.py", "test_incremental_match.py", "test_review_overrides.py", "test_onboarding_e2e.py",
+              "test_silver.py", "test_deletions.py", "test_probabilistic.py", "test_bronze.py")
 
 
 def pytest_collection_modifyitems(items):

@@ -13,7 +13,9 @@ the same steps serve a full rebuild and, later, a run on a subset of records:
 5. :func:`assign_customer_ids` (:mod:`.ids`): persistent ids and their events;
 6. :func:`build_crosswalk` (:mod:`.crosswalk`): each record's customer and how it was matched;
 7. :func:`evaluate_matching` (:mod:`.evaluation`): pairwise and B-cubed figures against a ground truth;
-8. :func:`explain_pair` (:mod:`.probabilistic`): one pair's weights, comparison by comparison.
+8. :func:`explain_pair` (:mod:`.probabilistic`): one pair's weights, comparison by comparison;
+9. the data steward's loop: decisions applied as must- and cannot-links (:mod:`.overrides`), the review
+   queue and the display rows of any pairs (:mod:`.review`), decisions from a file (:mod:`.review_file`).
 
 :func:`load_matching_config` reads ``conf/matching.yaml``; :func:`load_matching_rules` reads
 ``conf/matching_rules.yaml`` once (its deterministic, clustering and ids sections). ``jobs/match.py`` shows

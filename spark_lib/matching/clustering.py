@@ -25,7 +25,14 @@ Steps of :func:`cluster_records`
    a maximum spanning forest) and skipping any edge that would make the guarded size exceed
    ``max_cluster_size`` or join two records that cannot link.
 
-Steps 4 and 5 run only on the clusters that need them (found with Spark aggregations and a join bounded by
+6. **Steward cannot-links.** ``apart`` pairs (a data steward said *different*:
+   :mod:`spark_lib.matching.overrides`) lose their direct probabilistic edge, and a cluster holding both
+   records of one is re-formed as in step 5 (reason ``steward_cannot_link``), whatever ``cannot_link`` says:
+   no chain gets around a person's decision. Both records must lie in different cores; the caller splits a
+   core that holds both first (:func:`~spark_lib.matching.overrides.steward_links`). Must-links (*same*) are
+   deterministic edges of rule :data:`STEWARD_RULE`.
+
+Steps 4 to 6 run only on the clusters that need them (found with Spark aggregations and a join bounded by
 the cluster size), each cluster in one call of a grouped pandas function (``cogroup().applyInPandas``):
 distributed over the executors, never all edges on the driver. One flagged cluster is held in memory by
 one Python worker: fine for the chains merge protection is about (up to hundreds of thousands of records);
@@ -33,7 +40,7 @@ a pathological component of many millions would need a bigger worker.
 
 Every split is a row of the splits DataFrame: the component's id (its smallest record_key), size before,
 sizes after, the threshold used (null for step 5) and the reason (``oversized``, ``size_capped``,
-``cannot_link``).
+``cannot_link``, ``steward_cannot_link``).
 
 Connected components
 --------------------
@@ -88,12 +95,13 @@ from spark_lib.session import job_description
 
 if TYPE_CHECKING:
     from spark_lib.matching.links import DeterministicLinks
+    from spark_lib.matching.overrides import StewardLinks
 
 ASSIGNMENTS_SCHEMA = StructType(
     [
         StructField("record_key", StringType(), False),
         StructField("cluster_id", StringType(), False),        # the cluster's smallest record_key (this run only)
-        StructField("match_rule", StringType(), False),        # deterministic:<pivot> | probabilistic | singleton
+        StructField("match_rule", StringType(), False),        # deterministic:<pivot> | steward | probabilistic | singleton
         StructField("match_probability", DoubleType(), True),  # best edge to its cluster; 1.0 deterministic
         StructField("core_id", StringType(), False),           # its deterministic core's smallest record_key
         # the smallest record_key of its connected component before merge protection re-formed it (the
@@ -106,6 +114,10 @@ ASSIGNMENTS_SCHEMA = StructType(
 SPLITS_SCHEMA = schemas.CLUSTER_SPLITS
 
 CHECKPOINT_MODES = ("local", "reliable", "none")
+
+#: the rule of a must-link a data steward decided (a *same* decision): a deterministic edge, and a record's
+#: match_rule where it is what attaches the record
+STEWARD_RULE = "steward"
 
 
 class ConnectedComponentsDidNotConvergeError(RuntimeError):
@@ -396,12 +408,14 @@ class _Reformer:
     people: dict[int, list[tuple[str, str]]]
     #: the cluster's edges between units, strongest first (ties by ua, then ub)
     strongest_first: list[_Edge]
+    #: unit -> the units a steward's *different* keeps it apart from (step 6)
+    apart: dict[int, set[int]] = field(default_factory=dict)
     #: the splits: (smallest unit of the split part, size before, sizes after, threshold, reason)
     events: list[tuple] = field(default_factory=list)
 
     @classmethod
     def of(cls, cfg: ClusteringConfig, records: pd.DataFrame, edges: pd.DataFrame) -> _Reformer:
-        """From one cluster's ``records`` (part, unit, bd, fn) and ``edges`` (part, ua, ub, p)."""
+        """From one cluster's ``records`` (part, unit, bd, fn, apart) and ``edges`` (part, ua, ub, p)."""
         size = {int(u): int(n) for u, n in records.groupby("unit").size().items()}
         people: dict[int, list[tuple[str, str]]] = {u: [] for u in size}
         known = records.dropna(subset=["bd", "fn"])
@@ -409,7 +423,12 @@ class _Reformer:
             people[int(unit)].append((bd, fn))
         ordered = edges.sort_values(["p", "ua", "ub"], ascending=[False, True, True])
         strongest_first = [(int(a), int(b), float(p)) for a, b, p in zip(ordered["ua"], ordered["ub"], ordered["p"])]
-        return cls(cfg, size, people, strongest_first)
+        apart: dict[int, set[int]] = {}
+        if "apart" in records.columns:
+            for unit, others in zip(records["unit"], records["apart"]):
+                if others is not None and len(others):
+                    apart.setdefault(int(unit), set()).update(int(o) for o in others)
+        return cls(cfg, size, people, strongest_first, apart)
 
     def reform(self) -> list[list[int]]:
         """The cluster's final parts (sorted lists of units): step 4 when it is too big, then step 5."""
@@ -438,12 +457,14 @@ class _Reformer:
         return kept
 
     def _separate_conflicts(self, kept: list[list[int]]) -> list[list[int]]:
-        """Step 5 for cannot-link: a part holding two records that cannot link is re-formed."""
+        """Steps 5 and 6 for cannot-link: a part holding two records that cannot link, or the two records of a
+        steward's *different*, is re-formed."""
         final = []
         for part, part_edges in zip(kept, self._edges_within(kept)):
-            if self.cfg.cannot_link and len(part) > 1 and self._has_conflict(part):
+            steward = len(part) > 1 and self._steward_conflict(part, part)
+            if steward or (self.cfg.cannot_link and len(part) > 1 and self._has_conflict(part)):
                 parts = self._capped(part, part_edges)
-                self._log(part, parts, None, "cannot_link")
+                self._log(part, parts, None, "steward_cannot_link" if steward else "cannot_link")
                 final.extend(parts)
             else:
                 final.append(part)
@@ -462,6 +483,8 @@ class _Reformer:
         """Whether the trees of roots ``ra`` and ``rb`` may merge; if so ``people_of_root`` is updated."""
         if self._guarded(members[ra] + members[rb]) > self.cfg.max_cluster_size:
             return False
+        if self.apart and self._steward_conflict(members[ra], members[rb]):
+            return False
         if self.cfg.cannot_link:
             xs = people_of_root.setdefault(ra, [x for u in members[ra] for x in self.people[u]])
             ys = people_of_root.setdefault(rb, [y for u in members[rb] for y in self.people[u]])
@@ -470,6 +493,13 @@ class _Reformer:
             people_of_root[min(ra, rb)] = xs + ys
             people_of_root.pop(max(ra, rb), None)
         return True
+
+    def _steward_conflict(self, xs: list[int], ys: list[int]) -> bool:
+        """Whether a unit of ``xs`` and one of ``ys`` are kept apart by a steward's *different*."""
+        if not self.apart:
+            return False
+        wanted = set(ys)
+        return any(not wanted.isdisjoint(self.apart.get(u, ())) for u in xs)
 
     def _guarded(self, units: list[int]) -> int:
         return sum(self.size[u] for u in units) - max(self.size[u] for u in units) + 1
@@ -603,6 +633,7 @@ def cluster_records(
     prob_edges: DataFrame | None,
     config: ClusteringConfig | Mapping | None = None,
     cores: DeterministicCores | None = None,
+    apart: DataFrame | None = None,
 ) -> tuple[DataFrame, DataFrame]:
     """Cluster the records (see the module docstring): returns ``(assignments, splits)``.
 
@@ -610,6 +641,8 @@ def cluster_records(
     - ``det_edges``: record_key_l, record_key_r, rule (from :func:`deterministic_edges`).
     - ``prob_edges``: record_key_l, record_key_r, match_probability (Splink's predictions), or None.
     - ``cores``: :func:`deterministic_cores` of the same records and edges, when the caller already has them.
+    - ``apart``: record_key_l, record_key_r: pairs that must end in different clusters (step 6); a pair
+      within one core, or with a record absent from ``records_df``, is ignored.
 
     Output: assignments (:data:`ASSIGNMENTS_SCHEMA`: record_key, cluster_id, match_rule, match_probability,
     core_id, component_id),
@@ -632,12 +665,15 @@ def cluster_records(
     cores = cores or deterministic_cores(records_df, det_edges, cfg)
     nodes, units = cores.nodes, cores.units
     keys = nodes.select("nid", "record_key")
+    separated = _apart_units(nodes, units, apart, mode) if apart is not None else None
     prob = _probabilistic_edges(nodes, prob_edges, cfg)                                        # 1.
+    if separated is not None:                                                                  # 6.
+        prob = prob.join(separated.select("a", "b"), ["a", "b"], "left_anti")
     uedges = _edges_between_cores(prob, units, mode)
     parts = _clusters_of_cores(units, uedges, cfg)                                             # 3.
-    flagged = _clusters_to_reform(parts, nodes, units, cfg)                                    # 4-5.
+    flagged = _clusters_to_reform(parts, nodes, units, cfg, separated)                         # 4-6.
     components = parts.select("unit", F.col("part").alias("component"))
-    parts, splits = _reform(parts, flagged, nodes, units, uedges, keys, cfg)
+    parts, splits = _reform(parts, flagged, nodes, units, uedges, keys, cfg, separated)
     cluster = _final_clusters(units, parts, components, keys, mode)
     return _assignments(cluster, cores.edges, prob, cfg), splits
 
@@ -662,6 +698,20 @@ def _probabilistic_edges(nodes: DataFrame, prob_edges: DataFrame, cfg: Clusterin
             ~_cannot_link(F.col("bd_a"), F.col("bd_b"), F.col("fn_a"), F.col("fn_b"), cfg)
         )
     return prob.groupBy("a", "b").agg(F.max("p").alias("p"))
+
+
+def _apart_units(nodes: DataFrame, units: DataFrame, apart: DataFrame, mode: str) -> DataFrame:
+    """Step 6: a, b (nids, a < b) of the ``apart`` pairs, with ua, ub: their cores, when these differ
+    (materialised: a steward's decisions are few)."""
+    require_columns(apart, ["record_key_l", "record_key_r"], "apart")
+    numbered = _numbered(nodes, apart.select("record_key_l", "record_key_r"))
+    ua = units.select(F.col("nid").alias("a"), F.col("unit").alias("ua"))
+    ub = units.select(F.col("nid").alias("b"), F.col("unit").alias("ub"))
+    return _materialize(
+        numbered.join(ua, "a").join(ub, "b").filter(F.col("ua") != F.col("ub")).select("a", "b", "ua", "ub").distinct(),
+        mode,
+        "steward cannot-links",
+    )
 
 
 def _edges_between_cores(prob: DataFrame, units: DataFrame, mode: str) -> DataFrame:
@@ -691,8 +741,11 @@ def _clusters_of_cores(units: DataFrame, uedges: DataFrame, cfg: ClusteringConfi
     return _materialize(parts, cfg.checkpoint, "clusters")
 
 
-def _clusters_to_reform(parts: DataFrame, nodes: DataFrame, units: DataFrame, cfg: ClusteringConfig) -> DataFrame:
-    """part: the clusters steps 4-5 must re-form (oversized, or holding two records that cannot link), materialised.
+def _clusters_to_reform(
+    parts: DataFrame, nodes: DataFrame, units: DataFrame, cfg: ClusteringConfig, separated: DataFrame | None = None
+) -> DataFrame:
+    """part: the clusters steps 4-6 must re-form (oversized, holding two records that cannot link, or the two
+    records of a steward's *different*), materialised.
 
     Every other cluster is kept as it is.
     """
@@ -704,6 +757,11 @@ def _clusters_to_reform(parts: DataFrame, nodes: DataFrame, units: DataFrame, cf
     flagged = stats.filter(F.col("guarded") > cfg.max_cluster_size).select("part")
     if cfg.cannot_link:
         flagged = flagged.unionByName(_clusters_with_conflicts(parts, stats, nodes, units, cfg))
+    if separated is not None:
+        pa_ = parts.select(F.col("unit").alias("ua"), F.col("part"))
+        pb_ = parts.select(F.col("unit").alias("ub"), F.col("part").alias("part_b"))
+        held = separated.join(pa_, "ua").join(pb_, "ub").filter(F.col("part") == F.col("part_b")).select("part")
+        flagged = flagged.unionByName(held)
     return _materialize(flagged.distinct(), cfg.checkpoint, "merge protection: clusters to re-form")
 
 
@@ -738,8 +796,9 @@ def _reform(
     uedges: DataFrame,
     keys: DataFrame,
     cfg: ClusteringConfig,
+    separated: DataFrame | None = None,
 ) -> tuple[DataFrame, DataFrame]:
-    """Steps 4-5 on the ``flagged`` clusters, one grouped pandas call each: ``(parts, splits)``.
+    """Steps 4-6 on the ``flagged`` clusters, one grouped pandas call each: ``(parts, splits)``.
 
     ``parts`` (unit, part) has the flagged clusters replaced by their re-formed parts; ``splits`` follows
     :data:`SPLITS_SCHEMA`. With nothing flagged, ``parts`` is returned as it came.
@@ -749,6 +808,14 @@ def _reform(
         return parts, splits
     todo = parts.join(flagged, "part", "left_semi")
     records = nodes.join(units, "nid").join(todo.select("unit", "part"), "unit").select("part", "unit", "bd", "fn")
+    if separated is None:
+        records = records.withColumn("apart", F.lit(None).cast("array<long>"))
+    else:
+        # each unit with the units a steward's decision keeps it apart from (on one of its rows: enough)
+        others = separated.select(F.col("ua").alias("unit"), F.col("ub").alias("other")).unionByName(
+            separated.select(F.col("ub").alias("unit"), F.col("ua").alias("other"))
+        ).groupBy("unit").agg(F.collect_set("other").alias("apart"))
+        records = records.join(others, "unit", "left")
     redges = (
         uedges.join(todo.select(F.col("unit").alias("ua"), F.col("part").alias("pa")), "ua")
         .join(todo.select(F.col("unit").alias("ub"), F.col("part").alias("pb")), "ub")
@@ -800,11 +867,13 @@ def _assignments(cluster: DataFrame, det: DataFrame, prob: DataFrame, cfg: Clust
     """:data:`ASSIGNMENTS_SCHEMA` rows: how each record of ``cluster`` (:func:`_final_clusters`) is attached.
 
     A record alone is a singleton; one with a deterministic edge gets its best rule (``rule_priority``) and
-    probability 1; any other gets its strongest probabilistic edge within its cluster.
+    probability 1 (``steward`` when a steward's must-link is its only one); any other gets its strongest
+    probabilistic edge within its cluster.
     """
     out = cluster.join(_best_rule(det, cfg), "nid", "left").join(_best_probability(prob, cluster), "nid", "left")
     match_rule = (
         F.when(F.col("n") == 1, F.lit("singleton"))
+        .when(F.col("rule") == STEWARD_RULE, F.lit(STEWARD_RULE))
         .when(F.col("rule").isNotNull(), F.concat(F.lit("deterministic:"), F.col("rule")))
         .otherwise(F.lit("probabilistic"))
     )
@@ -858,14 +927,21 @@ class Clusters:
 
 
 def cluster_customers(
-    records: DataFrame, links: DeterministicLinks, pairs: DataFrame | None, config: ClusteringConfig
+    records: DataFrame, links: DeterministicLinks, pairs: DataFrame | None, config: ClusteringConfig,
+    steward: StewardLinks | None = None,
 ) -> Clusters:
     """Cluster ``records`` from their deterministic links and scored pairs (:func:`cluster_records`), and
     label the anonymous records left alone (:func:`label_anonymous`).
 
-    ``links``: :class:`~spark_lib.matching.links.DeterministicLinks` of the same records (its cores are reused).
+    ``links``: :class:`~spark_lib.matching.links.DeterministicLinks` of the same records (its cores are
+    reused unless a steward's decisions changed the edges). ``steward``: the data steward's decisions
+    (:func:`~spark_lib.matching.overrides.steward_links`); the cores they split are among the splits.
     """
-    assignments, splits = cluster_records(records, links.edges, pairs, config, cores=links.cores)
+    if steward is None or steward.apart is None and not steward.has_must_links:
+        assignments, splits = cluster_records(records, links.edges, pairs, config, cores=links.cores)
+    else:
+        assignments, splits = cluster_records(records, steward.edges, pairs, config, apart=steward.apart)
+        splits = steward.splits.unionByName(splits)
     return Clusters(label_anonymous(assignments, links.anonymous).localCheckpoint(), splits.localCheckpoint())
 
 

@@ -97,7 +97,7 @@ from spark_lib.columns import DataFrameMissingColumnError, require_columns  # no
 from spark_lib.config import DEFAULT_CONF_DIR, ConfigError, read_section, read_yaml
 
 DEFAULT_RULES_FILE = DEFAULT_CONF_DIR / "matching_rules.yaml"
-RULES_SECTIONS = ("deterministic", "clustering", "ids")
+RULES_SECTIONS = ("deterministic", "clustering", "ids", "review")
 
 EDGES_SCHEMA = schemas.DETERMINISTIC_EDGES
 GENERIC_VALUES_SCHEMA = schemas.GENERIC_VALUES

@@ -47,6 +47,7 @@ SECTIONS: Mapping[str, str] = {
     "quarantine": "Lignes mises de côté à la réception qui portent vos identifiants",
     "stream_events": "Vos événements reçus en temps réel (navigation, commandes, e-mails)",
     "triggers": "Les messages déclenchés en temps réel à votre intention",
+    "review": "Les vérifications manuelles de vos fiches (paires de fiches examinées par nos équipes)",
 }
 CONSENT_COLUMNS = ("record_key", "source", "consent_email", "consent_sms", "consent_postal", "consent_date", "record_time")
 
@@ -157,6 +158,7 @@ def access_export(lakehouse: str | Path, sources: list[SourceSpec], request: Req
     sections["quarantine"] = _quarantined(lake, records, record_keys, request, key)
     sections["stream_events"] = _stream_events(lake, record_keys)
     sections["triggers"] = _listed(lake.rows(tables.TRIGGER_EVENTS, by_customer))
+    sections["review"] = _review(lake, record_keys)
     return export
 
 
@@ -184,6 +186,26 @@ def _stream_events(lake: LakeReader, record_keys: list[str]) -> list[dict[str, A
     rows = [{"table": str(tables.STREAM_EVENTS), **row} for row in _listed(lake.rows(tables.STREAM_EVENTS, _isin("key", ids)))]
     for table in (tables.LATE_EVENTS, tables.STREAM_IDENTITY_LINKS):
         rows += [{"table": str(table), **row} for row in _listed(lake.rows(table, _isin("record_key", record_keys)))]
+    return rows
+
+
+def _review(lake: LakeReader, record_keys: list[str]) -> list[dict[str, Any]]:
+    """The steward's queue, decisions and samples that name one of the person's records. A pair's other
+    record may be someone else's: only the person's own side is shown (its key, customer and values), the
+    other's key alone."""
+    rows = []
+    theirs = set(record_keys)
+    named = _isin("record_key_l", record_keys) | _isin("record_key_r", record_keys)
+    for row in _listed(lake.rows(tables.REVIEW_QUEUE, named)):
+        side = "l" if row["record_key_l"] in theirs else "r"
+        other = "r" if side == "l" else "l"
+        rows.append({"table": str(tables.REVIEW_QUEUE), "pair_id": row["pair_id"], "reasons": row["reasons"],
+                     "record_key": row[f"record_key_{side}"], "customer_id": row[f"customer_id_{side}"],
+                     "record": row[f"record_{side}"], "other_record_key": row[f"record_key_{other}"],
+                     "queued_at": row["queued_at"]})
+    for table in (tables.REVIEW_DECISIONS, tables.REVIEW_SAMPLE):
+        rows += [{"table": str(table), **{k: v for k, v in row.items() if not k.startswith("record_hash")}}
+                 for row in _listed(lake.rows(table, named))]
     return rows
 
 

@@ -20,12 +20,13 @@ from pyspark.sql import functions as F
 
 from spark_lib import tables
 from spark_lib.config import SourceSpec
-from spark_lib.privacy.footprint import Footprint, held_rows, quarantined_rows_held
+from spark_lib.privacy.footprint import OPS_PERSON_TABLES, Footprint, held_rows, quarantined_rows_held
 from spark_lib.privacy.identifiers import hash_column
 from spark_lib.sources.readers import column_path
 from spark_lib.storage import Lakehouse
 
-#: the layers whose tables hold people's rows (ops holds runs and the privacy log: hashes only)
+#: the layers whose tables hold people's rows (ops holds runs and the privacy log: hashes only; and the
+#: steward's decisions, :data:`~spark_lib.privacy.footprint.OPS_PERSON_TABLES`, which name records)
 ERASED_LAYERS = ("bronze", "silver", "gold")
 
 
@@ -47,23 +48,24 @@ def merge_keys(table: str, df: DataFrame, specs: Mapping[str, SourceSpec]) -> li
 
 def erase_rows(lake: Lakehouse, footprint: Footprint, key: str, specs: Mapping[str, SourceSpec],
                progress=print) -> dict[str, int]:
-    """Delete the footprint's rows from every bronze, silver and gold table; table -> rows deleted (tables
+    """Delete the footprint's rows from every bronze, silver and gold table and from the steward's decisions
+    (``ops.review_decisions``); table -> rows deleted (tables
     with none are not rewritten and get no new version). Idempotent: a second call deletes nothing."""
     removed: dict[str, int] = {}
-    for layer in ERASED_LAYERS:
-        for table in lake.tables(layer):
-            df = lake.read(table)
-            if table == tables.QUARANTINE:
-                doomed = quarantined_rows_held(df, footprint, key)
-            else:
-                held = held_rows(df, table, footprint, key, specs)
-                if held is None:
-                    continue
-                doomed = df.where(held).localCheckpoint()
-            if doomed.isEmpty():
+    ops = [t for t in lake.tables("ops") if t in OPS_PERSON_TABLES]
+    for table in [t for layer in ERASED_LAYERS for t in lake.tables(layer)] + ops:
+        df = lake.read(table)
+        if table == tables.QUARANTINE:
+            doomed = quarantined_rows_held(df, footprint, key)
+        else:
+            held = held_rows(df, table, footprint, key, specs)
+            if held is None:
                 continue
-            removed[table] = lake.delete_keys(doomed, table, merge_keys(table, df, specs))
-            progress(f"{table}: {removed[table]:,} row(s) erased")
+            doomed = df.where(held).localCheckpoint()
+        if doomed.isEmpty():
+            continue
+        removed[table] = lake.delete_keys(doomed, table, merge_keys(table, df, specs))
+        progress(f"{table}: {removed[table]:,} row(s) erased")
     if lake.exists(tables.ID_EVENTS):
         mentions = forget_merged_ids(lake, footprint, key)
         if mentions:

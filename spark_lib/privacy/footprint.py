@@ -45,6 +45,10 @@ SOURCE_IDENTIFIERS: Mapping[str, str] = {
 }
 #: the columns that name a record: its key, the ends of a pair, the smallest record of a component
 RECORD_COLUMNS = ("record_key", "record_key_l", "record_key_r", "component_id")
+#: the columns that name a customer: its id, the customers of a pair's records (gold.review_queue)
+CUSTOMER_COLUMNS = ("customer_id", "customer_id_l", "customer_id_r")
+#: tables of the ops layer that hold people's rows (the steward's decisions name their records): erased too
+OPS_PERSON_TABLES = frozenset({tables.REVIEW_DECISIONS})
 #: tables that hold no person's row: files, runs, aggregates, and the privacy log itself (hashes only)
 PERSON_FREE = frozenset({
     tables.FILE_QUARANTINE, tables.INGESTION_LOG, tables.MATCH_RUNS, tables.KPI_SNAPSHOTS, tables.GENERIC_VALUES,
@@ -165,10 +169,11 @@ def source_rows_held(df: DataFrame, spec: SourceSpec, hashes: Collection[str], k
 def held_rows(df: DataFrame, table: str, footprint: Footprint, key: str,
               specs: Mapping[str, SourceSpec] | None = None) -> Column | None:
     """The Column true on the rows of ``table`` (read as ``df``) that are the person's, or None when the table
-    holds no person's row (:data:`PERSON_FREE`, ``ops.*``) or its columns say nothing of whose a row is."""
+    holds no person's row (:data:`PERSON_FREE`, ``ops.*`` but :data:`OPS_PERSON_TABLES`) or its columns say
+    nothing of whose a row is."""
     columns = set(df.columns)
     layer, _, entity = table.partition(".")
-    if table in PERSON_FREE or layer == "ops":
+    if table in PERSON_FREE or (layer == "ops" and table not in OPS_PERSON_TABLES):
         return None
     if table == tables.QUARANTINE:
         raise ValueError(f"{table}: its rows are the person's by their raw text: use quarantined_rows_held")
@@ -185,14 +190,15 @@ def held_rows(df: DataFrame, table: str, footprint: Footprint, key: str,
         return None if spec is None else source_rows_held(df, spec, footprint.records | footprint.identifiers, key)
     if table == tables.TERM_FREQUENCIES:
         return _in(footprint.frequencies, frequency_hash(F.col("column"), F.col("value"), key))
-    if not columns & {*RECORD_COLUMNS, "customer_id"}:
+    if not columns & {*RECORD_COLUMNS, *CUSTOMER_COLUMNS}:
         return None
     held = F.lit(False)
     for column in RECORD_COLUMNS:
         if column in columns:
             held = held | F.coalesce(_in(footprint.records, hash_column("id", F.col(column), key)), F.lit(False))
-    if "customer_id" in columns:
-        held = held | F.coalesce(_in(footprint.customers, hash_column("id", F.col("customer_id"), key)), F.lit(False))
+    for column in CUSTOMER_COLUMNS:
+        if column in columns:
+            held = held | F.coalesce(_in(footprint.customers, hash_column("id", F.col(column), key)), F.lit(False))
     return held
 
 
