@@ -49,6 +49,10 @@ E164 = r"^\+[1-9][0-9]{5,14}$"
 LONGEST = 254
 #: string columns that are identifiers or digests, exempt from the length check
 LONG_IDS = ("customer_id", "content_hash", "record_key", "record_keys")
+#: string columns holding a JSON document of record values (gold.review_queue): the length check applies to
+#: each value inside, not to the document
+JSON_DOCUMENTS = {"record_l": "map<string,string>", "record_r": "map<string,string>",
+                  "comparisons": "array<map<string,string>>"}
 
 
 def delivery_failures(spark, lake_root: str, raw_dir: str, sources, faults, rows_per_source: dict[str, int]
@@ -170,7 +174,15 @@ def gold_violations(spark, lake_root: str) -> list[str]:
                 (f.name, "starting like a spreadsheet formula",
                  test(lambda v: v.rlike(FORMULA) & ~v.rlike(E164))),   # "+33612345678" is a number, not a formula
             ]
-            if f.name not in LONG_IDS:
+            if f.name in JSON_DOCUMENTS:
+                parsed = F.from_json(column, JSON_DOCUMENTS[f.name])
+                if JSON_DOCUMENTS[f.name].startswith("array"):
+                    values = F.flatten(F.transform(parsed, F.map_values))
+                else:
+                    values = F.map_values(parsed)
+                checks.append((f.name, f"holding a value longer than {LONGEST} characters",
+                               F.exists(values, lambda v: F.length(v) > LONGEST)))
+            elif f.name not in LONG_IDS:
                 checks.append((f.name, f"longer than {LONGEST} characters", test(lambda v: F.length(v) > LONGEST)))
         if not checks:
             continue

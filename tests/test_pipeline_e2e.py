@@ -154,7 +154,7 @@ def test_the_match_job_reports_its_stages_to_listeners_and_in_its_report(pipelin
     _, _, _, first = pipeline
     match_events = [(event, stage) for event, job, stage in STAGE_EVENTS if job == "match"]
     first_run = match_events[: match_events.index(("end", "log")) + 1]
-    stages = ["deterministic", "train", "predict", "cluster", "ids", "evaluate", "log"]
+    stages = ["deterministic", "train", "predict", "cluster", "ids", "review", "evaluate", "log"]
     assert first_run == [(event, stage) for stage in stages for event in ("start", "end")]
     assert set(stages) <= set(first.seconds) and "train_total" in first.seconds
 
