@@ -108,7 +108,10 @@ def test_the_queue_shows_the_pairs_scored_near_the_threshold_with_both_records(l
     shown = json.loads(row.record_r)
     assert set(shown) == set(DISPLAY_COLUMNS) and shown["source"] == "crm" and shown["email"].endswith("@orange.fr")
     assert json.loads(row.record_l)["source"] == "call" and json.loads(row.record_l)["email"] is None
-    comparisons = {c["comparison"]: c for c in json.loads(row.comparisons)}
+    steps = json.loads(row.comparisons)
+    comparisons = {c["comparison"]: c for c in steps}
+    # the waterfall starts at the prior (a pair of random records rarely matches: a negative weight)
+    assert steps[0]["comparison"] == "prior" and steps[0]["match_weight"] < 0
     assert comparisons["birth_date"]["value_l"] == comparisons["birth_date"]["value_r"]
     assert comparisons["birth_date"]["match_weight"] > 0 and comparisons["birth_date"]["level"]
     assert row.customer_id_l == row.customer_id_r == owner(loop["after_first"], "crm:C017")

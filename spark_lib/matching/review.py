@@ -169,9 +169,26 @@ def _display(record: str) -> Column:
     return F.struct(*(F.col(f"{record}{name}").alias(name) for name in DISPLAY_COLUMNS))
 
 
-def _comparisons(gammas: list[str], levels: dict[str, dict[int, tuple[str, float]]]) -> Column:
-    """The JSON list of a scored pair's comparisons (null for a pair the model did not score)."""
+def prior_weight(model_json: Mapping[str, Any] | None) -> float | None:
+    """The model's prior as a match weight: log2 of the odds that two random records match, where the
+    waterfall of a pair's weights starts."""
+    lam = (model_json or {}).get("probability_two_random_records_match")
+    return math.log2(lam / (1 - lam)) if lam and 0 < lam < 1 else None
+
+
+def _comparisons(gammas: list[str], levels: dict[str, dict[int, tuple[str, float]]], prior: float | None = None) -> Column:
+    """The JSON list of a scored pair's comparisons (null for a pair the model did not score), the model's
+    prior first (comparison ``prior``): they add up to the pair's match weight, term-frequency adjustments
+    apart."""
     items = []
+    if prior is not None and gammas:
+        items.append(F.struct(
+            F.lit("prior").alias("comparison"),
+            F.lit("probability that two random records match").alias("level"),
+            F.lit(prior).cast("double").alias("match_weight"),
+            F.lit(None).cast("string").alias("value_l"),
+            F.lit(None).cast("string").alias("value_r"),
+        ))
     for column in gammas:
         name = column[len("gamma_"):]
         known = levels.get(name, {})
@@ -252,7 +269,7 @@ def review_rows(pairs: DataFrame, records: DataFrame, crosswalk: DataFrame | Non
         F.col("match_weight").cast("double").alias("match_weight"),
         "customer_id_l", "customer_id_r",
         as_json("l_").alias("record_l"), as_json("r_").alias("record_r"),
-        _comparisons(gammas, comparison_levels(model_json)).alias("comparisons"),
+        _comparisons(gammas, comparison_levels(model_json), prior_weight(model_json)).alias("comparisons"),
         F.col("l_record_hash").alias("record_hash_l"), F.col("r_record_hash").alias("record_hash_r"),
         *extra,
     )
