@@ -46,13 +46,10 @@ from deltalake import write_deltalake  # noqa: E402
 from spark_lib import tables  # noqa: E402
 from spark_lib.review.app import ReviewServer, allowed_hosts, bind_socket, create_app  # noqa: E402
 from spark_lib.review.store import ReviewStore, arrow_schema  # noqa: E402
+from tests.browser import chromium_path, launch  # noqa: E402
 
 REVIEWER = "bench-review-page"
 RESOURCES = ROOT / "spark_lib" / "resources"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 COMPARISONS = [
     ("first_name", [(3, 4.1), (2, 2.3), (1, 0.9), (0, -3.2)]),
     ("last_name", [(3, 5.2), (2, 2.8), (1, 1.1), (0, -4.0)]),
@@ -138,13 +135,6 @@ def synthetic_lakehouse(root: Path, pairs: int, crosswalk_rows: int, seed: int =
     write_deltalake(str(root / "gold" / "customer_crosswalk"), pa.Table.from_pydict(columns, crosswalk_schema))
 
 
-def chromium_path() -> str:
-    path = os.environ.get("RCU_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(path).exists():
-        raise SystemExit(f"Chromium not found at {path}: `apt-get install -y chromium` or set RCU_CHROMIUM")
-    return path
-
-
 def percentiles(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
     pick = lambda q: ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]  # noqa: E731
@@ -164,7 +154,7 @@ def run(lakehouse: Path, actions: int) -> dict:
     words = [p.summary()["label_l"] for p in pairs[:: max(1, len(pairs) // 50)]]
     sock = bind_socket("127.0.0.1", 0)
     with ReviewServer(create_app(store, allowed_hosts(sock)), sock) as server, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
+        browser = launch(playwright)
         # bypass_csp: the page's policy forbids eval, which Playwright's wait_for_function needs
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, bypass_csp=True)
         errors: list[str] = []

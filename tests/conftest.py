@@ -39,6 +39,25 @@ def spark():
     session.stop()
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium (tests/browser.py) for the module's tests; fails, saying how to install what is
+    missing, rather than skipping."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("the Python package 'playwright' is missing: `pip install -e '.[dev]'` installs it")
+    from tests.browser import ChromiumNotFoundError, launch
+
+    with sync_playwright() as playwright:
+        try:
+            instance = launch(playwright)
+        except ChromiumNotFoundError as error:
+            pytest.fail(str(error))
+        yield instance
+        instance.close()
+
+
 @pytest.fixture(scope="session")
 def tmp_root() -> Path:
     """A folder for the whole run (lakehouses, raw files), removed at the end."""

@@ -7,8 +7,6 @@ Without Chromium the tests fail, saying how to install it: they never skip silen
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -18,33 +16,7 @@ from spark_lib import tables as catalogue
 from spark_lib.gold.dashboard import DASHBOARD_TABLES, collect_dashboard_data, render_dashboard
 from tests.gold_tables import activated_lakehouse, crosswalk
 
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 ALL_CHARTS = 11
-
-
-def chromium_path() -> str:
-    path = os.environ.get("RCU_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(path).exists():
-        pytest.fail(
-            f"Chromium not found at {path}: install Debian's package (`apt-get install -y chromium`, run by "
-            "`make setup`) or point RCU_CHROMIUM at a Chromium binary. The dashboard test needs a real browser."
-        )
-    return path
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("the Python package 'playwright' is missing: `pip install -e '.[dev]'` installs it")
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
-        yield instance
-        instance.close()
 
 
 def open_page(browser, path: Path) -> dict:

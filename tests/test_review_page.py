@@ -24,7 +24,6 @@ from spark_lib import schemas, tables
 from spark_lib.review.app import RemoteBindError, ReviewServer, allowed_hosts, bind_socket, create_app
 from spark_lib.review.store import ReviewStore
 from tests.review_pairs import CHLOE, FRANCOIS, HELENE, INJECTED, LAST, SAMPLE, XSS, write_review_lakehouse
-from tests.test_dashboard import CHROMIUM_ARGS, chromium_path
 
 REVIEWER = "Camille Martin"
 
@@ -39,18 +38,6 @@ def server(lake):
     sock = bind_socket("127.0.0.1", 0)
     with ReviewServer(create_app(ReviewStore(lake.root), allowed_hosts(sock)), sock) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("the Python package 'playwright' is missing: `pip install -e '.[dev]'` installs it")
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
-        yield instance
-        instance.close()
 
 
 def call(server, method: str, path: str, body=None, headers: dict | None = None) -> tuple[int, dict, dict]:
