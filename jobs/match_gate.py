@@ -18,7 +18,8 @@ from pyspark.sql import functions as F
 
 from spark_lib import tables, tracking
 from spark_lib.matching.probabilistic.scoring import model_key, score_listed_pairs, term_frequencies
-from spark_lib.review.estimate import DIFFERENT, SAME, latest_decisions
+from spark_lib.matching.overrides import latest_decisions
+from spark_lib.review.estimate import DIFFERENT, SAME
 from spark_lib.review.gating import GateDecision, PairFigures, decide, pair_figures
 
 #: pairs of the last run's silver.match_pairs answered by the truth for the truth's figures (hash-sampled)

@@ -89,6 +89,19 @@ CURRENT_DDL = ("pair_id string, record_key_l string, record_key_r string, decisi
                "reviewer string, stale boolean")
 
 
+def latest_decisions(decisions: DataFrame) -> DataFrame:
+    """Each pair's decision in force (``decisions``: ``ops.review_decisions``, every column kept): the latest
+    per ``pair_id``, later ``decided_at`` first, then the larger ``decision_id``.
+
+    Example::
+
+        latest_decisions(lake.read(tables.REVIEW_DECISIONS)).where("decision = 'same'")
+    """
+    require_columns(decisions, ["pair_id", "decision", "decided_at", "decision_id"], "decisions")
+    order = Window.partitionBy("pair_id").orderBy(F.desc("decided_at"), F.desc("decision_id"))
+    return decisions.withColumn("_n", F.row_number().over(order)).where(F.col("_n") == 1).drop("_n")
+
+
 def current_decisions(decisions: DataFrame | None, records: DataFrame) -> Decisions:
     """The latest decision per pair (``decisions``: ``ops.review_decisions``, or None when there is none yet),
     those whose records are in ``records`` (silver), each marked ``stale`` when a record's hash differs from
@@ -103,8 +116,7 @@ def current_decisions(decisions: DataFrame | None, records: DataFrame) -> Decisi
         return no_decisions(records.sparkSession)
     require_columns(decisions, ["decision_id", "pair_id", "record_key_l", "record_key_r", "decision", "decided_at",
                                 "record_hash_l", "record_hash_r"], "decisions")
-    latest = F.row_number().over(Window.partitionBy("pair_id").orderBy(F.desc("decided_at"), F.desc("decision_id")))
-    last = decisions.select("*", latest.alias("_n")).where("_n = 1")
+    last = latest_decisions(decisions)
     hashes = records.select("record_key", record_hash(records).alias("h"))
     current = (
         last.join(hashes.select(F.col("record_key").alias("record_key_l"), F.col("h").alias("now_l")), "record_key_l")

@@ -95,6 +95,7 @@ from pyspark.sql import functions as F
 from spark_lib import schemas
 from spark_lib.config import ConfigError, read_section, read_yaml
 from spark_lib.matching.deterministic import require_columns
+from spark_lib.matching.overrides import latest_decisions
 
 DETERMINISTIC = "deterministic"
 TRANSITIVE = "transitive"
@@ -589,21 +590,6 @@ def stratified_estimate(strata: Sequence[StratumEstimate], z: float = Z_95) -> t
     return point, low * keep, high * keep + unknown_weight, effective, unknown_weight
 
 
-def latest_decisions(decisions: DataFrame) -> DataFrame:
-    """pair_id, record_key_l, record_key_r, decision: the latest decision per pair (``ops.review_decisions``),
-    later ``decided_at`` first, then the larger ``decision_id``.
-
-    Example::
-
-        latest_decisions(lake.read(tables.REVIEW_DECISIONS)).where("decision = 'same'")
-    """
-    require_columns(decisions, ["pair_id", "record_key_l", "record_key_r", "decision", "decided_at", "decision_id"],
-                    "decisions")
-    order = Window.partitionBy("pair_id").orderBy(F.desc("decided_at"), F.desc("decision_id"))
-    return (decisions.withColumn("_n", F.row_number().over(order)).where(F.col("_n") == 1)
-            .select("pair_id", "record_key_l", "record_key_r", "decision"))
-
-
 def latest_sample_id(sample: DataFrame) -> str | None:
     """The sample drawn last (``drawn_at``, then the id), None when there is none."""
     row = sample.select("sample_id", "drawn_at").orderBy(F.desc("drawn_at"), F.desc("sample_id")).first()
@@ -673,7 +659,8 @@ def reviewed_precision(population: PairPopulation, decisions: DataFrame) -> Revi
 
         reviewed_precision(population, lake.read(tables.REVIEW_DECISIONS)).precision
     """
-    latest = latest_decisions(decisions).where(F.col("decision").isin(SAME, DIFFERENT))
+    latest = (latest_decisions(decisions).where(F.col("decision").isin(SAME, DIFFERENT))
+              .select("pair_id", "record_key_l", "record_key_r", "decision"))
     inside = classify_pairs(latest, population).where(F.col("stratum").isNotNull())
     row = inside.agg(F.count("*").alias("n"), F.sum((F.col("decision") == SAME).cast("int")).alias("same")).first()
     n, same = int(row["n"] or 0), int(row["same"] or 0)
