@@ -14,7 +14,8 @@
 
 A data steward's decisions (``ops.review_decisions``: ``rcu review-import``, the review page) hold from the
 next run on: *same* is a must-link, *different* a cannot-link no chain gets around; a decision whose records
-changed since is not applied but queued again (``spark_lib.matching.overrides``). The report counts both.
+changed since is not applied but queued again (``spark_lib.matching.overrides``). The report counts both. The
+logins ``rcu stream`` saw (``silver.stream_identity_links``) are must-links too, once silver holds both records.
 
 After a first run, a run under the same champion, configuration and code matches only the records new,
 changed or deleted since the last one (``spark_lib.matching.incremental``): their pivot values are linked
@@ -69,7 +70,7 @@ from spark_lib.matching import (
     train_model,
 )
 from spark_lib.matching.clustering import cluster_records, label_anonymous
-from spark_lib.matching.overrides import Decisions, current_decisions, steward_links
+from spark_lib.matching.overrides import Decisions, current_decisions, linked_since, login_links, steward_links
 from spark_lib.matching.review import ReviewInputs, review_queue
 from spark_lib.matching.deterministic import record_pivots
 from spark_lib.matching.links import link_changes
@@ -121,6 +122,8 @@ class MatchReport:
     #: the steward's decisions in force: applied (same / different), or stale (a record changed since: queued)
     decisions_applied: int = 0
     decisions_stale: int = 0
+    #: the stream's login links applied as must-links (both records in silver)
+    login_links: int = 0
     #: pairs in gold.review_queue after the run, and how many per reason
     review_queue: int = 0
     review_reasons: dict = field(default_factory=dict)
@@ -144,6 +147,11 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
     records = lake.read(tables.CUSTOMER_RECORDS)
     decisions = current_decisions(lake.read_or_none(tables.REVIEW_DECISIONS), records)
     report.decisions_applied, report.decisions_stale = decisions.applied, decisions.stale
+    logins = login_links(lake.read_or_none(tables.STREAM_IDENTITY_LINKS), records)
+    if logins is not None:
+        logins = logins.localCheckpoint()
+        report.login_links = logins.count()
+        logins = logins if report.login_links else None
 
     # The records the model scores: the champion's fingerprint check, training, the pre-flight and Splink's
     # scoring read them many times.
@@ -156,12 +164,16 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
             with stages("changes") as stage:
                 changes = record_changes(records, lake.read(tables.MATCHED_RECORDS, previous["matched_records_version"]))
                 share = (changes.changed_count + changes.deleted_count) / max(changes.records, 1)
-                # the records of the decisions taken since the last run: their components are formed again
-                decided = decisions.decided_since(previous["recorded_at"]).localCheckpoint()
+                # the records of the decisions taken and of the logins seen since the last run: their components
+                # are formed again
+                decided = decisions.decided_since(previous["recorded_at"])
+                if logins is not None:
+                    decided = decided.unionByName(linked_since(logins, previous["recorded_at"])).distinct()
+                decided = decided.localCheckpoint()
                 new_decisions = decided.count()
                 stage.done(f"{changes.changed_count:,} new or changed records, {changes.deleted_count:,} deleted, "
                            f"since the run of {previous['run_time']:%Y-%m-%d %H:%M} ({share:.1%} of {changes.records:,}); "
-                           f"{new_decisions:,} records of decisions taken since")
+                           f"{new_decisions:,} records of decisions taken or logins seen since")
             if share > config.probabilistic.incremental_max_share:
                 stages.progress(f"more than {config.probabilistic.incremental_max_share:.0%} of the records changed: "
                                 "matching them all again")
@@ -173,10 +185,10 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
             run_time = _incremental_run_time(lake, run_time)
             model = None
             _match_changes(ctx, stages, report, config, rules, records, inputs, model_json, previous, changes, run_time,
-                           decisions, decided)
+                           decisions, decided, logins)
         else:
             model, model_json = _match_all(ctx, stages, report, config, rules, records, inputs, model_json, run_time,
-                                           decisions, promote, reason)
+                                           decisions, logins, promote, reason)
     finally:
         inputs.unpersist()
     if model is not None:
@@ -204,8 +216,8 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
 
 
 def _match_all(ctx: JobContext, stages, report: MatchReport, config, rules, records: DataFrame, inputs: DataFrame,
-               model_json: dict | None, run_time: dt.datetime, decisions: Decisions, promote: bool = False,
-               reason: str | None = None):
+               model_json: dict | None, run_time: dt.datetime, decisions: Decisions, logins: DataFrame | None,
+               promote: bool = False, reason: str | None = None):
     """Match every record (a first run, a new model or configuration, ``--full``); returns the model trained,
     if one was, and the model JSON the run scored with (a trained model that lost the gate: the champion's)."""
     lake = ctx.lake
@@ -256,7 +268,7 @@ def _match_all(ctx: JobContext, stages, report: MatchReport, config, rules, reco
         stage.done(f"{report.probabilistic_pairs:,} scored pairs above the threshold, between different cores")
 
     with stages("cluster") as stage:
-        steward = steward_links(records, links.edges, decisions, rules.clustering)
+        steward = steward_links(records, links.edges, decisions, rules.clustering, logins)
         clusters = cluster_customers(records, links, pairs, rules.clustering, steward)
         _log_splits(lake, report, clusters, run_time)
         stage.done(f"{report.splits:,} oversized clusters split; {_decisions_text(report)}")
@@ -282,7 +294,7 @@ def _match_all(ctx: JobContext, stages, report: MatchReport, config, rules, reco
 
 def _match_changes(ctx: JobContext, stages, report: MatchReport, config, rules, records: DataFrame,
                    inputs: DataFrame, model_json: dict, previous: dict, changes, run_time: dt.datetime,
-                   decisions: Decisions, decided: DataFrame) -> None:
+                   decisions: Decisions, decided: DataFrame, logins: DataFrame | None) -> None:
     """Match the day's changes against the base (:mod:`spark_lib.matching.incremental`): only the components
     they touch are clustered again, only their records get registry and crosswalk rows written.
 
@@ -324,7 +336,7 @@ def _match_changes(ctx: JobContext, stages, report: MatchReport, config, rules, 
         touched = rescored.unionByName(moved).unionByName(pair_ends(new_pairs)).unionByName(decided)
         reform = records_to_reform(state, touched, changes.deleted).join(present, "record_key", "left_semi")
         subset = records.join(reform, "record_key", "left_semi").localCheckpoint()
-        steward = steward_links(subset, links.edges, decisions, rules.clustering)
+        steward = steward_links(subset, links.edges, decisions, rules.clustering, logins)
         if steward.apart is None and not steward.has_must_links:
             assignments, splits = cluster_records(subset, links.edges, pairs, rules.clustering)
         else:
@@ -363,7 +375,7 @@ def _match_changes(ctx: JobContext, stages, report: MatchReport, config, rules, 
 
 def _decisions_text(report: MatchReport) -> str:
     return (f"{report.decisions_applied:,} steward decisions applied, {report.decisions_stale:,} stale "
-            "(a record changed since: queued again)")
+            f"(a record changed since: queued again); {report.login_links:,} login links of the stream")
 
 
 def _write_review_queue(ctx: JobContext, stages, report: MatchReport, rules, model_json: dict | None,

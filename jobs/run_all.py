@@ -151,7 +151,8 @@ def step_inputs(ctx: JobContext, step: str) -> list[str] | None:
     inputs = {
         "standardise": [tables.bronze(spec.name) for spec in ctx.sources.sources]
                        + ([tables.DELETIONS] if any(spec.deletions for spec in ctx.sources.sources) else []),
-        "match": [tables.CUSTOMER_RECORDS],
+        # a steward's decisions and the stream's login links change customers as new records do
+        "match": [tables.CUSTOMER_RECORDS, tables.REVIEW_DECISIONS, tables.STREAM_IDENTITY_LINKS],
         "gold": [*silver, tables.CROSSWALK],
         "activate": [*silver, *published],
         "dashboard": [t for t in tables.CATALOGUE if t.layer == "gold"],

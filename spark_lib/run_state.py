@@ -30,13 +30,15 @@ RUN_STATE = "ops.run_state"
 
 #: Delta operation metrics that count changed rows, by operation (any other operation changes no row)
 _ROW_CHANGES = {
-    "MERGE": ("numTargetRowsInserted", "numTargetRowsUpdated", "numTargetRowsDeleted"),
-    "WRITE": ("numOutputRows", "numRemovedFiles"),
+    # Spark's metric names, then delta-rs's (the review page and the stream write with the deltalake package)
+    "MERGE": ("numTargetRowsInserted", "numTargetRowsUpdated", "numTargetRowsDeleted",
+              "num_target_rows_inserted", "num_target_rows_updated", "num_target_rows_deleted"),
+    "WRITE": ("numOutputRows", "numRemovedFiles", "num_added_rows", "num_removed_files"),
     "CREATE TABLE AS SELECT": ("numOutputRows",),
     "REPLACE TABLE AS SELECT": ("numOutputRows", "numRemovedFiles"),
     "CREATE OR REPLACE TABLE AS SELECT": ("numOutputRows", "numRemovedFiles"),
-    "DELETE": ("numDeletedRows", "numRemovedFiles"),
-    "UPDATE": ("numUpdatedRows",),
+    "DELETE": ("numDeletedRows", "numRemovedFiles", "num_deleted_rows", "num_removed_files"),
+    "UPDATE": ("numUpdatedRows", "num_updated_rows"),
     "STREAMING UPDATE": ("numOutputRows", "numRemovedFiles"),
     "RESTORE": ("numRemovedFiles", "numRestoredFiles"),
     "TRUNCATE": ("numRemovedFiles",),

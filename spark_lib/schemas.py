@@ -176,7 +176,7 @@ CROSSWALK = StructType(
         StructField("record_key", StringType(), False),
         StructField("channel", StringType(), False),
         StructField("customer_id", StringType(), False),
-        StructField("match_rule", StringType(), False),      # deterministic:<pivot> | steward | probabilistic | singleton | anonymous
+        StructField("match_rule", StringType(), False),      # deterministic:<pivot> | steward | stream_login | probabilistic | singleton | anonymous
         StructField("match_probability", DoubleType(), True),
         StructField("matched_at", TimestampType(), True),
     ]

@@ -33,6 +33,15 @@ def spark():
             # The tests compare small DataFrames: collect them without Arrow's batch set-up cost.
             "spark.sql.execution.arrow.pyspark.enabled": "true",
             "spark.driver.memory": "4g",
+            # On queries of a few hundred rows the JVM spends a third of its CPU compiling generated code with
+            # Janino (profiled with JFR): the tests evaluate expressions interpreted instead. Spark's own
+            # suites run both modes and they give the same rows; the jobs themselves keep code generation.
+            "spark.sql.codegen.wholeStage": "false",
+            "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+            # The test JVM lives minutes: the client compiler alone costs less CPU than tiered C2 compilation
+            # of Spark's hot paths, which tiny data never repays. With the above: about 40 % less JVM CPU on
+            # the review-overrides fixture (two match runs on 90 records).
+            "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1",
         },
     )
     yield session

@@ -12,6 +12,10 @@ champion), then
 * a full run; then a decision that the two Marie Martins are the *same* (as a steward could say);
 * a day: Xavier's card re-issued to someone else, three people typing Anne's mobile (it turns generic), and
   a new record of Claire's, at her address: an incremental run.
+
+Beside the steward, the stream (``silver.stream_identity_links``, as ``rcu stream`` writes it): cookie K1 logged
+in to Sylvie's e-shop account before the first run, cookie K2 to Alain's account (crm:C017's customer) between
+the runs; cookie K9's account is one silver does not hold. The cookies carry nothing to match on.
 """
 
 from __future__ import annotations
@@ -60,6 +64,17 @@ def the_day(rows: list[dict]) -> list[dict]:
     return list(by_key.values())
 
 
+COOKIES = ("web:K1", "web:K2", "web:K9")
+
+
+def stream_links(spark, *links: tuple[str, str, dt.datetime]):
+    """silver.stream_identity_links rows (record, account record, stored at) as the stream writes them."""
+    return spark.createDataFrame(
+        [(record_key, account, None, "web_events", "login", at, at) for record_key, account, at in links],
+        "record_key string, account_record_key string, customer_id string, source string, event_type string, "
+        "event_time timestamp, ingested_at timestamp")
+
+
 def queue_of(ctx) -> dict[str, object]:
     return {r.pair_id: r for r in ctx.lake.read(tables.REVIEW_QUEUE).collect()}
 
@@ -71,8 +86,11 @@ def loop(spark, tmp_path_factory):
     _, config, model = trained_town(spark)
     log_training_run(model, config, None, tracking_uri, model_name=MODEL, alias="champion", charts=False)
     ctx = context(spark, root / "lakehouse", tracking_uri)
-    base = base_records()
+    base = base_records() + [record(key, None, None, None) for key in COOKIES]
     ctx.lake.overwrite(silver_records(spark, *base), tables.CUSTOMER_RECORDS)
+    before = dt.datetime.now() - dt.timedelta(hours=1)
+    ctx.lake.overwrite(stream_links(spark, ("web:K1", "eshop:S002", before), ("web:K9", "eshop_accounts:Z9", before)),
+                       tables.STREAM_IDENTITY_LINKS)
     first_file = root / "decisions.csv"
     first_file.write_text(FIRST_DECISIONS)
     imported = review_import.run(ctx, first_file, "m.durand")
@@ -86,6 +104,7 @@ def loop(spark, tmp_path_factory):
     later_file = root / "later.csv"
     later_file.write_text(LATER_DECISIONS)
     review_import.run(ctx, later_file, "m.durand")
+    ctx.lake.append(stream_links(spark, ("web:K2", "crm:C017", dt.datetime.now())), tables.STREAM_IDENTITY_LINKS)
     ctx.lake.overwrite(silver_records(spark, *the_day(base)), tables.CUSTOMER_RECORDS)
     second = match.run(ctx, evaluate=False, accept_champion=True)
     return dict(ctx=ctx, root=root, imported=imported, first=first, second=second, after_first=after_first,
@@ -124,6 +143,17 @@ def test_a_same_decision_merges_two_customers_and_keeps_them_merged(loop):
     rules = {loop["crosswalk_first"][k].match_rule for k in ("crm:S001", "eshop:S002")}
     assert "steward" in rules
     assert "crm:S001|eshop:S002" not in loop["queue_first"]   # decided: out of the queue
+
+
+def test_the_stream_s_logins_are_must_links_of_the_full_and_the_incremental_run(loop):
+    assert (loop["first"].login_links, loop["second"].login_links) == (1, 2)   # K9's account is not in silver
+    first, second = loop["after_first"], loop["after_second"]
+    assert owner(first, "web:K1") == owner(first, "crm:S001") == owner(second, "web:K1")
+    assert loop["crosswalk_first"]["web:K1"].match_rule == "stream_login"
+    # K2's login came after the first run: the incremental run re-forms both components and joins them
+    assert owner(first, "web:K2") != owner(first, "crm:C017")
+    assert owner(second, "web:K2") == owner(second, "crm:C017") == owner(first, "crm:C017")
+    assert loop["crosswalk_first"]["web:K9"].match_rule == "anonymous"
 
 
 def test_a_same_decision_taken_after_a_run_merges_on_the_incremental_run(loop):

@@ -3,6 +3,8 @@ fingerprint; Delta commits that change no row (a MERGE of identical rows, OPTIMI
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from spark_lib.run_state import RunState, fingerprint
@@ -49,6 +51,26 @@ def test_an_input_that_appears_or_disappears_is_a_change(spark, lake):
     assert state.up_to_date("gold", [TABLE, "gold.customer_crosswalk"], "f")
     lake.append(_rows(spark, ("k1", "C1")), "gold.customer_crosswalk")
     assert not state.up_to_date("gold", [TABLE, "gold.customer_crosswalk"], "f")
+
+
+def test_a_row_written_by_delta_rs_is_a_change_and_so_is_a_decision_for_run_all_s_match_step(spark, lake, tmp_path):
+    """The review page and the stream append with the deltalake package, whose commits name their metrics
+    otherwise than Spark's; run-all's match step reads the steward's decisions and the stream's links."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from jobs.run_all import step_inputs
+    from spark_lib import tables
+
+    state = RunState(lake)
+    lake.append(_rows(spark, ("k1", "Jean")), "ops.review_decisions")
+    state.record("match", state.versions(["ops.review_decisions"]), "f")
+    assert state.up_to_date("match", ["ops.review_decisions"], "f")
+    write_deltalake(lake.path("ops.review_decisions"), pa.table({"record_key": ["k2"], "first_name": ["Zoé"]}), mode="append")
+    assert not state.up_to_date("match", ["ops.review_decisions"], "f")
+
+    ctx = SimpleNamespace(sources=SimpleNamespace(sources=()))    # no source: silver's own tables only
+    assert {str(tables.REVIEW_DECISIONS), str(tables.STREAM_IDENTITY_LINKS)} <= set(step_inputs(ctx, "match"))
 
 
 def test_the_fingerprint_follows_the_files_bytes_and_the_extra_values(tmp_path):

@@ -118,6 +118,9 @@ CHECKPOINT_MODES = ("local", "reliable", "none")
 #: the rule of a must-link a data steward decided (a *same* decision): a deterministic edge, and a record's
 #: match_rule where it is what attaches the record
 STEWARD_RULE = "steward"
+#: the rule of a must-link the stream saw (``silver.stream_identity_links``: a cookie that logged in to an
+#: account, an order placed on it): a deterministic edge, and a record's match_rule as :data:`STEWARD_RULE` is
+LOGIN_RULE = "stream_login"
 
 
 class ConnectedComponentsDidNotConvergeError(RuntimeError):
@@ -867,13 +870,13 @@ def _assignments(cluster: DataFrame, det: DataFrame, prob: DataFrame, cfg: Clust
     """:data:`ASSIGNMENTS_SCHEMA` rows: how each record of ``cluster`` (:func:`_final_clusters`) is attached.
 
     A record alone is a singleton; one with a deterministic edge gets its best rule (``rule_priority``) and
-    probability 1 (``steward`` when a steward's must-link is its only one); any other gets its strongest
+    probability 1 (``steward`` or ``stream_login`` when such a must-link is its only one); any other gets its strongest
     probabilistic edge within its cluster.
     """
     out = cluster.join(_best_rule(det, cfg), "nid", "left").join(_best_probability(prob, cluster), "nid", "left")
     match_rule = (
         F.when(F.col("n") == 1, F.lit("singleton"))
-        .when(F.col("rule") == STEWARD_RULE, F.lit(STEWARD_RULE))
+        .when(F.col("rule").isin(STEWARD_RULE, LOGIN_RULE), F.col("rule"))
         .when(F.col("rule").isNotNull(), F.concat(F.lit("deterministic:"), F.col("rule")))
         .otherwise(F.lit("probabilistic"))
     )

@@ -1,7 +1,8 @@
 """The crosswalk: each source record with its customer id and how it was matched (``gold.customer_crosswalk``).
 
 ``match_rule`` says how: ``deterministic:<pivot>``, ``probabilistic`` (with ``match_probability``),
-``singleton``, or ``anonymous`` for a record with nothing to match on.
+``steward`` (a data steward's *same*), ``stream_login`` (a login the stream saw), ``singleton``, or ``anonymous``
+for a record with nothing to match on.
 
 Example::
 

@@ -13,9 +13,9 @@ it. Otherwise it is *stale*: not applied, and raised again in ``gold.review_queu
 - ``different``: the two records never end in one customer, whatever chain joins them:
 
   * **within one deterministic core** (a shared pivot value): the core is re-formed from its edges,
-    strongest first: the steward's must-links, then the pivots in ``clustering.rule_priority`` order, then
-    any other rule (ties by record keys), Kruskal-style, skipping every edge that would join two records a
-    *different* keeps apart. The edges skipped are dropped for this run; the trees left are the new cores
+    strongest first: the steward's must-links, the stream's login links, then the pivots in
+    ``clustering.rule_priority`` order, then any other rule (ties by record keys), Kruskal-style, skipping
+    every edge that would join two records a *different* keeps apart. The edges skipped are dropped for this run; the trees left are the new cores
     (:func:`steward_links`), and the split is logged in ``gold.cluster_splits`` with reason
     ``steward_cannot_link`` (``component_id``: the core's smallest record_key). A record whose link to the
     core ran through one of the two goes with it: the shared value's star (every holder linked to its
@@ -25,8 +25,16 @@ it. Otherwise it is *stale*: not applied, and raised again in ``gold.review_queu
     merge that would join them; :func:`~spark_lib.matching.clustering.cluster_records`, step 6).
 - ``unsure``: nothing; the pair stays in the queue at a lower priority.
 
-An incremental run re-forms the components of the records of every decision taken since the last run (and
-only those besides the day's changes); each run's report counts the decisions applied and stale.
+The stream's logins join the steward's *same* (:func:`login_links`): a record ``rcu stream`` saw tied to an
+account (``silver.stream_identity_links``: a cookie that logged in, an order placed on the account) is a
+must-link of rule ``stream_login`` (:data:`~spark_lib.matching.clustering.LOGIN_RULE`) to the account's record,
+once silver holds both records; so the batch keeps together what the stream resolved, even when no raw file
+ever carried the login. A steward's *different* still wins over it (must-links are kept first, the steward's
+before the stream's, but never one that would join a *different* pair).
+
+An incremental run re-forms the components of the records of every decision taken, and of every login link
+the stream stored, since the last run (and only those besides the day's changes); each run's report counts the
+decisions applied and stale, and the login links applied.
 
 Example::
 
@@ -46,6 +54,7 @@ from pyspark.sql import functions as F
 from spark_lib.columns import require_columns
 from spark_lib.matching.clustering import (
     SPLITS_SCHEMA,
+    LOGIN_RULE,
     STEWARD_RULE,
     ClusteringConfig,
     _Forest,
@@ -131,6 +140,35 @@ def current_decisions(decisions: DataFrame | None, records: DataFrame) -> Decisi
     return Decisions(current, applied, stale)
 
 
+def login_links(links: DataFrame | None, records: DataFrame) -> DataFrame | None:
+    """record_key_l, record_key_r, linked_at: the stream's ties of a record to an account (``links``:
+    ``silver.stream_identity_links``, or None before the stream ever ran) whose two records ``records``
+    (silver) holds, each pair once (keys in order) at the first time the stream stored it. None when there
+    is no such table.
+
+    Example::
+
+        logins = login_links(lake.read_or_none(tables.STREAM_IDENTITY_LINKS), records)
+    """
+    if links is None:
+        return None
+    require_columns(links, ["record_key", "account_record_key", "ingested_at"], "links")
+    present = records.select("record_key")
+    ends = links.where(F.col("record_key") != F.col("account_record_key")).select(
+        F.least("record_key", "account_record_key").alias("record_key_l"),
+        F.greatest("record_key", "account_record_key").alias("record_key_r"), "ingested_at")
+    return (ends.join(present.withColumnRenamed("record_key", "record_key_l"), "record_key_l", "left_semi")
+            .join(present.withColumnRenamed("record_key", "record_key_r"), "record_key_r", "left_semi")
+            .groupBy("record_key_l", "record_key_r").agg(F.min("ingested_at").alias("linked_at")))
+
+
+def linked_since(logins: DataFrame, moment) -> DataFrame:
+    """record_key of the records of the login links (:func:`login_links`) the stream stored after ``moment``."""
+    recent = logins.where(F.col("linked_at") > F.lit(moment).cast("timestamp"))
+    return recent.select(F.col("record_key_l").alias("record_key")).unionByName(
+        recent.select(F.col("record_key_r").alias("record_key"))).distinct()
+
+
 @dataclass(frozen=True)
 class StewardLinks:
     """What the applied decisions make of the deterministic edges (see the module docstring)."""
@@ -147,11 +185,12 @@ class StewardLinks:
 
 
 def steward_links(records: DataFrame, det_edges: DataFrame, decisions: Decisions,
-                  config: ClusteringConfig) -> StewardLinks:
+                  config: ClusteringConfig, logins: DataFrame | None = None) -> StewardLinks:
     """The edges clustering starts from once ``decisions`` apply to ``det_edges`` (record_key_l,
-    record_key_r, rule) over ``records``: must-links added, and each core holding both records of a
-    *different* re-formed without the edges that joined them (module docstring). Without applied decisions,
-    the edges come back as they are and no Spark job runs.
+    record_key_r, rule) over ``records``: must-links added (the steward's *same*, and ``logins``, the stream's
+    login links of :func:`login_links`, None for none), and each core holding both records of a *different*
+    re-formed without the edges that joined them (module docstring). Without applied decisions and login
+    links, the edges come back as they are and no Spark job runs.
 
     Example::
 
@@ -160,9 +199,11 @@ def steward_links(records: DataFrame, det_edges: DataFrame, decisions: Decisions
     spark = records.sparkSession
     edges = det_edges.select("record_key_l", "record_key_r", "rule")
     empty = spark.createDataFrame([], SPLITS_SCHEMA)
-    if not decisions.applied:
+    if not decisions.applied and logins is None:
         return StewardLinks(edges, None, empty)
     must = decisions.links("same").select("record_key_l", "record_key_r", F.lit(STEWARD_RULE).alias("rule"))
+    if logins is not None:
+        must = must.unionByName(logins.select("record_key_l", "record_key_r", F.lit(LOGIN_RULE).alias("rule")))
     apart = decisions.links("different").localCheckpoint()
     edges = edges.unionByName(must)
     cores = deterministic_cores(records, edges, config)
@@ -209,7 +250,7 @@ def _split_core(priority: tuple[str, ...], edges: pd.DataFrame, apart: pd.DataFr
     """One core's edges (unit, a, b, rule) re-formed strongest first without joining an ``apart`` pair (unit,
     a, b): a row per edge refused (a, b, rule), then a row for the split (size_before, sizes_after)."""
     unit = int(edges["unit"].iloc[0]) if len(edges) else int(apart["unit"].iloc[0])
-    rank = {STEWARD_RULE: -1, **{rule: i for i, rule in enumerate(priority)}}
+    rank = {STEWARD_RULE: -2, LOGIN_RULE: -1, **{rule: i for i, rule in enumerate(priority)}}
     ordered = sorted(((rank.get(r, len(priority)), r, int(a), int(b)) for a, b, r in
                       zip(edges["a"], edges["b"], edges["rule"])), key=lambda e: (e[0], e[1], e[2], e[3]))
     nodes = sorted({n for _, _, a, b in ordered for n in (a, b)})
