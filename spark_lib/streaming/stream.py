@@ -347,7 +347,10 @@ class MicroBatch:
         times = [t for t in (previous, None if newest is None or pd.isna(newest) else newest.to_pydatetime()) if t is not None]
         max_time = max(times) if times else None
         watermark = max_time - delay if max_time else None
-        fired = self.fire_triggers(silver, accounts, watermark, batch_id, ingested_at) if watermark else 0
+        fired = 0
+        if watermark:
+            since = min(watermark, previous - delay if previous is not None else watermark) - state.reach
+            fired = self.fire_triggers(silver, accounts, watermark, since, batch_id, ingested_at)
         report = BatchReport(batch_id, len(parsed), len(bad), late, inserted, links, fired, max_time, watermark,
                              time.perf_counter() - started)
         row = pd.DataFrame([{"query_id": qid, **asdict(report), "processed_at": utc_now()}])
@@ -439,15 +442,18 @@ class MicroBatch:
         self.state.wrote(tables.STREAM_IDENTITY_LINKS)
         return inserted
 
-    def fire_triggers(self, silver: pd.DataFrame, accounts: pd.DataFrame, watermark: dt.datetime, batch_id: int,
-                      fired_at: dt.datetime) -> int:
-        """Evaluate the triggers (:mod:`spark_lib.streaming.rules`) on this micro-batch's events, insert the firings
-        that may be sent into gold.trigger_events and publish this micro-batch's firings; returns how many were
-        inserted."""
+    def fire_triggers(self, silver: pd.DataFrame, accounts: pd.DataFrame, watermark: dt.datetime, since: dt.datetime,
+                      batch_id: int, fired_at: dt.datetime) -> int:
+        """Evaluate the triggers (:mod:`spark_lib.streaming.rules`) on this micro-batch's events and the silver rows
+        since ``since``, insert the firings that may be sent into gold.trigger_events and publish this
+        micro-batch's firings; returns how many were inserted.
+
+        ``since`` is the look-back behind the watermark *before* this micro-batch (the rules' windows and a day):
+        a cart whose wait the watermark passes in this micro-batch is read however far the watermark jumps (a
+        replay runs through days of event time in seconds)."""
         state = self.state
         if state.loaded.get(tables.CUSTOMER) is None or state.loaded.get(tables.CROSSWALK) is None or silver.empty:
             return 0
-        since = watermark - state.reach
         state.forget_before(since)
 
         def recent(name: str) -> pd.DataFrame:
