@@ -8,7 +8,10 @@ account of each event read back from its message in ``bronze.stream_events``, an
 - **justified**: each firing of gold.trigger_events is one of the recomputed candidates (same key, trigger,
   customer) and its channel is one the customer can be reached on for that trigger now;
 - **none missed**: each recomputed candidate that may be sent now (a channel, no objection) has a firing of the
-  same trigger to the same customer within the frequency cap (itself, or the one that capped it).
+  same trigger to the same customer within the frequency cap (itself, or the one that capped it). Here an event
+  is resolved only through the links known at its time (``stream_identity_links.event_time`` not after it): a
+  stream cannot fire on a cart whose cookie is revealed by a login days later, which a recomputation with every
+  link would count.
 
 Example::
 
@@ -21,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import reduce
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from spark_lib import tables
@@ -47,6 +50,8 @@ class CheckResult:
     candidates: int
     deliverable: int
     missed: int
+    #: trigger -> candidates missed
+    missed_per_trigger: dict[str, int]
 
 
 def account_keys(lake: Lakehouse, sources: SourcesConfig) -> DataFrame:
@@ -63,14 +68,33 @@ def account_keys(lake: Lakehouse, sources: SourcesConfig) -> DataFrame:
     return found.select("interaction_key", F.concat(F.lit(f"{accounts}:"), "account").alias("account_key")).distinct()
 
 
-def batch_candidates(lake: Lakehouse, sources: SourcesConfig, config: TriggersConfig) -> DataFrame:
-    """Every trigger's candidates recomputed in batch from the tables (see the module docstring)."""
+def resolve_as_known(events: DataFrame, crosswalk: DataFrame, links: DataFrame | None) -> DataFrame:
+    """``events`` plus ``customer_id`` as :func:`~spark_lib.streaming.stream.resolve_customers` gives it, through
+    the links whose time is not after the event's only."""
+    resolved = events.join(crosswalk.select("record_key", F.col("customer_id").alias("_own")), "record_key", "left")
+    if links is None:
+        return resolved.withColumnRenamed("_own", "customer_id")
+    known = (links.select(F.col("record_key").alias("_record"), "account_record_key", F.col("event_time").alias("_linked_at"))
+             .join(crosswalk.select(F.col("record_key").alias("account_record_key"), F.col("customer_id").alias("_linked")),
+                   "account_record_key"))
+    pairs = resolved.join(known, (F.col("_record") == F.col("record_key")) & (F.col("_linked_at") <= F.col("event_time")),
+                          "left")
+    latest = Window.partitionBy("interaction_key").orderBy(F.col("_linked_at").desc_nulls_last(), "account_record_key")
+    pairs = pairs.withColumn("_rank", F.row_number().over(latest)).where("_rank = 1")
+    return (pairs.withColumn("customer_id", F.coalesce("_own", "_linked"))
+            .drop("_own", "_linked", "_record", "_linked_at", "account_record_key", "_rank"))
+
+
+def batch_candidates(lake: Lakehouse, sources: SourcesConfig, config: TriggersConfig, as_known: bool = False) -> DataFrame:
+    """Every trigger's candidates recomputed in batch from the tables (see the module docstring); ``as_known``:
+    each event resolved through the links known at its time only."""
     crosswalk, links = lake.read(tables.CROSSWALK), lake.read_or_none(tables.STREAM_IDENTITY_LINKS)
     watermark = lake.read(tables.STREAM_BATCHES).agg(F.max("watermark")).first()[0]
     rows = reduce(DataFrame.unionByName, [
         lake.read(tables.interactions(name)).select(F.lit(name).alias("table"), *COLUMNS[:1], *COLUMNS[2:])
         for name in ("navigation_events", "orders") if lake.exists(tables.interactions(name))])
-    events = resolve_customers(rows.join(account_keys(lake, sources), "interaction_key", "left"), crosswalk, links)
+    resolve = resolve_as_known if as_known else resolve_customers
+    events = resolve(rows.join(account_keys(lake, sources), "interaction_key", "left"), crosswalk, links)
     events = events.localCheckpoint()
     mailings = None
     if lake.exists(tables.interactions("mailings")):
@@ -97,17 +121,20 @@ def batch_candidates(lake: Lakehouse, sources: SourcesConfig, config: TriggersCo
 
 def check_firings(lake: Lakehouse, sources: SourcesConfig, config: TriggersConfig) -> CheckResult:
     """gold.trigger_events against :func:`batch_candidates` (see the module docstring)."""
-    candidates = batch_candidates(lake, sources, config).localCheckpoint()
     fired = lake.read(tables.TRIGGER_EVENTS).localCheckpoint()
     customers = lake.read(tables.CUSTOMER)
     channel = F.coalesce(*[F.when(F.col("trigger") == t.name, F.coalesce(*[F.when(contactable(c), F.lit(c))
                                                                            for c in t.channels]))
                            for t in config.triggers])
-    reachable = candidates.join(customers, "customer_id").select(
-        "trigger_key", "trigger", "customer_id", "event_time", channel.alias("channel")).where(F.col("channel").isNotNull())
-    justified = fired.join(reachable.select("trigger_key", "trigger", "customer_id", "channel").distinct(),
+
+    def reachable(candidates: DataFrame) -> DataFrame:
+        return candidates.join(customers, "customer_id").select(
+            "trigger_key", "trigger", "customer_id", "event_time", channel.alias("channel")).where(F.col("channel").isNotNull())
+
+    candidates = batch_candidates(lake, sources, config).localCheckpoint()
+    justified = fired.join(reachable(candidates).select("trigger_key", "trigger", "customer_id", "channel").distinct(),
                            ["trigger_key", "trigger", "customer_id", "channel"], "left_semi")
-    wanted = reachable
+    wanted = reachable(batch_candidates(lake, sources, config, as_known=True))
     if lake.exists(tables.OBJECTIONS):
         objecting = objecting_customers(lake.read(tables.CROSSWALK), customers, lake.read(tables.OBJECTIONS),
                                         lakehouse_key(lake.root))
@@ -116,7 +143,8 @@ def check_firings(lake: Lakehouse, sources: SourcesConfig, config: TriggersConfi
     made = fired.select("trigger", "customer_id", F.col("event_time").alias("fired_time")).alias("f")
     covered = ((F.col("f.trigger") == F.col("w.trigger")) & (F.col("f.customer_id") == F.col("w.customer_id"))
                & (F.abs(F.unix_timestamp("f.fired_time") - F.unix_timestamp("w.event_time")) < cap))
-    missed = wanted.alias("w").join(made, covered, "left_anti")
+    wanted = wanted.localCheckpoint()
+    missed = {row.trigger: row["count"] for row in wanted.alias("w").join(made, covered, "left_anti").groupBy("trigger").count().collect()}
     total = fired.count()
     return CheckResult(fired=total, unjustified=total - justified.count(), candidates=candidates.count(),
-                       deliverable=wanted.count(), missed=missed.count())
+                       deliverable=wanted.count(), missed=sum(missed.values()), missed_per_trigger=missed)

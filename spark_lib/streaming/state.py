@@ -29,7 +29,6 @@ from typing import Iterable
 
 import pandas as pd
 import pyarrow as pa
-from deltalake import DeltaTable
 from pyspark.sql import functions as F
 
 from spark_lib import tables
@@ -38,6 +37,7 @@ from spark_lib.gold.audiences import contactable
 from spark_lib.privacy.footprint import objecting_customers
 from spark_lib.privacy.identifiers import lakehouse_key
 from spark_lib.storage import Lakehouse
+from spark_lib.streaming.commits import OPEN_TABLES
 from spark_lib.streaming.events import event_sources
 from spark_lib.streaming.rules import epoch_seconds
 from spark_lib.streaming.triggers import TriggersConfig
@@ -77,7 +77,6 @@ class StreamState:
         self.accounts = account_source(sources)
         windows = [t.window for t in config.triggers if t.within and t.rule != "catalogue_visit"]
         self.reach = LOOKBACK + max(windows, default=dt.timedelta(0))
-        self._tables: dict[str, DeltaTable] = {}
         #: the version of each table the memory stands for (None: no table)
         self.loaded: dict[str, int | None] = {}
         self.crosswalk: dict[str, str] = {}
@@ -97,18 +96,11 @@ class StreamState:
 
     def version(self, table: str) -> int | None:
         """The table's latest version (None: not there); the log is read incrementally."""
-        path = self.lake.path(table)
-        known = self._tables.get(table)
-        if known is None:
-            if not DeltaTable.is_deltatable(path):
-                return None
-            known = self._tables[table] = DeltaTable(path)
-        else:
-            known.update_incremental()
-        return known.version()
+        found = OPEN_TABLES.get(self.lake.path(table))
+        return None if found is None else found.version()
 
     def _read(self, table: str, columns: Iterable[str]) -> pd.DataFrame:
-        return to_frame(self._tables[table].to_pyarrow_table(columns=list(columns)))
+        return to_frame(OPEN_TABLES.get(self.lake.path(table)).to_pyarrow_table(columns=list(columns)))
 
     def wrote(self, table: str) -> None:
         """The stream committed to ``table`` and updated the memory accordingly: it stands for the new version."""
@@ -131,9 +123,11 @@ class StreamState:
             self.channels = self._channels() if tables.CUSTOMER in present else {}
         if changed & {tables.CROSSWALK, tables.CUSTOMER, tables.OBJECTIONS}:
             self.objecting = self._objecting()
-        if tables.interactions("mailings") in changed:
-            self.mailings = (self._read(tables.interactions("mailings"), SILVER_COLUMNS)
-                             if tables.interactions("mailings") in present else None)
+        if changed & {tables.interactions("mailings"), tables.CROSSWALK}:
+            self.mailings = None
+            if self.loaded[tables.interactions("mailings")] is not None:
+                mailings = self._read(tables.interactions("mailings"), SILVER_COLUMNS)
+                self.mailings = mailings.assign(customer_id=mailings["record_key"].map(self.crosswalk).astype("object"))
         if tables.CUSTOMER_RECORDS in changed:
             self.records_first_seen = self._records_first_seen() if tables.CUSTOMER_RECORDS in present else {}
         for name in ("navigation_events", "orders"):
@@ -242,6 +236,18 @@ class StreamState:
             if account not in seen or time < seen[account]:
                 seen[account] = time
         return seen
+
+    def resolved_mailings(self) -> pd.DataFrame | None:
+        """silver.mailings with each record's customer: the crosswalk's (resolved when the memory was loaded), else
+        the customer of an account a link ties the record to (normally none: links tie the records of events)."""
+        mailings = self.mailings
+        if mailings is None:
+            return None
+        linked = mailings["customer_id"].isna() & mailings["record_key"].isin(self.links.keys())
+        if linked.any():
+            mailings = mailings.copy()
+            mailings.loc[linked, "customer_id"] = self.resolve(mailings.loc[linked, "record_key"])
+        return mailings
 
     def resolve(self, record_keys: pd.Series) -> pd.Series:
         """Each record's customer: its own in the crosswalk, else that of the account it was last tied to (the

@@ -45,7 +45,8 @@ import time
 from dataclasses import asdict, dataclass
 from functools import reduce
 from pathlib import Path
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import pandas as pd
 import pyarrow as pa
@@ -157,6 +158,16 @@ def resolve_customers(events: DataFrame, crosswalk: DataFrame | None, links: Dat
     else:
         resolved = resolved.withColumn("_linked", F.lit(None).cast("string"))
     return resolved.withColumn("customer_id", F.coalesce("_own", "_linked")).drop("_own", "_linked")
+
+
+def warm_up(spark: SparkSession, specs: list[SourceSpec]) -> None:
+    """Run a micro-batch's two Spark queries once on a message that writes nothing: a JVM's first queries are
+    slow (class loading, just-in-time compilation), and the first micro-batch would wait for them."""
+    message = spark.createDataFrame([("warm-up", 0, 0, utc_now(), None, b"{}")],
+                                    "topic string, partition int, offset long, timestamp timestamp, key binary, value binary")
+    parse_messages(message, [s.name for s in specs]).toArrow()
+    local = spark.createDataFrame([(spec.name, "{}") for spec in specs], "source string, data string")
+    reduce(DataFrame.unionByName, [interactions(source_rows(local, spec, utc_now()), spec) for spec in specs]).toArrow()
 
 
 def utc_now() -> dt.datetime:
@@ -291,17 +302,18 @@ class MicroBatch:
 
     ``query_id``: the streaming query's id (kept in its checkpoint): with the micro-batch id, it makes the
     appends idempotent. ``outbound``: where firings are published (None: gold.trigger_events only).
-    ``progress``: told one line per micro-batch (counts and times only)."""
+    ``progress``: told one line per micro-batch (counts and times only). ``state``: the memory of the earlier
+    micro-batches (default: a new one, built from Delta at the first micro-batch)."""
 
     def __init__(self, lake: Lakehouse, sources: SourcesConfig, config: TriggersConfig, query_id: str,
                  outbound: KafkaOutbound | FolderOutbound | None = None,
-                 progress: Callable[[str], None] | None = None):
+                 progress: Callable[[str], None] | None = None, state: StreamState | None = None):
         if not query_id:
             raise ValueError("'query_id' of a MicroBatch cannot be empty")
         self.lake, self.sources, self.config, self.query_id, self.outbound = lake, sources, config, query_id, outbound
         self.progress = progress
         self.specs = [spec for _, spec in event_sources(sources)]
-        self.state = StreamState(lake, sources, config)
+        self.state = state or StreamState(lake, sources, config)
         self.reports: list[BatchReport] = []
 
     def process(self, messages: DataFrame, batch_id: int) -> BatchReport:
@@ -464,9 +476,7 @@ class MicroBatch:
         account_of = dict(zip(accounts["interaction_key"], accounts["account_record_key"]))
         batch = silver.assign(account_key=silver["interaction_key"].map(account_of).astype("object"),
                               customer_id=state.resolve(silver["record_key"]))
-        mailings = state.mailings
-        if mailings is not None:
-            mailings = mailings.assign(customer_id=state.resolve(mailings["record_key"]))
+        mailings = state.resolved_mailings()
         inputs = RuleInputs(batch=batch, navigation=recent("navigation_events"), orders=recent("orders"),
                             mailings=mailings, first_seen=state.first_seen(), watermark=watermark)
         new = deliverable(evaluate(self.config, inputs), self.config, state.channels, state.objecting, state.fired_times)
@@ -478,6 +488,28 @@ class MicroBatch:
         if self.outbound is not None and ours:
             self.outbound.publish(ours, batch_id)
         return inserted
+
+
+#: Spark settings for the stream's queries: two per micro-batch, on a few thousand rows each, where compiling
+#: generated code (Janino) costs more than it saves. Session settings, set for the stream's run only.
+SMALL_QUERY_SETTINGS = {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+                        "spark.sql.shuffle.partitions": "1"}
+
+
+@contextmanager
+def small_query_settings(spark: SparkSession) -> Iterator[None]:
+    """:data:`SMALL_QUERY_SETTINGS` in the block, the session's own values restored after it."""
+    before = {key: spark.conf.get(key, None) for key in SMALL_QUERY_SETTINGS}
+    for key, value in SMALL_QUERY_SETTINGS.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
 
 
 def query_id(checkpoint: str | Path) -> str | None:
