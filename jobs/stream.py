@@ -129,6 +129,7 @@ def run(args: argparse.Namespace, settings: Settings):
         messages = kafka_messages(ctx.spark, settings.bootstrap_servers, topics, args.max_offsets_per_trigger)
         outbound = KafkaOutbound(settings.bootstrap_servers, settings.config.stream.outbound_topic)
     made: list[MicroBatch] = []
+    specs = [spec for _, spec in event_sources(ctx.sources)]
     state = StreamState(ctx.lake, ctx.sources, settings.config)
 
     def make_batch(query_id: str) -> MicroBatch:
@@ -140,9 +141,9 @@ def run(args: argparse.Namespace, settings: Settings):
     with small_query_settings(ctx.spark):
         # the memory and the JVM made ready before the first message is read: no first micro-batch waits for them
         state.refresh()
-        warm_up(ctx.spark, [spec for _, spec in event_sources(ctx.sources)])
+        warm_up(ctx.spark, specs)
         progress("memory of the earlier micro-batches rebuilt from Delta, queries warmed up")
-        query = start_stream(messages, settings.checkpoint, make_batch, once=once,
+        query = start_stream(messages, settings.checkpoint, make_batch, specs, once=once,
                              trigger_seconds=settings.config.stream.trigger_seconds)
         progress(f"query {query.id} started ({'available now' if once else f'every {settings.config.stream.trigger_seconds} s'}); "
                  f"checkpoint {settings.checkpoint}")

@@ -2,8 +2,8 @@
 one micro-batch at a time (``MicroBatch.process``, what foreachBatch calls) and through the job itself, from a
 real Kafka broker (one for the module) and from a landing folder. Every firing expected is listed.
 
-The micro-batches take 15-30 s each on a 2-core machine: the tests that run them are ``slow`` (``make test-slow``);
-``make test`` runs the configuration and status tests.
+A micro-batch takes a few seconds, but the tests that run them start brokers, streams and processes (minutes in
+all): they are ``slow`` (``make test-slow``); ``make test`` runs the configuration and status tests.
 
 The customers (gold.customer_crosswalk and gold.customer written by hand, as the batch would):
 

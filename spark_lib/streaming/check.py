@@ -8,7 +8,8 @@ account of each event read back from its message in ``bronze.stream_events``, an
 - **justified**: each firing of gold.trigger_events is one of the recomputed candidates (same key, trigger,
   customer) and its channel is one the customer can be reached on for that trigger now;
 - **none missed**: each recomputed candidate that may be sent now (a channel, no objection) has a firing of the
-  same trigger to the same customer within the frequency cap (itself, or the one that capped it). Here an event
+  same trigger to the same customer within the frequency cap (itself, or the one that capped it), or of its key
+  (a key fires once: a catalogue per customer and mailing, a welcome per account). Here an event
   is resolved only through the links known at its time (``stream_identity_links.event_time`` not after it): a
   stream cannot fire on a cart whose cookie is revealed by a login days later, which a recomputation with every
   link would count.
@@ -140,9 +141,11 @@ def check_firings(lake: Lakehouse, sources: SourcesConfig, config: TriggersConfi
                                         lakehouse_key(lake.root))
         wanted = wanted.join(objecting, "customer_id", "left_anti")
     cap = int(config.stream.frequency_cap_hours * 3600)
-    made = fired.select("trigger", "customer_id", F.col("event_time").alias("fired_time")).alias("f")
+    made = fired.select(F.col("trigger_key").alias("fired_key"), "trigger", "customer_id",
+                        F.col("event_time").alias("fired_time")).alias("f")
     covered = ((F.col("f.trigger") == F.col("w.trigger")) & (F.col("f.customer_id") == F.col("w.customer_id"))
-               & (F.abs(F.unix_timestamp("f.fired_time") - F.unix_timestamp("w.event_time")) < cap))
+               & ((F.abs(F.unix_timestamp("f.fired_time") - F.unix_timestamp("w.event_time")) < cap)
+                  | (F.col("fired_key") == F.col("w.trigger_key"))))
     wanted = wanted.localCheckpoint()
     missed = {row.trigger: row["count"] for row in wanted.alias("w").join(made, covered, "left_anti").groupBy("trigger").count().collect()}
     total = fired.count()

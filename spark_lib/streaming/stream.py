@@ -13,23 +13,34 @@ Each micro-batch of messages goes through :meth:`MicroBatch.process`, in this or
 5. an event carrying an account id (a login, an order) -> ``silver.stream_identity_links``: its record (the
    cookie, the order) belongs to the account's record (``eshop_accounts:<account id>``), whose customer the
    crosswalk gives;
-6. the triggers of ``conf/triggers.yaml`` (:mod:`spark_lib.streaming.triggers`) on the events resolved to
-   customers (:func:`resolve_customers`: the record's own customer in ``gold.customer_crosswalk``, else its
-   account's) -> ``gold.trigger_events`` and the outbound topic (or folder);
+6. the triggers of ``conf/triggers.yaml`` (:mod:`spark_lib.streaming.rules`) on the events resolved to
+   customers (the record's own customer in ``gold.customer_crosswalk``, else its account's) ->
+   ``gold.trigger_events`` and the outbound topic (or folder);
 7. one row per micro-batch -> ``ops.stream_batches`` (counts, the new watermark, timing): ``rcu stream --status``.
+
+**Two Spark jobs a micro-batch.** A micro-batch is a few thousand messages; a Spark query on so little data costs
+about a second on a 2-core machine, and a Delta commit through Spark another. So Spark does what only it must:
+read the messages through its Kafka connector and parse them (:func:`parse_messages`), and standardise the events
+with the batch's own :func:`~spark_lib.silver.interactions`; both results come to the driver through Arrow. The
+rest is pandas on the driver (the rules, :mod:`spark_lib.streaming.rules`) and small Delta commits through
+delta-rs (:mod:`spark_lib.streaming.commits`), to the same tables Spark reads.
 
 **Exactly once.** Spark's checkpoint replays a micro-batch that a kill interrupted with the same id and the same
 messages. Appends (bronze, quarantine, late events, batches) use Delta's idempotent writes keyed by the query id
-and the micro-batch id (:meth:`~spark_lib.storage.Lakehouse.append_once`); silver, links and triggers are
-insert-only MERGEs on their keys. Everything a micro-batch decides depends on the messages and on tables as the
-earlier micro-batches left them (the watermark comes from ``ops.stream_batches`` rows of earlier ids), so a
-replay decides the same and writes nothing twice. A firing already in ``gold.trigger_events`` is published
-again when its micro-batch is replayed (the outbound topic is at least once; its key is ``trigger_key``).
+and the micro-batch id (:func:`~spark_lib.streaming.commits.append_once`, Delta's ``txn`` action as Spark's
+``txnAppId``/``txnVersion`` write it); silver, links and triggers are insert-only MERGEs on their keys
+(:func:`~spark_lib.streaming.commits.insert_new`). Everything a micro-batch decides depends on the messages and
+on tables as the earlier micro-batches left them (the watermark comes from ``ops.stream_batches`` rows of earlier
+ids), so a replay decides the same and writes nothing twice. A firing already in ``gold.trigger_events`` is
+published again when its micro-batch is replayed (the outbound topic is at least once; its key is
+``trigger_key``).
 
-**State in Delta, not in Spark's stateful operators.** Open carts, sessions and accounts seen are the silver
-tables themselves, read back by each micro-batch over a bounded look-back: they survive a restart, a new
-checkpoint and a change of the triggers file, the batch sees them, and one micro-batch's work is plain
-DataFrame code that tests call directly.
+**State in Delta, held in memory.** Open carts, sessions and accounts seen are the silver tables themselves, not
+Spark's stateful operators: they survive a restart, a new checkpoint and a change of the triggers file, and the
+batch sees them. :class:`~spark_lib.streaming.state.StreamState` holds what the rules read of them (a look-back
+of a day behind the watermark, the links, the firings, the crosswalk, the consents) between micro-batches: built
+from Delta when the stream starts, updated by the stream's own writes, read again when a table's Delta version
+moves under it.
 
 Example::
 
@@ -54,12 +65,14 @@ import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StringType, StructField, StructType
 from pyspark.sql.window import Window
 
 from spark_lib import tables
 from spark_lib.config import SourceSpec, SourcesConfig
-from spark_lib.silver import interactions
+from spark_lib.schemas import INTERACTIONS
+from spark_lib.silver import interaction_rows
 from spark_lib.storage import Lakehouse
 from spark_lib.streaming.commits import append_once, insert_new
 from spark_lib.streaming.events import event_sources
@@ -69,6 +82,12 @@ from spark_lib.streaming.triggers import FIRED_COLUMNS, TriggersConfig
 
 #: the columns of a message, from Kafka or from a landing folder (see :func:`kafka_messages`, :func:`folder_messages`)
 MESSAGE_COLUMNS = ("topic", "partition", "offset", "timestamp", "key", "value")
+#: what identifies a message
+MESSAGE_KEY = ("topic", "partition", "offset")
+#: a standardised event in a row of :func:`prepare` (null in a message's row: every field nullable)
+SILVER_STRUCT = StructType([StructField(f.name, f.dataType, True) for f in INTERACTIONS.fields])
+#: the silver interaction rows as written (the batch's schema, its non-null fields included)
+SILVER_ARROW = to_arrow_schema(INTERACTIONS, timezone="UTC")
 #: the top-level fields of a message's value (``data`` kept as JSON text)
 VALUE_SCHEMA = StructType([StructField(name, StringType()) for name in
                            ("event_id", "event_time", "event_type", "kind", "source", "record_id", "data")])
@@ -132,17 +151,36 @@ def data_schema(spec: SourceSpec) -> StructType:
     return struct(tree)
 
 
-def source_rows(valid: DataFrame, spec: SourceSpec, ingested_at: dt.datetime) -> DataFrame:
-    """The events of ``spec`` as the source's own rows (its columns, ``_ingested_at``): what the batch's bronze
-    holds, so that :func:`spark_lib.silver.interactions` standardises them as it does the batch's."""
-    rows = valid.where(F.col("source") == spec.name).select(
-        F.from_json("data", data_schema(spec)).alias("d"), F.lit(ingested_at).cast("timestamp").alias("_ingested_at"))
-    return rows.select("d.*", "_ingested_at")
+def prepare(messages: DataFrame, specs: list[SourceSpec]) -> DataFrame:
+    """One query for a micro-batch's Spark work: the messages parsed (:func:`parse_messages`; ``table`` and
+    ``silver`` null), then one row per usable event standardised by the batch's own
+    :func:`~spark_lib.silver.interaction_rows` (``table``: its silver table, ``silver``: the row, ``topic``,
+    ``partition``, ``offset``: its message; the parsed columns null). Built once on the streaming DataFrame, so a
+    micro-batch builds no plan of its own (building the standardisation's costs a second each time); the
+    duplicates and the late events are left out on the driver (:meth:`MicroBatch.silver_rows`)."""
+    parsed = parse_messages(messages, [s.name for s in specs])
+    branches = [parsed.select(*parsed.columns, F.lit(None).cast("string").alias("table"),
+                              F.lit(None).cast(SILVER_STRUCT).alias("silver"))]
+    for spec in specs:
+        bronze = (parsed.where(F.col("reason").isNull() & (F.col("source") == spec.name))
+                  .select(F.from_json("data", data_schema(spec)).alias("_d"),
+                          F.lit(None).cast("timestamp").alias("_ingested_at"),   # set on the driver
+                          *[F.col(c).alias(f"_{c}") for c in MESSAGE_KEY])
+                  .select("_d.*", "_ingested_at", *[f"_{c}" for c in MESSAGE_KEY]))
+        rows = interaction_rows(bronze, spec, keep=[f"_{c}" for c in MESSAGE_KEY])
+        branches.append(rows.select(
+            *[F.col(f"_{c}").alias(c) if c in MESSAGE_KEY else F.lit(None).cast(parsed.schema[c].dataType).alias(c)
+              for c in parsed.columns],
+            F.lit(spec.interactions.table).alias("table"),
+            F.struct(*[F.col(f.name) for f in INTERACTIONS.fields]).cast(SILVER_STRUCT).alias("silver")))
+    return reduce(DataFrame.unionByName, branches)
 
 
 def resolve_customers(events: DataFrame, crosswalk: DataFrame | None, links: DataFrame | None) -> DataFrame:
     """``events`` (with ``record_key``) plus ``customer_id``: the record's customer in the crosswalk, else the
-    customer of the account the record was last tied to (``silver.stream_identity_links``), else null."""
+    customer of the account the record was last tied to (``silver.stream_identity_links``), else null. In Spark,
+    on whole tables (the recomputation of :mod:`spark_lib.streaming.check`); a micro-batch resolves in memory
+    by the same rule (:meth:`~spark_lib.streaming.state.StreamState.resolve`)."""
     if crosswalk is None:
         return events.withColumn("customer_id", F.lit(None).cast("string"))
     own = crosswalk.select("record_key", F.col("customer_id").alias("_own"))
@@ -161,13 +199,11 @@ def resolve_customers(events: DataFrame, crosswalk: DataFrame | None, links: Dat
 
 
 def warm_up(spark: SparkSession, specs: list[SourceSpec]) -> None:
-    """Run a micro-batch's two Spark queries once on a message that writes nothing: a JVM's first queries are
-    slow (class loading, just-in-time compilation), and the first micro-batch would wait for them."""
+    """Run a micro-batch's Spark query once on a message that writes nothing: a JVM's first queries are slow
+    (class loading, just-in-time compilation), and the first micro-batch would wait for them."""
     message = spark.createDataFrame([("warm-up", 0, 0, utc_now(), None, b"{}")],
                                     "topic string, partition int, offset long, timestamp timestamp, key binary, value binary")
-    parse_messages(message, [s.name for s in specs]).toArrow()
-    local = spark.createDataFrame([(spec.name, "{}") for spec in specs], "source string, data string")
-    reduce(DataFrame.unionByName, [interactions(source_rows(local, spec, utc_now()), spec) for spec in specs]).toArrow()
+    prepare(message, specs).toArrow()
 
 
 def utc_now() -> dt.datetime:
@@ -317,10 +353,21 @@ class MicroBatch:
         self.reports: list[BatchReport] = []
 
     def process(self, messages: DataFrame, batch_id: int) -> BatchReport:
-        """Write what the messages of micro-batch ``batch_id`` give; a replay of the same id writes nothing twice."""
+        """Write what the messages (:data:`MESSAGE_COLUMNS`) of micro-batch ``batch_id`` give; a replay of the
+        same id writes nothing twice."""
+        return self.process_prepared(prepare(messages, self.specs), batch_id)
+
+    def process_prepared(self, prepared: DataFrame, batch_id: int) -> BatchReport:
+        """:meth:`process` of messages already through :func:`prepare` (what the stream's foreachBatch gets)."""
         started, ingested_at = time.perf_counter(), utc_now()
-        parsed = to_frame(parse_messages(messages, [s.name for s in self.specs]).toArrow())
-        report = self._process(parsed, batch_id, ingested_at, started)
+        rows = prepared.toArrow()
+        is_message = pc.is_null(rows["table"])
+        parsed = to_frame(rows.filter(is_message).drop_columns(["table", "silver"]))
+        events = rows.filter(pc.invert(is_message))
+        struct = events["silver"].combine_chunks()
+        silver = pa.Table.from_arrays([*struct.flatten(), *[events[c] for c in ("table", *MESSAGE_KEY)]],
+                                      names=[*[f.name for f in struct.type], "table", *MESSAGE_KEY])
+        report = self._process(parsed, silver, batch_id, ingested_at, started)
         self.reports.append(report)
         if self.progress is not None:
             self.progress(f"micro-batch {batch_id}: {report.messages:,} messages, {report.quarantined:,} quarantined, "
@@ -331,7 +378,8 @@ class MicroBatch:
     def _path(self, table: str) -> str:
         return self.lake.path(table)
 
-    def _process(self, parsed: pd.DataFrame, batch_id: int, ingested_at: dt.datetime, started: float) -> BatchReport:
+    def _process(self, parsed: pd.DataFrame, standardised: pa.Table, batch_id: int, ingested_at: dt.datetime,
+                 started: float) -> BatchReport:
         qid, state = self.query_id, self.state
         if parsed.empty:
             return BatchReport(batch_id, 0, 0, 0, 0, 0, 0, None, None, time.perf_counter() - started)
@@ -352,7 +400,7 @@ class MicroBatch:
                 append_once(self._path(tables.LATE_EVENTS), self.late_rows(valid[behind], previous - delay, ingested_at),
                             tables.LATE_EVENTS.keys, qid, batch_id)
             valid = valid[~behind]
-        silver, inserted = self.write_silver(valid, ingested_at)
+        silver, inserted = self.write_silver(self.silver_rows(standardised, valid, ingested_at))
         accounts = self.account_events(valid)
         links = self.write_links(accounts, ingested_at)
         newest = valid["event_time"].max() if not valid.empty else None
@@ -397,21 +445,23 @@ class MicroBatch:
                            seconds_late=[epoch(watermark) - epoch(t) for t in late["event_time"]])
         return arrow_rows(rows, LATE_SCHEMA)
 
-    def write_silver(self, valid: pd.DataFrame, ingested_at: dt.datetime) -> tuple[pd.DataFrame, int]:
-        """Standardise the events with the batch's :func:`spark_lib.silver.interactions` (one Spark job for every
-        source present) and insert those not yet in their silver table; returns the rows (``table`` added: they
-        are the micro-batch's events for the triggers) and how many were inserted."""
-        present = [spec for spec in self.specs if (valid["source"] == spec.name).any()]
-        if not present:
-            return pd.DataFrame(columns=["table", "interaction_key", "record_key", "event_type", "event_time", "page",
-                                         "campaign_id"]), 0
-        spark = self.lake.spark
-        local = spark.createDataFrame(pa.Table.from_pandas(valid[["source", "data"]], preserve_index=False))
-        frames = [interactions(source_rows(local, spec, ingested_at), spec)
-                  .select(F.lit(spec.interactions.table).alias("table"), "*") for spec in present]
-        rows = reduce(DataFrame.unionByName, frames).toArrow()
+    @staticmethod
+    def silver_rows(standardised: pa.Table, valid: pd.DataFrame, ingested_at: dt.datetime) -> pa.Table:
+        """The standardised rows of the on-time ``valid`` messages, as :func:`~spark_lib.silver.interactions`
+        keeps them: an event id, once per interaction key (they share ``ingested_at``: any one of them)."""
+        on_time = pa.table({c: pa.array(valid[c].tolist(), standardised.schema.field(c).type) for c in MESSAGE_KEY})
+        rows = standardised.join(on_time, list(MESSAGE_KEY), join_type="inner").drop_columns(list(MESSAGE_KEY))
+        rows = rows.filter(pc.is_valid(rows["event_id"]))
+        rows = rows.filter(pa.array(~rows["interaction_key"].to_pandas().duplicated().to_numpy()))
+        at = rows.schema.get_field_index("ingested_at")
+        rows = rows.set_column(at, rows.schema.field(at), pa.array([ingested_at] * rows.num_rows, rows.schema.field(at).type))
+        return rows.select([*SILVER_ARROW.names, "table"]).cast(pa.schema([*SILVER_ARROW, pa.field("table", pa.string())]))
+
+    def write_silver(self, rows: pa.Table) -> tuple[pd.DataFrame, int]:
+        """Insert the events not yet in their silver interaction table; returns the rows as pandas (``table``
+        added: they are the micro-batch's events for the triggers) and how many were inserted."""
         inserted = 0
-        for name in dict.fromkeys(spec.interactions.table for spec in present):
+        for name in dict.fromkeys(rows["table"].to_pylist()):
             table = tables.interactions(name)
             mine = rows.filter(pc.equal(rows["table"], name)).drop_columns(["table"])
             inserted += insert_new(self._path(table), mine, table.keys)
@@ -520,9 +570,10 @@ def query_id(checkpoint: str | Path) -> str | None:
     return json.loads(metadata.read_text().splitlines()[0])["id"]
 
 
-def start_stream(messages: DataFrame, checkpoint: str | Path, make_batch: Callable[[str], MicroBatch], *,
-                 once: bool, trigger_seconds: int = 5) -> StreamingQuery:
-    """Start the query that hands each micro-batch of ``messages`` to a :class:`MicroBatch`: available-now with
+def start_stream(messages: DataFrame, checkpoint: str | Path, make_batch: Callable[[str], MicroBatch],
+                 specs: list[SourceSpec], *, once: bool, trigger_seconds: int = 5) -> StreamingQuery:
+    """Start the query that hands each micro-batch of ``messages`` (through :func:`prepare`: the plan is built
+    once) to a :class:`MicroBatch`: available-now with
     ``once`` (what is there now, then stop), else one micro-batch every ``trigger_seconds``.
     ``make_batch(query_id)`` builds it at the first micro-batch, when the checkpoint names the query."""
     made: list[MicroBatch] = []
@@ -530,8 +581,8 @@ def start_stream(messages: DataFrame, checkpoint: str | Path, make_batch: Callab
     def each(df: DataFrame, batch_id: int) -> None:
         if not made:
             made.append(make_batch(query_id(checkpoint)))
-        made[0].process(df, batch_id)
+        made[0].process_prepared(df, batch_id)
 
-    writer = messages.writeStream.foreachBatch(each).option("checkpointLocation", str(checkpoint))
+    writer = prepare(messages, specs).writeStream.foreachBatch(each).option("checkpointLocation", str(checkpoint))
     writer = writer.trigger(availableNow=True) if once else writer.trigger(processingTime=f"{trigger_seconds} seconds")
     return writer.start()
