@@ -18,12 +18,14 @@ Each micro-batch of messages goes through :meth:`MicroBatch.process`, in this or
    ``gold.trigger_events`` and the outbound topic (or folder);
 7. one row per micro-batch -> ``ops.stream_batches`` (counts, the new watermark, timing): ``rcu stream --status``.
 
-**Two Spark jobs a micro-batch.** A micro-batch is a few thousand messages; a Spark query on so little data costs
-about a second on a 2-core machine, and a Delta commit through Spark another. So Spark does what only it must:
-read the messages through its Kafka connector and parse them (:func:`parse_messages`), and standardise the events
-with the batch's own :func:`~spark_lib.silver.interactions`; both results come to the driver through Arrow. The
-rest is pandas on the driver (the rules, :mod:`spark_lib.streaming.rules`) and small Delta commits through
-delta-rs (:mod:`spark_lib.streaming.commits`), to the same tables Spark reads.
+**One Spark query a micro-batch.** A micro-batch is a few thousand messages; a Spark query on so little data costs
+about a second on a 2-core machine, building its plan another, and a Delta commit through Spark another. So Spark
+does what only it must, in one query planned once on the streaming DataFrame (:func:`prepare`): read the messages
+through its Kafka connector, parse them (:func:`parse_messages`) and standardise the events with the batch's own
+projection (:func:`~spark_lib.silver.interaction_rows`); the result comes to the driver through Arrow. The rest is
+pandas on the driver (duplicates and late events left out as :func:`~spark_lib.silver.interactions` and the
+watermark do; the rules, :mod:`spark_lib.streaming.rules`) and small Delta commits through delta-rs
+(:mod:`spark_lib.streaming.commits`), to the same tables Spark reads.
 
 **Exactly once.** Spark's checkpoint replays a micro-batch that a kill interrupted with the same id and the same
 messages. Appends (bronze, quarantine, late events, batches) use Delta's idempotent writes keyed by the query id
@@ -540,10 +542,9 @@ class MicroBatch:
         return inserted
 
 
-#: Spark settings for the stream's queries: two per micro-batch, on a few thousand rows each, where compiling
+#: Spark settings for the stream's query: one per micro-batch, on a few thousand rows, where compiling
 #: generated code (Janino) costs more than it saves. Session settings, set for the stream's run only.
-SMALL_QUERY_SETTINGS = {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN",
-                        "spark.sql.shuffle.partitions": "1"}
+SMALL_QUERY_SETTINGS = {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
 
 
 @contextmanager
