@@ -8,8 +8,9 @@ Each micro-batch of messages goes through :meth:`MicroBatch.process`, in this or
 3. events older than the watermark (the latest event time of the earlier micro-batches less ``watermark_minutes``)
    -> ``silver.late_events`` with how late they are, and nowhere else;
 4. the others -> the silver interaction tables (``navigation_events``, ``orders``, ``campaign_events``) through
-   :func:`spark_lib.silver.interactions`, the batch's own standardisation, so both give the same
-   ``interaction_key`` and columns; an event already there (a duplicate) is not inserted again;
+   the batch's own standardisation (:func:`spark_lib.silver.interaction_rows`, duplicates dropped as
+   :func:`spark_lib.silver.interactions` does), so both give the same ``interaction_key`` and columns; an event
+   already there (a duplicate) is not inserted again;
 5. an event carrying an account id (a login, an order) -> ``silver.stream_identity_links``: its record (the
    cookie, the order) belongs to the account's record (``eshop_accounts:<account id>``), whose customer the
    crosswalk gives;
