@@ -6,7 +6,7 @@ JARS   := .jars
 PERSONS ?= 10000
 SIZES   ?= 10000,100000
 
-.PHONY: setup jars browser test test-slow test-fast demo bench bench-generate clean
+.PHONY: setup jars browser test test-slow test-fast demo bench bench-generate bench-stream clean
 
 ## setup: create .venv, install the pinned packages, fetch the jars from Maven Central (Delta Lake, Spark's Kafka
 ## connector, the Kafka broker) into .jars/
@@ -74,6 +74,14 @@ bench:
 ## bench-daily: a base of $(PERSONS) persons, then 3 days of the default daily delta, each a run-all; a run with no new file; a --full rebuild
 bench-daily:
 	$(BIN)/python benchmarks/bench_daily.py --persons $(PERSONS) --days 3
+
+## bench-stream: the stream at RATE messages/s for MINUTES (a broker started on 127.0.0.1, a base of STREAM_PERSONS built by
+## run-all, the generator's events replayed): latency publish -> trigger row, lag over time, a check of the firings
+RATE ?= 500
+MINUTES ?= 10
+STREAM_PERSONS ?= 20000
+bench-stream:
+	$(BIN)/python benchmarks/bench_stream.py --persons $(STREAM_PERSONS) --rate $(RATE) --minutes $(MINUTES)
 
 ## bench-generate: time and peak memory of generating 1M persons' raw files
 bench-generate:

@@ -109,8 +109,10 @@ def run(args: argparse.Namespace, settings: Settings):
     """Start the query and wait for it: until the topics' messages are processed with ``--once`` or a folder,
     else until Ctrl-C. Returns the micro-batches' reports."""
     from spark_lib.config import EVENT_KINDS
+    from spark_lib.streaming.events import event_sources
+    from spark_lib.streaming.state import StreamState
     from spark_lib.streaming.stream import (FolderOutbound, KafkaOutbound, MicroBatch, folder_messages,
-                                            kafka_messages, start_stream)
+                                            kafka_messages, small_query_settings, start_stream, warm_up)
 
     ctx = build_context(argparse.Namespace(conf_dir=args.conf_dir, lakehouse=settings.lakehouse, sources=args.sources),
                         "rcu-stream")
@@ -127,20 +129,28 @@ def run(args: argparse.Namespace, settings: Settings):
         messages = kafka_messages(ctx.spark, settings.bootstrap_servers, topics, args.max_offsets_per_trigger)
         outbound = KafkaOutbound(settings.bootstrap_servers, settings.config.stream.outbound_topic)
     made: list[MicroBatch] = []
+    specs = [spec for _, spec in event_sources(ctx.sources)]
+    state = StreamState(ctx.lake, ctx.sources, settings.config)
 
     def make_batch(query_id: str) -> MicroBatch:
-        made.append(MicroBatch(ctx.lake, ctx.sources, settings.config, query_id, outbound, progress))
+        made.append(MicroBatch(ctx.lake, ctx.sources, settings.config, query_id, outbound, progress, state))
         return made[0]
 
+
     once = args.once or bool(args.from_folder)
-    query = start_stream(messages, settings.checkpoint, make_batch, once=once,
-                         trigger_seconds=settings.config.stream.trigger_seconds)
-    progress(f"query {query.id} started ({'available now' if once else f'every {settings.config.stream.trigger_seconds} s'}); "
-             f"checkpoint {settings.checkpoint}")
-    try:
-        query.awaitTermination()
-    except KeyboardInterrupt:
-        query.stop()
+    with small_query_settings(ctx.spark):
+        # the memory and the JVM made ready before the first message is read: no first micro-batch waits for them
+        state.refresh()
+        warm_up(ctx.spark, specs)
+        progress("memory of the earlier micro-batches rebuilt from Delta, queries warmed up")
+        query = start_stream(messages, settings.checkpoint, make_batch, specs, once=once,
+                             trigger_seconds=settings.config.stream.trigger_seconds)
+        progress(f"query {query.id} started ({'available now' if once else f'every {settings.config.stream.trigger_seconds} s'}); "
+                 f"checkpoint {settings.checkpoint}")
+        try:
+            query.awaitTermination()
+        except KeyboardInterrupt:
+            query.stop()
     reports = made[0].reports if made else []
     progress(f"{len(reports)} micro-batch(es): {sum(r.messages for r in reports):,} messages, "
              f"{sum(r.fired for r in reports):,} trigger(s) fired")

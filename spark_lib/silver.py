@@ -12,6 +12,7 @@ canonical field, and these transformations do the rest.
 from __future__ import annotations
 
 from functools import reduce
+from typing import Sequence
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -137,6 +138,17 @@ def parse_amount(column: Column) -> Column:
 
 def interactions(bronze: DataFrame, spec: SourceSpec) -> DataFrame:
     """Bronze rows of one source -> ``silver.<interactions.table>`` rows keyed to their source record."""
+    rows = interaction_rows(bronze, spec)
+    latest = Window.partitionBy("interaction_key").orderBy(F.col("ingested_at").desc())
+    return rows.where(F.col("event_id").isNotNull()).withColumn("_rank", F.row_number().over(latest)).where(
+        "_rank = 1"
+    ).drop("_rank")
+
+
+def interaction_rows(bronze: DataFrame, spec: SourceSpec, keep: Sequence[str] = ()) -> DataFrame:
+    """The columns of :func:`interactions` row by row, every row kept (no event id, a repeated one), and the
+    bronze columns ``keep`` after them: a projection only, which a streaming query holds too (``rcu stream``
+    builds it once, :func:`spark_lib.streaming.stream.prepare`)."""
     if spec.interactions is None:
         raise ValueError(f"source {spec.name!r} has no 'interactions' section in its configuration")
     mapping = spec.interactions
@@ -169,8 +181,4 @@ def interactions(bronze: DataFrame, spec: SourceSpec) -> DataFrame:
     }
     for name in INTERACTION_FIELDS:
         columns.setdefault(name, value.get(name, F.lit(None)))
-    rows = bronze.select(*[columns[f.name].cast(f.dataType).alias(f.name) for f in INTERACTIONS.fields])
-    latest = Window.partitionBy("interaction_key").orderBy(F.col("ingested_at").desc())
-    return rows.where(F.col("event_id").isNotNull()).withColumn("_rank", F.row_number().over(latest)).where(
-        "_rank = 1"
-    ).drop("_rank")
+    return bronze.select(*[columns[f.name].cast(f.dataType).alias(f.name) for f in INTERACTIONS.fields], *keep)

@@ -2,8 +2,8 @@
 one micro-batch at a time (``MicroBatch.process``, what foreachBatch calls) and through the job itself, from a
 real Kafka broker (one for the module) and from a landing folder. Every firing expected is listed.
 
-The micro-batches take 15-30 s each on a 2-core machine: the tests that run them are ``slow`` (``make test-slow``);
-``make test`` runs the configuration and status tests.
+A micro-batch takes a few seconds, but the tests that run them start brokers, streams and processes (minutes in
+all): they are ``slow`` (``make test-slow``); ``make test`` runs the configuration and status tests.
 
 The customers (gold.customer_crosswalk and gold.customer written by hand, as the batch would):
 
@@ -40,6 +40,7 @@ from spark_lib.streaming import KafkaBroker
 from jobs import stream as stream_job
 from spark_lib.streaming.events import event_sources, to_event
 from spark_lib.streaming.kafka_client import EventProducer, create_topics, read_topic
+from spark_lib.streaming.check import check_firings
 from spark_lib.streaming.stream import MicroBatch, resolve_customers
 from spark_lib.config import DEFAULT_CONF_DIR, ConfigError
 from spark_lib.streaming.status import committed_offsets
@@ -319,6 +320,26 @@ def test_a_replayed_micro_batch_writes_nothing_twice(direct):
     _, shots, _ = direct
     assert shots[0] == shots[1] and shots[2] == shots[3]
     assert shots[0] != shots[2]
+
+
+@pytest.mark.slow
+def test_the_firings_are_those_a_recomputation_in_batch_from_silver_justifies(direct):
+    """The stream's rules (pandas, micro-batch by micro-batch) against the Spark rules on the whole tables."""
+    lake, _, _ = direct
+    result = check_firings(lake, SOURCES, load_triggers())
+    assert (result.fired, result.unjustified, result.missed) == (len(FIRED_1 | FIRED_2), 0, 0)
+
+
+@pytest.mark.slow
+def test_a_micro_batch_after_a_restart_decides_what_one_that_never_stopped_does(spark, direct, tmp_path):
+    """Micro-batch 1 by a new MicroBatch, whose memory (links, silver look-back, firings, watermark) is rebuilt
+    from Delta, writes the rows the direct run's did."""
+    lake = Lakehouse(spark, str(tmp_path / "lakehouse"))
+    batch_tables(lake)
+    MicroBatch(lake, SOURCES, load_triggers(), query_id="query-1").process(messages_df(spark, BATCH_1), 0)
+    object_to_marketing(lake, "C-FAY-0006")
+    MicroBatch(lake, SOURCES, load_triggers(), query_id="query-1").process(messages_df(spark, BATCH_2, 100), 1)
+    same_rows(lake, direct[0])
 
 
 # the job itself: rcu stream --once from Kafka, then from a landing folder -------------------------------------------

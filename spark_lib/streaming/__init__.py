@@ -7,7 +7,10 @@
   ``rcu replay``.
 - :mod:`.kafka_client`: the one module that talks to Kafka from Python (``kafka-python``).
 - :mod:`.stream`: one micro-batch of ``rcu stream``: bronze, quarantine, late events, silver, identity links,
-  triggers; :mod:`.triggers`: the rules of ``conf/triggers.yaml``; :mod:`.status`: ``rcu stream --status``.
+  triggers; :mod:`.state`: what the micro-batches keep in memory between them; :mod:`.commits`: their Delta
+  commits through delta-rs; :mod:`.rules`: the rules of ``conf/triggers.yaml`` on a micro-batch (pandas);
+  :mod:`.triggers`: the file, and the same rules in Spark on whole tables, which :mod:`.check` compares the
+  stream's firings with; :mod:`.status`: ``rcu stream --status``.
 
 Example::
 

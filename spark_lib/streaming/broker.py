@@ -300,8 +300,9 @@ class KafkaBroker:
     def _format_storage(self, jars: Path) -> None:
         """Format the data folder for a new single-node cluster (``kafka-storage format --standalone``)."""
         result = subprocess.run(
+            # "--cluster-id=<id>": an id may start with "-" (base64), which the tool would take for an option
             self._java_command(jars, "kafka.tools.StorageTool", "format", "--standalone",
-                               "--cluster-id", cluster_id(), "--config", str(self.properties_file)),
+                               f"--cluster-id={cluster_id()}", "--config", str(self.properties_file)),
             stdin=subprocess.DEVNULL, capture_output=True, text=True,
         )
         if result.returncode != 0:

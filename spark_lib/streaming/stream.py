@@ -8,28 +8,42 @@ Each micro-batch of messages goes through :meth:`MicroBatch.process`, in this or
 3. events older than the watermark (the latest event time of the earlier micro-batches less ``watermark_minutes``)
    -> ``silver.late_events`` with how late they are, and nowhere else;
 4. the others -> the silver interaction tables (``navigation_events``, ``orders``, ``campaign_events``) through
-   :func:`spark_lib.silver.interactions`, the batch's own standardisation, so both give the same
-   ``interaction_key`` and columns; an event already there (a duplicate) is not inserted again;
+   the batch's own standardisation (:func:`spark_lib.silver.interaction_rows`, duplicates dropped as
+   :func:`spark_lib.silver.interactions` does), so both give the same ``interaction_key`` and columns; an event
+   already there (a duplicate) is not inserted again;
 5. an event carrying an account id (a login, an order) -> ``silver.stream_identity_links``: its record (the
    cookie, the order) belongs to the account's record (``eshop_accounts:<account id>``), whose customer the
    crosswalk gives;
-6. the triggers of ``conf/triggers.yaml`` (:mod:`spark_lib.streaming.triggers`) on the events resolved to
-   customers (:func:`resolve_customers`: the record's own customer in ``gold.customer_crosswalk``, else its
-   account's) -> ``gold.trigger_events`` and the outbound topic (or folder);
+6. the triggers of ``conf/triggers.yaml`` (:mod:`spark_lib.streaming.rules`) on the events resolved to
+   customers (the record's own customer in ``gold.customer_crosswalk``, else its account's) ->
+   ``gold.trigger_events`` and the outbound topic (or folder);
 7. one row per micro-batch -> ``ops.stream_batches`` (counts, the new watermark, timing): ``rcu stream --status``.
+
+**One Spark query a micro-batch.** A micro-batch is a few thousand messages; a Spark query on so little data costs
+about a second on a 2-core machine, building its plan another, and a Delta commit through Spark another. So Spark
+does what only it must, in one query planned once on the streaming DataFrame (:func:`prepare`): read the messages
+through its Kafka connector, parse them (:func:`parse_messages`) and standardise the events with the batch's own
+projection (:func:`~spark_lib.silver.interaction_rows`); the result comes to the driver through Arrow. The rest is
+pandas on the driver (duplicates and late events left out as :func:`~spark_lib.silver.interactions` and the
+watermark do; the rules, :mod:`spark_lib.streaming.rules`) and small Delta commits through delta-rs
+(:mod:`spark_lib.streaming.commits`), to the same tables Spark reads.
 
 **Exactly once.** Spark's checkpoint replays a micro-batch that a kill interrupted with the same id and the same
 messages. Appends (bronze, quarantine, late events, batches) use Delta's idempotent writes keyed by the query id
-and the micro-batch id (:meth:`~spark_lib.storage.Lakehouse.append_once`); silver, links and triggers are
-insert-only MERGEs on their keys. Everything a micro-batch decides depends on the messages and on tables as the
-earlier micro-batches left them (the watermark comes from ``ops.stream_batches`` rows of earlier ids), so a
-replay decides the same and writes nothing twice. A firing already in ``gold.trigger_events`` is published
-again when its micro-batch is replayed (the outbound topic is at least once; its key is ``trigger_key``).
+and the micro-batch id (:func:`~spark_lib.streaming.commits.append_once`, Delta's ``txn`` action as Spark's
+``txnAppId``/``txnVersion`` write it); silver, links and triggers are insert-only MERGEs on their keys
+(:func:`~spark_lib.streaming.commits.insert_new`). Everything a micro-batch decides depends on the messages and
+on tables as the earlier micro-batches left them (the watermark comes from ``ops.stream_batches`` rows of earlier
+ids), so a replay decides the same and writes nothing twice. A firing already in ``gold.trigger_events`` is
+published again when its micro-batch is replayed (the outbound topic is at least once; its key is
+``trigger_key``).
 
-**State in Delta, not in Spark's stateful operators.** Open carts, sessions and accounts seen are the silver
-tables themselves, read back by each micro-batch over a bounded look-back: they survive a restart, a new
-checkpoint and a change of the triggers file, the batch sees them, and one micro-batch's work is plain
-DataFrame code that tests call directly.
+**State in Delta, held in memory.** Open carts, sessions and accounts seen are the silver tables themselves, not
+Spark's stateful operators: they survive a restart, a new checkpoint and a change of the triggers file, and the
+batch sees them. :class:`~spark_lib.streaming.state.StreamState` holds what the rules read of them (a look-back
+of a day behind the watermark, the links, the firings, the crosswalk, the consents) between micro-batches: built
+from Delta when the stream starts, updated by the stream's own writes, read again when a table's Delta version
+moves under it.
 
 Example::
 
@@ -45,30 +59,41 @@ import time
 from dataclasses import asdict, dataclass
 from functools import reduce
 from pathlib import Path
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql import functions as F
-from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType, TimestampType
+from pyspark.sql.pandas.types import to_arrow_schema
+from pyspark.sql.types import StringType, StructField, StructType
 from pyspark.sql.window import Window
 
 from spark_lib import tables
 from spark_lib.config import SourceSpec, SourcesConfig
-from spark_lib.privacy.footprint import objecting_customers
-from spark_lib.privacy.identifiers import lakehouse_key
-from spark_lib.silver import interactions
+from spark_lib.schemas import INTERACTIONS
+from spark_lib.silver import interaction_rows
 from spark_lib.storage import Lakehouse
+from spark_lib.streaming.commits import append_once, insert_new
 from spark_lib.streaming.events import event_sources
-from spark_lib.streaming.triggers import FIRED_COLUMNS, TriggerInputs, TriggersConfig, deliverable, evaluate, with_firing
+from spark_lib.streaming.rules import RuleInputs, deliverable, evaluate
+from spark_lib.streaming.state import StreamState, to_frame
+from spark_lib.streaming.triggers import FIRED_COLUMNS, TriggersConfig
 
 #: the columns of a message, from Kafka or from a landing folder (see :func:`kafka_messages`, :func:`folder_messages`)
 MESSAGE_COLUMNS = ("topic", "partition", "offset", "timestamp", "key", "value")
+#: what identifies a message
+MESSAGE_KEY = ("topic", "partition", "offset")
+#: a standardised event in a row of :func:`prepare` (null in a message's row: every field nullable)
+SILVER_STRUCT = StructType([StructField(f.name, f.dataType, True) for f in INTERACTIONS.fields])
+#: the silver interaction rows as written (the batch's schema, its non-null fields included)
+SILVER_ARROW = to_arrow_schema(INTERACTIONS, timezone="UTC")
 #: the top-level fields of a message's value (``data`` kept as JSON text)
 VALUE_SCHEMA = StructType([StructField(name, StringType()) for name in
                            ("event_id", "event_time", "event_type", "kind", "source", "record_id", "data")])
-#: how far back the rules read the silver tables, beyond their own windows
-LOOKBACK = dt.timedelta(days=1)
 
 
 def kafka_messages(spark: SparkSession, bootstrap_servers: str, topics: list[str],
@@ -110,36 +135,6 @@ def parse_messages(messages: DataFrame, known_sources: list[str]) -> DataFrame:
                          "m.event_type", "m.kind", "m.source", "m.record_id", "m.data", reason.alias("reason"))
 
 
-def bronze_rows(parsed: DataFrame, batch_id: int, ingested_at: dt.datetime) -> DataFrame:
-    """``bronze.stream_events`` rows: every message as delivered."""
-    return parsed.select("topic", "partition", "offset", F.col("timestamp").alias("kafka_timestamp"),
-                         F.col("key").cast("string").alias("key"), F.col("value_text").alias("value"),
-                         F.lit(batch_id).cast("long").alias("batch_id"),
-                         F.lit(ingested_at).cast("timestamp").alias("ingested_at"))
-
-
-def quarantine_rows(parsed: DataFrame, batch_id: int, ingested_at: dt.datetime) -> DataFrame:
-    """``bronze.quarantine`` rows (the ingest's columns) of the messages that cannot be used: ``source_file`` is
-    ``stream:<topic>/<partition>/<offset>``."""
-    where = F.concat(F.lit("stream:"), "topic", F.lit("/"), F.col("partition").cast("string"), F.lit("/"),
-                     F.col("offset").cast("string"))
-    return parsed.where(F.col("reason").isNotNull()).select(
-        F.coalesce("source", "topic").alias("source"), where.alias("source_file"),
-        F.lit(None).cast("string").alias("file_hash"), "reason", F.col("value_text").alias("raw_record"),
-        F.col("value").alias("raw_bytes"), F.lit(f"stream-{batch_id}").alias("batch_id"),
-        F.lit(ingested_at).cast("timestamp").alias("ingested_at"))
-
-
-def late_rows(valid: DataFrame, watermark: dt.datetime, ingested_at: dt.datetime) -> DataFrame:
-    """``silver.late_events`` rows: the events before ``watermark``, with ``seconds_late`` behind it."""
-    return valid.where(F.col("event_time") < F.lit(watermark)).select(
-        "topic", "partition", "offset", "event_id", "source", "kind", "event_type", "event_time",
-        F.concat("source", F.lit(":"), F.trim("record_id")).alias("record_key"),   # whose it is (erasure)
-        F.lit(watermark).cast("timestamp").alias("watermark"),
-        (F.unix_timestamp(F.lit(watermark).cast("timestamp")) - F.unix_timestamp("event_time")).alias("seconds_late"),
-        F.lit(ingested_at).cast("timestamp").alias("ingested_at"))
-
-
 def data_schema(spec: SourceSpec) -> StructType:
     """The schema that reads a message's ``data`` as the source's rows: every column the source maps (record
     id, identity, interaction fields) as text; a dotted path becomes a nested object."""
@@ -159,44 +154,36 @@ def data_schema(spec: SourceSpec) -> StructType:
     return struct(tree)
 
 
-def source_rows(valid: DataFrame, spec: SourceSpec, ingested_at: dt.datetime) -> DataFrame:
-    """The events of ``spec`` as the source's own rows (its columns, ``_ingested_at``): what the batch's bronze
-    holds, so that :func:`spark_lib.silver.interactions` standardises them as it does the batch's."""
-    rows = valid.where(F.col("source") == spec.name).select(
-        F.from_json("data", data_schema(spec)).alias("d"), F.lit(ingested_at).cast("timestamp").alias("_ingested_at"))
-    return rows.select("d.*", "_ingested_at")
-
-
-def account_source(sources: SourcesConfig) -> str | None:
-    """The source whose records are the accounts: its record id is its ``account_id`` (``eshop_accounts``)."""
-    found = [s.name for s in sources.sources if s.identity.get("account_id") == s.record_id]
-    return found[0] if found else None
-
-
-def account_links(valid: DataFrame, specs: list[SourceSpec], accounts: str, ingested_at: dt.datetime) -> DataFrame | None:
-    """``silver.stream_identity_links`` rows (without their customer): each event's record tied to the account its
-    ``data`` names (a cookie that logged in, an order placed on an account), at its first such event of the
-    micro-batch; None when no source of ``specs`` maps an account id."""
-    frames = [
-        valid.where(F.col("source") == spec.name).select(
-            F.concat(F.lit(f"{spec.name}:"), F.trim("record_id")).alias("record_key"),
-            F.trim(F.get_json_object("data", f"$.{spec.identity['account_id']}")).alias("account_id"),
-            "source", "event_type", "event_time")
-        for spec in specs if "account_id" in spec.identity
-    ]
-    if not frames:
-        return None
-    links = reduce(DataFrame.unionByName, frames).where(F.coalesce("account_id", F.lit("")) != "")
-    first = Window.partitionBy("record_key", "account_record_key").orderBy("event_time")
-    return (links.withColumn("account_record_key", F.concat(F.lit(f"{accounts}:"), "account_id"))
-            .withColumn("_rank", F.row_number().over(first)).where("_rank = 1")
-            .select("record_key", "account_record_key", "source", "event_type", "event_time",
-                    F.lit(ingested_at).cast("timestamp").alias("ingested_at")))
+def prepare(messages: DataFrame, specs: list[SourceSpec]) -> DataFrame:
+    """One query for a micro-batch's Spark work: the messages parsed (:func:`parse_messages`; ``table`` and
+    ``silver`` null), then one row per usable event standardised by the batch's own
+    :func:`~spark_lib.silver.interaction_rows` (``table``: its silver table, ``silver``: the row, ``topic``,
+    ``partition``, ``offset``: its message; the parsed columns null). Built once on the streaming DataFrame, so a
+    micro-batch builds no plan of its own (building the standardisation's costs a second each time); the
+    duplicates and the late events are left out on the driver (:meth:`MicroBatch.silver_rows`)."""
+    parsed = parse_messages(messages, [s.name for s in specs])
+    branches = [parsed.select(*parsed.columns, F.lit(None).cast("string").alias("table"),
+                              F.lit(None).cast(SILVER_STRUCT).alias("silver"))]
+    for spec in specs:
+        bronze = (parsed.where(F.col("reason").isNull() & (F.col("source") == spec.name))
+                  .select(F.from_json("data", data_schema(spec)).alias("_d"),
+                          F.lit(None).cast("timestamp").alias("_ingested_at"),   # set on the driver
+                          *[F.col(c).alias(f"_{c}") for c in MESSAGE_KEY])
+                  .select("_d.*", "_ingested_at", *[f"_{c}" for c in MESSAGE_KEY]))
+        rows = interaction_rows(bronze, spec, keep=[f"_{c}" for c in MESSAGE_KEY])
+        branches.append(rows.select(
+            *[F.col(f"_{c}").alias(c) if c in MESSAGE_KEY else F.lit(None).cast(parsed.schema[c].dataType).alias(c)
+              for c in parsed.columns],
+            F.lit(spec.interactions.table).alias("table"),
+            F.struct(*[F.col(f.name) for f in INTERACTIONS.fields]).cast(SILVER_STRUCT).alias("silver")))
+    return reduce(DataFrame.unionByName, branches)
 
 
 def resolve_customers(events: DataFrame, crosswalk: DataFrame | None, links: DataFrame | None) -> DataFrame:
     """``events`` (with ``record_key``) plus ``customer_id``: the record's customer in the crosswalk, else the
-    customer of the account the record was last tied to (``silver.stream_identity_links``), else null."""
+    customer of the account the record was last tied to (``silver.stream_identity_links``), else null. In Spark,
+    on whole tables (the recomputation of :mod:`spark_lib.streaming.check`); a micro-batch resolves in memory
+    by the same rule (:meth:`~spark_lib.streaming.state.StreamState.resolve`)."""
     if crosswalk is None:
         return events.withColumn("customer_id", F.lit(None).cast("string"))
     own = crosswalk.select("record_key", F.col("customer_id").alias("_own"))
@@ -214,21 +201,72 @@ def resolve_customers(events: DataFrame, crosswalk: DataFrame | None, links: Dat
     return resolved.withColumn("customer_id", F.coalesce("_own", "_linked")).drop("_own", "_linked")
 
 
+def warm_up(spark: SparkSession, specs: list[SourceSpec]) -> None:
+    """Run a micro-batch's Spark query once on a message that writes nothing: a JVM's first queries are slow
+    (class loading, just-in-time compilation), and the first micro-batch would wait for them."""
+    message = spark.createDataFrame([("warm-up", 0, 0, utc_now(), None, b"{}")],
+                                    "topic string, partition int, offset long, timestamp timestamp, key binary, value binary")
+    prepare(message, specs).toArrow()
+
+
 def utc_now() -> dt.datetime:
     """Now in UTC, without a time zone (as the session's timestamps are read)."""
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
+def json_text(value) -> str | None:
+    """A JSON value as ``get_json_object`` gives it: a string as it is, anything else as JSON text."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def json_field(data: str | None, path: str) -> str | None:
+    """The text at ``path`` (dotted: ``shipping.city``) of the JSON object ``data``; None when absent."""
+    try:
+        node = json.loads(data) if data else None
+    except ValueError:
+        return None
+    for part in path.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return json_text(node)
+
+
+def spark_trim(text: str | None) -> str | None:
+    """Spark's ``trim``: spaces only."""
+    return None if text is None else text.strip(" ")
+
+
+def spark_json_time(value) -> str:
+    """A timestamp as Spark's ``to_json`` writes it in UTC: ``2026-10-31T10:02:00.000Z``."""
+    return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
+
+
+def firing_json(row: dict) -> str:
+    """A firing as the outbound topic carries it: :data:`FIRED_COLUMNS`, times in UTC."""
+    return json.dumps({c: spark_json_time(row[c]) if c in ("event_time", "fired_at") else
+                       int(row[c]) if c == "batch_id" else row[c] for c in FIRED_COLUMNS}, ensure_ascii=False)
+
+
 class KafkaOutbound:
-    """Publishes firings to a Kafka topic through Spark's Kafka sink: key ``trigger_key``, value the row as JSON."""
+    """Publishes firings to a Kafka topic: key ``trigger_key``, value the row as JSON (:func:`firing_json`). A
+    producer of the project's Kafka client, kept open across micro-batches (Spark's Kafka sink would cost a job
+    per micro-batch)."""
 
     def __init__(self, bootstrap_servers: str, topic: str):
         self.bootstrap_servers, self.topic = bootstrap_servers, topic
+        self._producer = None
 
-    def publish(self, fired: DataFrame, batch_id: int) -> None:
-        (fired.select(F.col("trigger_key").alias("key"), F.to_json(F.struct(*FIRED_COLUMNS)).alias("value"))
-         .write.format("kafka").option("kafka.bootstrap.servers", self.bootstrap_servers)
-         .option("topic", self.topic).save())
+    def publish(self, fired: list[dict], batch_id: int) -> None:
+        from spark_lib.streaming.kafka_client import EventProducer
+
+        if self._producer is None:
+            self._producer = EventProducer(self.bootstrap_servers)
+        for row in fired:
+            self._producer.send(self.topic, row["trigger_key"], firing_json(row).encode("utf-8"))
+        self._producer.flush()
 
 
 class FolderOutbound:
@@ -238,12 +276,12 @@ class FolderOutbound:
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
 
-    def publish(self, fired: DataFrame, batch_id: int) -> None:
-        rows = fired.select(F.to_json(F.struct(*FIRED_COLUMNS)).alias("json"), "trigger_key").orderBy("trigger_key").collect()
+    def publish(self, fired: list[dict], batch_id: int) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         target = self.folder / f"triggers-{batch_id:010d}.jsonl"
         partial = target.with_suffix(".tmp")
-        partial.write_text("".join(f"{row.json}\n" for row in rows), encoding="utf-8")
+        rows = sorted(fired, key=lambda row: row["trigger_key"])
+        partial.write_text("".join(f"{firing_json(row)}\n" for row in rows), encoding="utf-8")
         partial.replace(target)
 
 
@@ -263,32 +301,76 @@ class BatchReport:
     seconds: float
 
 
+_TIME = pa.timestamp("us", tz="UTC")
+#: the Arrow schemas of the stream's own tables (as Spark typed them when it wrote them)
+BRONZE_SCHEMA = pa.schema([("topic", pa.string()), ("partition", pa.int32()), ("offset", pa.int64()),
+                           ("kafka_timestamp", _TIME), ("key", pa.string()), ("value", pa.string()),
+                           ("batch_id", pa.int64()), ("ingested_at", _TIME)])
+QUARANTINE_SCHEMA = pa.schema([("source", pa.string()), ("source_file", pa.string()), ("file_hash", pa.string()),
+                               ("reason", pa.string()), ("raw_record", pa.string()), ("raw_bytes", pa.binary()),
+                               ("batch_id", pa.string()), ("ingested_at", _TIME)])
+LATE_SCHEMA = pa.schema([("topic", pa.string()), ("partition", pa.int32()), ("offset", pa.int64()),
+                         ("event_id", pa.string()), ("source", pa.string()), ("kind", pa.string()),
+                         ("event_type", pa.string()), ("event_time", _TIME), ("record_key", pa.string()),
+                         ("watermark", _TIME), ("seconds_late", pa.int64()), ("ingested_at", _TIME)])
+LINKS_SCHEMA = pa.schema([("record_key", pa.string()), ("account_record_key", pa.string()),
+                          ("customer_id", pa.string()), ("source", pa.string()), ("event_type", pa.string()),
+                          ("event_time", _TIME), ("ingested_at", _TIME)])
+FIRED_SCHEMA = pa.schema([("trigger_key", pa.string()), ("trigger", pa.string()), ("customer_id", pa.string()),
+                          ("channel", pa.string()), ("reason", pa.string()), ("event_time", _TIME),
+                          ("fired_at", _TIME), ("batch_id", pa.int64())])
+#: ops.stream_batches: one row per micro-batch (:class:`BatchReport` and the query it belongs to)
+STREAM_BATCH_SCHEMA = pa.schema([("query_id", pa.string()), ("batch_id", pa.int64()), ("messages", pa.int64()),
+                                 ("quarantined", pa.int64()), ("late", pa.int64()), ("inserted", pa.int64()),
+                                 ("links", pa.int64()), ("fired", pa.int64()), ("max_event_time", _TIME),
+                                 ("watermark", _TIME), ("seconds", pa.float64()), ("processed_at", _TIME)])
+
+
+def arrow_rows(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    """``frame``'s columns of ``schema`` as an Arrow table of that schema (naive times are UTC)."""
+    return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+
+
+def epoch(value: dt.datetime) -> int:
+    """Whole seconds since 1970 of a naive UTC time (``unix_timestamp``)."""
+    return (value - dt.datetime(1970, 1, 1)) // dt.timedelta(seconds=1)
+
+
 class MicroBatch:
     """One micro-batch's work (see the module docstring); :meth:`process` is what ``foreachBatch`` calls.
 
     ``query_id``: the streaming query's id (kept in its checkpoint): with the micro-batch id, it makes the
     appends idempotent. ``outbound``: where firings are published (None: gold.trigger_events only).
-    ``progress``: told one line per micro-batch (counts and times only)."""
+    ``progress``: told one line per micro-batch (counts and times only). ``state``: the memory of the earlier
+    micro-batches (default: a new one, built from Delta at the first micro-batch)."""
 
     def __init__(self, lake: Lakehouse, sources: SourcesConfig, config: TriggersConfig, query_id: str,
                  outbound: KafkaOutbound | FolderOutbound | None = None,
-                 progress: Callable[[str], None] | None = None):
+                 progress: Callable[[str], None] | None = None, state: StreamState | None = None):
         if not query_id:
             raise ValueError("'query_id' of a MicroBatch cannot be empty")
         self.lake, self.sources, self.config, self.query_id, self.outbound = lake, sources, config, query_id, outbound
         self.progress = progress
         self.specs = [spec for _, spec in event_sources(sources)]
-        self.accounts = account_source(sources)
+        self.state = state or StreamState(lake, sources, config)
         self.reports: list[BatchReport] = []
 
     def process(self, messages: DataFrame, batch_id: int) -> BatchReport:
-        """Write what the messages of micro-batch ``batch_id`` give; a replay of the same id writes nothing twice."""
+        """Write what the messages (:data:`MESSAGE_COLUMNS`) of micro-batch ``batch_id`` give; a replay of the
+        same id writes nothing twice."""
+        return self.process_prepared(prepare(messages, self.specs), batch_id)
+
+    def process_prepared(self, prepared: DataFrame, batch_id: int) -> BatchReport:
+        """:meth:`process` of messages already through :func:`prepare` (what the stream's foreachBatch gets)."""
         started, ingested_at = time.perf_counter(), utc_now()
-        parsed = parse_messages(messages, [s.name for s in self.specs]).persist()
-        try:
-            report = self._process(parsed, batch_id, ingested_at, started)
-        finally:
-            parsed.unpersist()
+        rows = prepared.toArrow()
+        is_message = pc.is_null(rows["table"])
+        parsed = to_frame(rows.filter(is_message).drop_columns(["table", "silver"]))
+        events = rows.filter(pc.invert(is_message))
+        struct = events["silver"].combine_chunks()
+        silver = pa.Table.from_arrays([*struct.flatten(), *[events[c] for c in ("table", *MESSAGE_KEY)]],
+                                      names=[*[f.name for f in struct.type], "table", *MESSAGE_KEY])
+        report = self._process(parsed, silver, batch_id, ingested_at, started)
         self.reports.append(report)
         if self.progress is not None:
             self.progress(f"micro-batch {batch_id}: {report.messages:,} messages, {report.quarantined:,} quarantined, "
@@ -296,169 +378,190 @@ class MicroBatch:
                           f"{report.fired:,} fired in {report.seconds:.1f} s")
         return report
 
-    def _process(self, parsed: DataFrame, batch_id: int, ingested_at: dt.datetime, started: float) -> BatchReport:
-        lake, qid = self.lake, self.query_id
-        counts = parsed.agg(F.count(F.lit(1)).alias("messages"), F.count("reason").alias("quarantined"),
-                            F.max(F.when(F.col("reason").isNull(), F.col("event_time"))).alias("max_time")).first()
-        if not counts.messages:
+    def _path(self, table: str) -> str:
+        return self.lake.path(table)
+
+    def _process(self, parsed: pd.DataFrame, standardised: pa.Table, batch_id: int, ingested_at: dt.datetime,
+                 started: float) -> BatchReport:
+        qid, state = self.query_id, self.state
+        if parsed.empty:
             return BatchReport(batch_id, 0, 0, 0, 0, 0, 0, None, None, time.perf_counter() - started)
-        lake.append_once(bronze_rows(parsed, batch_id, ingested_at), tables.STREAM_EVENTS, qid, batch_id)
-        if counts.quarantined:
-            lake.append_once(quarantine_rows(parsed, batch_id, ingested_at), tables.QUARANTINE, qid, batch_id)
-        valid = parsed.where(F.col("reason").isNull())
-        previous = self.previous_max_event_time(batch_id)
+        state.refresh()
+        append_once(self._path(tables.STREAM_EVENTS), self.bronze_rows(parsed, batch_id, ingested_at),
+                    tables.STREAM_EVENTS.keys, qid, batch_id)
+        bad = parsed[parsed["reason"].notna()]
+        if not bad.empty:
+            append_once(self._path(tables.QUARANTINE), self.quarantine_rows(bad, batch_id, ingested_at), (), qid, batch_id)
+        valid = parsed[parsed["reason"].isna()]
+        previous = state.previous_max_event_time(qid, batch_id)
         delay = self.config.stream.watermark
         late = 0
         if previous is not None:
-            late_df = late_rows(valid, previous - delay, ingested_at).localCheckpoint()
-            late = late_df.count()
+            behind = valid["event_time"] < previous - delay
+            late = int(behind.sum())
             if late:
-                lake.append_once(late_df, tables.LATE_EVENTS, qid, batch_id)
-            valid = valid.where(F.col("event_time") >= F.lit(previous - delay))
-        silver = self.write_silver(valid, ingested_at)
-        links = self.write_links(valid, ingested_at)
-        max_time = max(t for t in (previous, counts.max_time) if t is not None) if counts.max_time or previous else None
+                append_once(self._path(tables.LATE_EVENTS), self.late_rows(valid[behind], previous - delay, ingested_at),
+                            tables.LATE_EVENTS.keys, qid, batch_id)
+            valid = valid[~behind]
+        silver, inserted = self.write_silver(self.silver_rows(standardised, valid, ingested_at))
+        accounts = self.account_events(valid)
+        links = self.write_links(accounts, ingested_at)
+        newest = valid["event_time"].max() if not valid.empty else None
+        times = [t for t in (previous, None if newest is None or pd.isna(newest) else newest.to_pydatetime()) if t is not None]
+        max_time = max(times) if times else None
         watermark = max_time - delay if max_time else None
-        fired = self.fire_triggers(valid, silver, watermark, batch_id, ingested_at) if watermark else 0
-        report = BatchReport(batch_id, counts.messages, counts.quarantined, late, sum(n for _, _, n in silver), links,
-                             fired, max_time, watermark, time.perf_counter() - started)
-        row = {"query_id": qid, **asdict(report), "processed_at": utc_now()}
-        lake.append_once(lake.spark.createDataFrame([row], STREAM_BATCH_SCHEMA), tables.STREAM_BATCHES, qid, batch_id)
-        for _, frame, _ in silver:
-            frame.unpersist()
+        fired = 0
+        if watermark:
+            since = min(watermark, previous - delay if previous is not None else watermark) - state.reach
+            fired = self.fire_triggers(silver, accounts, watermark, since, batch_id, ingested_at)
+        report = BatchReport(batch_id, len(parsed), len(bad), late, inserted, links, fired, max_time, watermark,
+                             time.perf_counter() - started)
+        row = pd.DataFrame([{"query_id": qid, **asdict(report), "processed_at": utc_now()}])
+        if append_once(self._path(tables.STREAM_BATCHES), arrow_rows(row, STREAM_BATCH_SCHEMA), ("batch_id",), qid, batch_id):
+            state.add_batch(qid, batch_id, max_time)
+        state.wrote(tables.STREAM_BATCHES)
         return report
 
-    def previous_max_event_time(self, batch_id: int) -> dt.datetime | None:
-        """The latest event time of every micro-batch before this one (other queries' included)."""
-        done = self.lake.read_or_none(tables.STREAM_BATCHES)
-        if done is None:
-            return None
-        earlier = done.where((F.col("query_id") != self.query_id) | (F.col("batch_id") < batch_id))
-        return earlier.agg(F.max("max_event_time")).first()[0]
+    @staticmethod
+    def bronze_rows(parsed: pd.DataFrame, batch_id: int, ingested_at: dt.datetime) -> pa.Table:
+        """``bronze.stream_events`` rows: every message as delivered."""
+        rows = parsed.assign(kafka_timestamp=parsed["timestamp"], value=parsed["value_text"], batch_id=batch_id,
+                             ingested_at=ingested_at,
+                             key=[None if k is None else bytes(k).decode("utf-8", "replace") for k in parsed["key"]])
+        return arrow_rows(rows, BRONZE_SCHEMA)
 
-    def write_silver(self, valid: DataFrame, ingested_at: dt.datetime) -> list[tuple[str, DataFrame, int]]:
-        """Insert the events not yet in their silver interaction table; (table, rows, inserted) per source
-        present, the rows kept in memory for the triggers."""
-        present = {row.source for row in valid.select("source").distinct().collect()}
-        written = []
+    @staticmethod
+    def quarantine_rows(bad: pd.DataFrame, batch_id: int, ingested_at: dt.datetime) -> pa.Table:
+        """``bronze.quarantine`` rows (the ingest's columns) of the messages that cannot be used: ``source_file``
+        is ``stream:<topic>/<partition>/<offset>``."""
+        where = ["stream:" + f"{t}/{p}/{o}" for t, p, o in zip(bad["topic"], bad["partition"], bad["offset"])]
+        rows = bad.assign(source=bad["source"].fillna(bad["topic"]), source_file=where, file_hash=None,
+                          raw_record=bad["value_text"], raw_bytes=bad["value"], batch_id=f"stream-{batch_id}",
+                          ingested_at=ingested_at)
+        return arrow_rows(rows, QUARANTINE_SCHEMA)
+
+    @staticmethod
+    def late_rows(late: pd.DataFrame, watermark: dt.datetime, ingested_at: dt.datetime) -> pa.Table:
+        """``silver.late_events`` rows: the events before ``watermark``, with ``seconds_late`` behind it."""
+        rows = late.assign(record_key=late["source"] + ":" + late["record_id"].map(spark_trim),  # whose it is (erasure)
+                           watermark=watermark, ingested_at=ingested_at,
+                           seconds_late=[epoch(watermark) - epoch(t) for t in late["event_time"]])
+        return arrow_rows(rows, LATE_SCHEMA)
+
+    @staticmethod
+    def silver_rows(standardised: pa.Table, valid: pd.DataFrame, ingested_at: dt.datetime) -> pa.Table:
+        """The standardised rows of the on-time ``valid`` messages, as :func:`~spark_lib.silver.interactions`
+        keeps them: an event id, once per interaction key (they share ``ingested_at``: any one of them)."""
+        on_time = pa.table({c: pa.array(valid[c].tolist(), standardised.schema.field(c).type) for c in MESSAGE_KEY})
+        rows = standardised.join(on_time, list(MESSAGE_KEY), join_type="inner").drop_columns(list(MESSAGE_KEY))
+        rows = rows.filter(pc.is_valid(rows["event_id"]))
+        rows = rows.filter(pa.array(~rows["interaction_key"].to_pandas().duplicated().to_numpy()))
+        at = rows.schema.get_field_index("ingested_at")
+        rows = rows.set_column(at, rows.schema.field(at), pa.array([ingested_at] * rows.num_rows, rows.schema.field(at).type))
+        return rows.select([*SILVER_ARROW.names, "table"]).cast(pa.schema([*SILVER_ARROW, pa.field("table", pa.string())]))
+
+    def write_silver(self, rows: pa.Table) -> tuple[pd.DataFrame, int]:
+        """Insert the events not yet in their silver interaction table; returns the rows as pandas (``table``
+        added: they are the micro-batch's events for the triggers) and how many were inserted."""
+        inserted = 0
+        for name in dict.fromkeys(rows["table"].to_pylist()):
+            table = tables.interactions(name)
+            mine = rows.filter(pc.equal(rows["table"], name)).drop_columns(["table"])
+            inserted += insert_new(self._path(table), mine, table.keys)
+            self.state.add_silver(name, to_frame(mine))
+            if name in self.state.silver:
+                self.state.wrote(table)
+        return to_frame(rows), inserted
+
+    def account_events(self, valid: pd.DataFrame) -> pd.DataFrame:
+        """The events whose data names an account: ``interaction_key, record_key, account_record_key, source,
+        event_type, event_time`` (a cookie that logs in, an order placed on an account)."""
+        accounts, found = self.state.accounts, []
         for spec in self.specs:
-            if spec.name not in present:
+            if not accounts or "account_id" not in spec.identity:
                 continue
-            table = spec.interactions.table
-            rows = interactions(source_rows(valid, spec, ingested_at), spec).persist()
-            inserted = self.lake.insert_new(rows, tables.interactions(table), keys=("interaction_key",))
-            written.append((table, rows, inserted))
-        return written
+            mine = valid[valid["source"] == spec.name]
+            account = mine["data"].map(lambda data: spark_trim(json_field(data, spec.identity["account_id"])))
+            mine = mine.assign(account=account)[account.fillna("") != ""]
+            found.append(pd.DataFrame({
+                "interaction_key": f"{spec.name}:" + mine["event_id"].map(spark_trim),
+                "record_key": f"{spec.name}:" + mine["record_id"].map(spark_trim),
+                "account_record_key": f"{accounts}:" + mine["account"], "source": spec.name,
+                "event_type": mine["event_type"], "event_time": mine["event_time"]}))
+        columns = ["interaction_key", "record_key", "account_record_key", "source", "event_type", "event_time"]
+        return pd.concat(found, ignore_index=True)[columns] if found else pd.DataFrame(columns=columns)
 
-    def write_links(self, valid: DataFrame, ingested_at: dt.datetime) -> int:
-        """Insert the records tied to an account by this micro-batch's events into silver.stream_identity_links,
-        with the account's customer in the crosswalk now (null: an account the batch has not matched yet)."""
-        if self.accounts is None:
+    def write_links(self, accounts: pd.DataFrame, ingested_at: dt.datetime) -> int:
+        """Insert the records tied to an account by this micro-batch's events into silver.stream_identity_links (at
+        their first such event), with the account's customer in the crosswalk now (None: an account the batch has
+        not matched yet)."""
+        if accounts.empty:
             return 0
-        links = account_links(valid, self.specs, self.accounts, ingested_at)
-        if links is None:
-            return 0
-        crosswalk = self.lake.read_or_none(tables.CROSSWALK)
-        if crosswalk is None:
-            links = links.withColumn("customer_id", F.lit(None).cast("string"))
-        else:
-            links = links.join(crosswalk.select(F.col("record_key").alias("account_record_key"), "customer_id"),
-                               "account_record_key", "left")
-        links = links.select("record_key", "account_record_key", "customer_id", "source", "event_type", "event_time",
-                             "ingested_at").localCheckpoint()
-        if links.isEmpty():
-            return 0
-        return self.lake.insert_new(links, tables.STREAM_IDENTITY_LINKS, keys=tables.STREAM_IDENTITY_LINKS.keys)
-
-    def fire_triggers(self, valid: DataFrame, silver: list[tuple[str, DataFrame, int]], watermark: dt.datetime,
-                      batch_id: int, fired_at: dt.datetime) -> int:
-        """Evaluate the triggers on this micro-batch's events, insert the firings that may be sent into
-        gold.trigger_events and publish this micro-batch's firings; returns how many were inserted."""
-        lake = self.lake
-        customers = lake.read_or_none(tables.CUSTOMER)
-        crosswalk = lake.read_or_none(tables.CROSSWALK)
-        if customers is None or crosswalk is None or not silver:
-            return 0
-        links = lake.read_or_none(tables.STREAM_IDENTITY_LINKS)
-        candidates = evaluate(self.config, self.trigger_inputs(valid, silver, watermark, crosswalk, links))
-        objecting = None
-        if lake.exists(tables.OBJECTIONS):
-            objecting = objecting_customers(crosswalk, customers, lake.read(tables.OBJECTIONS), lakehouse_key(lake.root))
-        fired = lake.read_or_none(tables.TRIGGER_EVENTS)
-        new = with_firing(deliverable(candidates, self.config, customers, objecting, fired), fired_at, batch_id)
-        new = new.localCheckpoint()
-        inserted = lake.insert_new(new, tables.TRIGGER_EVENTS, keys=tables.TRIGGER_EVENTS.keys) if not new.isEmpty() else 0
-        if self.outbound is not None and lake.exists(tables.TRIGGER_EVENTS):
-            ours = lake.read(tables.TRIGGER_EVENTS).where(F.col("batch_id") == batch_id).localCheckpoint()
-            if not ours.isEmpty():
-                self.outbound.publish(ours, batch_id)
+        links = (accounts.sort_values("event_time", kind="stable")
+                 .drop_duplicates(["record_key", "account_record_key"], keep="first"))
+        links = links.assign(customer_id=links["account_record_key"].map(self.state.crosswalk).astype("object"),
+                             ingested_at=ingested_at)
+        inserted = insert_new(self._path(tables.STREAM_IDENTITY_LINKS), arrow_rows(links, LINKS_SCHEMA),
+                              tables.STREAM_IDENTITY_LINKS.keys)
+        self.state.add_links(links)
+        self.state.wrote(tables.STREAM_IDENTITY_LINKS)
         return inserted
 
-    def trigger_inputs(self, valid: DataFrame, silver: list[tuple[str, DataFrame, int]], watermark: dt.datetime,
-                       crosswalk: DataFrame, links: DataFrame | None) -> TriggerInputs:
-        """The resolved events the rules read (see :class:`~spark_lib.streaming.triggers.TriggerInputs`): the
-        micro-batch's, and the silver rows of the look-back, resolved together once and kept in memory (the
-        rules read them several times)."""
-        lake = self.lake
-        windows = [t.window for t in self.config.triggers if t.within and t.rule != "catalogue_visit"]
-        since = watermark - LOOKBACK - max(windows, default=dt.timedelta(0))
-        columns = ("interaction_key", "table", "record_key", "event_type", "event_time", "page", "campaign_id")
-        batch = reduce(DataFrame.unionByName, [rows.select(F.lit(table).alias("table"), "*") for table, rows, _ in silver])
-        frames = [batch.select(F.lit("batch").alias("role"), *columns)
-                  .join(self.account_keys(valid), "interaction_key", "left")]
-        for table in ("navigation_events", "orders", "mailings"):
-            rows = lake.read_or_none(tables.interactions(table))
-            if rows is not None:
-                recent = rows if table == "mailings" else rows.where(F.col("event_time") >= F.lit(since))
-                frames.append(recent.select(F.lit(table).alias("role"), F.lit(table).alias("table"), *columns[2:],
-                                            F.lit(None).cast("string").alias("account_key"), "interaction_key"))
-        events = resolve_customers(reduce(DataFrame.unionByName, frames), crosswalk, links).localCheckpoint()
+    def fire_triggers(self, silver: pd.DataFrame, accounts: pd.DataFrame, watermark: dt.datetime, since: dt.datetime,
+                      batch_id: int, fired_at: dt.datetime) -> int:
+        """Evaluate the triggers (:mod:`spark_lib.streaming.rules`) on this micro-batch's events and the silver rows
+        since ``since``, insert the firings that may be sent into gold.trigger_events and publish this
+        micro-batch's firings; returns how many were inserted.
 
-        def role(name: str) -> DataFrame:
-            return events.where(F.col("role") == name).drop("role")
+        ``since`` is the look-back behind the watermark *before* this micro-batch (the rules' windows and a day):
+        a cart whose wait the watermark passes in this micro-batch is read however far the watermark jumps (a
+        replay runs through days of event time in seconds)."""
+        state = self.state
+        if state.loaded.get(tables.CUSTOMER) is None or state.loaded.get(tables.CROSSWALK) is None or silver.empty:
+            return 0
+        state.forget_before(since)
 
-        return TriggerInputs(
-            batch=role("batch"), navigation=role("navigation_events"), orders=role("orders"),
-            mailings=role("mailings") if lake.exists(tables.interactions("mailings")) else None,
-            seen_logins=self.seen_logins(links).localCheckpoint(), watermark=watermark)
+        def recent(name: str) -> pd.DataFrame:
+            rows = state.silver[name]
+            rows = rows[rows["event_time"] >= since]
+            return rows.assign(customer_id=state.resolve(rows["record_key"]))
 
-    def account_keys(self, valid: DataFrame) -> DataFrame:
-        """``interaction_key, account_key`` of the events whose data names an account."""
-        frames = [valid.where(F.col("source") == spec.name).select(
-            F.concat(F.lit(f"{spec.name}:"), F.trim("event_id")).alias("interaction_key"),
-            F.concat(F.lit(f"{self.accounts}:"),
-                     F.trim(F.get_json_object("data", f"$.{spec.identity['account_id']}"))).alias("account_key"))
-            for spec in self.specs if self.accounts and "account_id" in spec.identity]
-        if not frames:
-            return valid.sparkSession.createDataFrame([], "interaction_key string, account_key string")
-        return reduce(DataFrame.unionByName, frames).where(F.col("account_key").isNotNull())
-
-    def seen_logins(self, links: DataFrame | None) -> DataFrame:
-        """``account_key, seen_time``: when each account was seen logged in on the site, by the stream (its
-        links from navigation events) and by the batch (web records that carry the account, at their time)."""
-        navigation = [s.name for s in self.specs if s.interactions.table == "navigation_events"]
-        frames = []
-        if links is not None:
-            frames.append(links.where(F.col("source").isin(*navigation)).select(
-                F.col("account_record_key").alias("account_key"), F.col("event_time").alias("seen_time")))
-        records = self.lake.read_or_none(tables.CUSTOMER_RECORDS)
-        if records is not None and self.accounts:
-            frames.append(records.where(F.col("source").isin(*navigation) & F.col("account_id").isNotNull()).select(
-                F.concat(F.lit(f"{self.accounts}:"), "account_id").alias("account_key"),
-                F.col("record_time").alias("seen_time")))
-        if not frames:
-            return self.lake.spark.createDataFrame([], "account_key string, seen_time timestamp")
-        return reduce(DataFrame.unionByName, frames)
+        account_of = dict(zip(accounts["interaction_key"], accounts["account_record_key"]))
+        batch = silver.assign(account_key=silver["interaction_key"].map(account_of).astype("object"),
+                              customer_id=state.resolve(silver["record_key"]))
+        mailings = state.resolved_mailings()
+        inputs = RuleInputs(batch=batch, navigation=recent("navigation_events"), orders=recent("orders"),
+                            mailings=mailings, first_seen=state.first_seen(), watermark=watermark)
+        new = deliverable(evaluate(self.config, inputs), self.config, state.channels, state.objecting, state.fired_times)
+        new = new.assign(fired_at=fired_at, batch_id=batch_id)
+        inserted = insert_new(self._path(tables.TRIGGER_EVENTS), arrow_rows(new, FIRED_SCHEMA), tables.TRIGGER_EVENTS.keys)
+        state.add_firings(new)
+        state.wrote(tables.TRIGGER_EVENTS)
+        ours = state.fired_rows.get(batch_id)
+        if self.outbound is not None and ours:
+            self.outbound.publish(ours, batch_id)
+        return inserted
 
 
-#: ops.stream_batches: one row per micro-batch (:class:`BatchReport` and the query it belongs to)
-STREAM_BATCH_SCHEMA = StructType([
-    StructField("query_id", StringType()), StructField("batch_id", LongType()), StructField("messages", LongType()),
-    StructField("quarantined", LongType()), StructField("late", LongType()), StructField("inserted", LongType()),
-    StructField("links", LongType()), StructField("fired", LongType()),
-    StructField("max_event_time", TimestampType()), StructField("watermark", TimestampType()),
-    StructField("seconds", DoubleType()), StructField("processed_at", TimestampType()),
-])
+#: Spark settings for the stream's query: one per micro-batch, on a few thousand rows, where compiling
+#: generated code (Janino) costs more than it saves. Session settings, set for the stream's run only.
+SMALL_QUERY_SETTINGS = {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
+
+
+@contextmanager
+def small_query_settings(spark: SparkSession) -> Iterator[None]:
+    """:data:`SMALL_QUERY_SETTINGS` in the block, the session's own values restored after it."""
+    before = {key: spark.conf.get(key, None) for key in SMALL_QUERY_SETTINGS}
+    for key, value in SMALL_QUERY_SETTINGS.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
 
 
 def query_id(checkpoint: str | Path) -> str | None:
@@ -469,9 +572,10 @@ def query_id(checkpoint: str | Path) -> str | None:
     return json.loads(metadata.read_text().splitlines()[0])["id"]
 
 
-def start_stream(messages: DataFrame, checkpoint: str | Path, make_batch: Callable[[str], MicroBatch], *,
-                 once: bool, trigger_seconds: int = 5) -> StreamingQuery:
-    """Start the query that hands each micro-batch of ``messages`` to a :class:`MicroBatch`: available-now with
+def start_stream(messages: DataFrame, checkpoint: str | Path, make_batch: Callable[[str], MicroBatch],
+                 specs: list[SourceSpec], *, once: bool, trigger_seconds: int = 5) -> StreamingQuery:
+    """Start the query that hands each micro-batch of ``messages`` (through :func:`prepare`: the plan is built
+    once) to a :class:`MicroBatch`: available-now with
     ``once`` (what is there now, then stop), else one micro-batch every ``trigger_seconds``.
     ``make_batch(query_id)`` builds it at the first micro-batch, when the checkpoint names the query."""
     made: list[MicroBatch] = []
@@ -479,8 +583,8 @@ def start_stream(messages: DataFrame, checkpoint: str | Path, make_batch: Callab
     def each(df: DataFrame, batch_id: int) -> None:
         if not made:
             made.append(make_batch(query_id(checkpoint)))
-        made[0].process(df, batch_id)
+        made[0].process_prepared(df, batch_id)
 
-    writer = messages.writeStream.foreachBatch(each).option("checkpointLocation", str(checkpoint))
+    writer = prepare(messages, specs).writeStream.foreachBatch(each).option("checkpointLocation", str(checkpoint))
     writer = writer.trigger(availableNow=True) if once else writer.trigger(processingTime=f"{trigger_seconds} seconds")
     return writer.start()

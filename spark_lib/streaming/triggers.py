@@ -17,6 +17,10 @@ who did not object to marketing, and not fired the same trigger within the frequ
 replayed micro-batch decides the same). ``trigger_key`` is made of the trigger and the event(s) that justify it:
 the same events never fire twice.
 
+The rules here are Spark's, on whole tables: the recomputation in batch that the stream's firings are checked
+against (:mod:`spark_lib.streaming.check`). A micro-batch runs the same rules in pandas on the driver
+(:mod:`spark_lib.streaming.rules`): on a few thousand rows, a dozen Spark queries would cost seconds.
+
 Example::
 
     config = load_triggers("conf/triggers.yaml")
