@@ -111,8 +111,9 @@ def run(args: argparse.Namespace, settings: Settings):
     from spark_lib.config import EVENT_KINDS
     from spark_lib.streaming.events import event_sources
     from spark_lib.streaming.state import StreamState
-    from spark_lib.streaming.stream import (FolderOutbound, KafkaOutbound, MicroBatch, folder_messages,
-                                            kafka_messages, small_query_settings, start_stream, warm_up)
+    from spark_lib.session import session_settings
+    from spark_lib.streaming.stream import (SMALL_QUERY_SETTINGS, FolderOutbound, KafkaOutbound, MicroBatch,
+                                            folder_messages, kafka_messages, start_stream, warm_up)
 
     ctx = build_context(argparse.Namespace(conf_dir=args.conf_dir, lakehouse=settings.lakehouse, sources=args.sources),
                         "rcu-stream")
@@ -138,7 +139,7 @@ def run(args: argparse.Namespace, settings: Settings):
 
 
     once = args.once or bool(args.from_folder)
-    with small_query_settings(ctx.spark):
+    with session_settings(ctx.spark, SMALL_QUERY_SETTINGS):
         # the memory and the JVM made ready before the first message is read: no first micro-batch waits for them
         state.refresh()
         warm_up(ctx.spark, specs)

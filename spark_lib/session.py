@@ -20,7 +20,7 @@ import glob
 import os
 import sys
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
 
 from pyspark.sql import SparkSession
 
@@ -145,3 +145,25 @@ def job_description(spark: SparkSession, text: str) -> Iterator[None]:
         yield
     finally:
         context.setLocalProperty("spark.job.description", previous)  # None removes it
+
+
+@contextlib.contextmanager
+def session_settings(spark: SparkSession, settings: Mapping[str, str]) -> Iterator[None]:
+    """Set session configurations for the block, then put back the previous values (or unset them).
+
+    Example::
+
+        with session_settings(spark, {"spark.sql.shuffle.partitions": "2"}):
+            small.groupBy("key").count().collect()
+    """
+    previous = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)

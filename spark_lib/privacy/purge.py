@@ -81,18 +81,18 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import math
 import re
 import time
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from pyspark.sql import SparkSession
 
 from spark_lib.config import MAX_RETENTION_HOURS
+from spark_lib.session import session_settings
 from pyspark.sql.types import ArrayType, DateType, MapType, StructType, TimestampNTZType, TimestampType
 
 #: the product's default: deleted data stays on disk at most this long
@@ -291,7 +291,7 @@ def _vacuum(spark: SparkSession, path: str, retention: dt.timedelta) -> dict[str
         # default: minutes of empty tasks for a small table on a small machine
         settings[_LISTING_PARALLELISM] = str(max(2, spark.sparkContext.defaultParallelism * 4))
     vacuum = f"VACUUM delta.`{_sql_path(path)}` RETAIN {_hours_literal(retention)} HOURS"
-    with _session_conf(spark, settings):
+    with session_settings(spark, settings):
         counts = spark.sql(f"{vacuum} DRY RUN").selectExpr(
             "count_if(instr(path, '/_change_data/') > 0 AND path LIKE '%.parquet') AS change_data_files",
             "count_if(path RLIKE '/deletion_vector_[^/]*[.]bin$') AS deletion_vector_files",
@@ -391,20 +391,6 @@ def _last_checkpoint_version(spark: SparkSession, path: str) -> int | None:
         return None  # a half-written hint: the next checkpoint rewrites it
 
 
-@contextlib.contextmanager
-def _session_conf(spark: SparkSession, settings: Mapping[str, str]) -> Iterator[None]:
-    """Set session configurations for the block, then put back the previous values (or unset them)."""
-    previous = {key: spark.conf.get(key, None) for key in settings}
-    for key, value in settings.items():
-        spark.conf.set(key, value)
-    try:
-        yield
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, value)
 
 
 def _timedelta(retention: dt.timedelta | PrivacyRetention) -> dt.timedelta:
@@ -472,6 +458,6 @@ def purge_lakehouse(spark: SparkSession, lake, retention_hours: float, only: Ite
         settings[_RETENTION_CHECK] = "false"
     if spark.conf.get(_LISTING_PARALLELISM, None) is None:
         settings[_LISTING_PARALLELISM] = str(max(2, spark.sparkContext.defaultParallelism * 4))
-    with _session_conf(spark, settings), ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    with session_settings(spark, settings), ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         results = list(pool.map(purge, names))
     return LakehousePurge(retention, tuple(results))

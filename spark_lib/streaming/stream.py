@@ -59,8 +59,7 @@ import time
 from dataclasses import asdict, dataclass
 from functools import reduce
 from pathlib import Path
-from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable
 
 import pandas as pd
 import pyarrow as pa
@@ -546,22 +545,6 @@ class MicroBatch:
 #: Spark settings for the stream's query: one per micro-batch, on a few thousand rows, where compiling
 #: generated code (Janino) costs more than it saves. Session settings, set for the stream's run only.
 SMALL_QUERY_SETTINGS = {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
-
-
-@contextmanager
-def small_query_settings(spark: SparkSession) -> Iterator[None]:
-    """:data:`SMALL_QUERY_SETTINGS` in the block, the session's own values restored after it."""
-    before = {key: spark.conf.get(key, None) for key in SMALL_QUERY_SETTINGS}
-    for key, value in SMALL_QUERY_SETTINGS.items():
-        spark.conf.set(key, value)
-    try:
-        yield
-    finally:
-        for key, value in before.items():
-            if value is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, value)
 
 
 def query_id(checkpoint: str | Path) -> str | None:
