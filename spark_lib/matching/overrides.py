@@ -85,9 +85,7 @@ class Decisions:
 
     def decided_since(self, moment) -> DataFrame:
         """record_key of the records of the decisions in force taken after ``moment`` (a timestamp)."""
-        recent = self.current.where(F.col("decided_at") > F.lit(moment).cast("timestamp"))
-        return recent.select(F.col("record_key_l").alias("record_key")).unionByName(
-            recent.select(F.col("record_key_r").alias("record_key"))).distinct()
+        return _pair_records(self.current.where(F.col("decided_at") > F.lit(moment).cast("timestamp")))
 
 
 def no_decisions(spark) -> Decisions:
@@ -164,9 +162,13 @@ def login_links(links: DataFrame | None, records: DataFrame) -> DataFrame | None
 
 def linked_since(logins: DataFrame, moment) -> DataFrame:
     """record_key of the records of the login links (:func:`login_links`) the stream stored after ``moment``."""
-    recent = logins.where(F.col("linked_at") > F.lit(moment).cast("timestamp"))
-    return recent.select(F.col("record_key_l").alias("record_key")).unionByName(
-        recent.select(F.col("record_key_r").alias("record_key"))).distinct()
+    return _pair_records(logins.where(F.col("linked_at") > F.lit(moment).cast("timestamp")))
+
+
+def _pair_records(pairs: DataFrame) -> DataFrame:
+    """record_key of either end of ``pairs`` (record_key_l, record_key_r), each once."""
+    return pairs.select(F.col("record_key_l").alias("record_key")).unionByName(
+        pairs.select(F.col("record_key_r").alias("record_key"))).distinct()
 
 
 @dataclass(frozen=True)

@@ -149,8 +149,8 @@ def evaluate(config: TriggersConfig, inputs: RuleInputs) -> pd.DataFrame:
     return pd.concat(found, ignore_index=True) if found else _none()
 
 
-def epoch_seconds(times: pd.Series) -> pd.Series:
-    """Whole seconds since 1970 (``unix_timestamp``: the fraction dropped), of naive UTC times."""
+def epoch_seconds(times: pd.Series | dt.datetime) -> pd.Series | int:
+    """Whole seconds since 1970 (``unix_timestamp``: the fraction dropped), of naive UTC times or of one."""
     return (times - pd.Timestamp("1970-01-01")) // pd.Timedelta(seconds=1)
 
 

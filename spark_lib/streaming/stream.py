@@ -78,7 +78,7 @@ from spark_lib.silver import interaction_rows
 from spark_lib.storage import Lakehouse
 from spark_lib.streaming.commits import append_once, insert_new
 from spark_lib.streaming.events import event_sources
-from spark_lib.streaming.rules import RuleInputs, deliverable, evaluate
+from spark_lib.streaming.rules import RuleInputs, deliverable, epoch_seconds, evaluate
 from spark_lib.streaming.state import StreamState, to_frame
 from spark_lib.streaming.triggers import FIRED_COLUMNS, TriggersConfig
 
@@ -330,11 +330,6 @@ def arrow_rows(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
 
 
-def epoch(value: dt.datetime) -> int:
-    """Whole seconds since 1970 of a naive UTC time (``unix_timestamp``)."""
-    return (value - dt.datetime(1970, 1, 1)) // dt.timedelta(seconds=1)
-
-
 class MicroBatch:
     """One micro-batch's work (see the module docstring); :meth:`process` is what ``foreachBatch`` calls.
 
@@ -444,7 +439,7 @@ class MicroBatch:
         """``silver.late_events`` rows: the events before ``watermark``, with ``seconds_late`` behind it."""
         rows = late.assign(record_key=late["source"] + ":" + late["record_id"].map(spark_trim),  # whose it is (erasure)
                            watermark=watermark, ingested_at=ingested_at,
-                           seconds_late=[epoch(watermark) - epoch(t) for t in late["event_time"]])
+                           seconds_late=epoch_seconds(watermark) - epoch_seconds(late["event_time"]))
         return arrow_rows(rows, LATE_SCHEMA)
 
     @staticmethod
