@@ -147,7 +147,8 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
     records = lake.read(tables.CUSTOMER_RECORDS)
     decisions = current_decisions(lake.read_or_none(tables.REVIEW_DECISIONS), records)
     report.decisions_applied, report.decisions_stale = decisions.applied, decisions.stale
-    logins = login_links(lake.read_or_none(tables.STREAM_IDENTITY_LINKS), records)
+    stream_links = lake.read_or_none(tables.STREAM_IDENTITY_LINKS)
+    logins = login_links(stream_links, records)
     if logins is not None:
         logins = logins.localCheckpoint()
         report.login_links = logins.count()
@@ -167,8 +168,8 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
                 # the records of the decisions taken and of the logins seen since the last run: their components
                 # are formed again
                 decided = decisions.decided_since(previous["recorded_at"])
-                if logins is not None:
-                    decided = decided.unionByName(linked_since(logins, previous["recorded_at"])).distinct()
+                if stream_links is not None:
+                    decided = decided.unionByName(linked_since(stream_links, previous["recorded_at"])).distinct()
                 decided = decided.localCheckpoint()
                 new_decisions = decided.count()
                 stage.done(f"{changes.changed_count:,} new or changed records, {changes.deleted_count:,} deleted, "

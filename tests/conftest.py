@@ -25,14 +25,16 @@ def spark():
     session = get_spark(
         app_name="rcu-tests",
         master="local[2]",
-        # Test inputs are a few rows to a few thousand: one or two partitions avoid hundreds of empty tasks.
-        shuffle_partitions=2,
+        # Test inputs are a few rows to a few thousand: one partition per stage (shuffles and file scans alike)
+        # avoids hundreds of empty tasks, each serialised, scheduled and deserialised.
+        shuffle_partitions=1,
         extra_conf={
             # Adaptive execution re-plans every small query; on tiny data it only adds planning time.
             "spark.sql.adaptive.enabled": "false",
             # The tests compare small DataFrames: collect them without Arrow's batch set-up cost.
             "spark.sql.execution.arrow.pyspark.enabled": "true",
             "spark.driver.memory": "4g",
+            "spark.default.parallelism": "1",
             # On queries of a few hundred rows the JVM spends a third of its CPU compiling generated code with
             # Janino (profiled with JFR): the tests evaluate expressions interpreted instead. Spark's own
             # suites run both modes and they give the same rows; the jobs themselves keep code generation.
@@ -43,6 +45,14 @@ def spark():
             # (two match runs on 90 records) took 186 s of JVM CPU instead of 310 s on a loaded machine; the
             # whole suite on a fresh clone, 1,032 s instead of 1,086 s (2026-12-07).
             "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1",
+            # Most of a test's time is the driver's, not the tasks' (the incremental-match fixture: 39 s of Spark
+            # stages in 149 s, read from Spark's event log): planning, Delta's log, closure cleaning. Constraint
+            # propagation re-derives every filter's constraints on each optimiser pass over the matching's large
+            # plans; broadcast joins build and ship a hash table per join where a one-partition shuffle is
+            # cheaper. Neither changes a result. With one partition, the suite on this machine took 928 s
+            # instead of 1,020 s (2026-12-07, both runs `make test`).
+            "spark.sql.constraintPropagation.enabled": "false",
+            "spark.sql.autoBroadcastJoinThreshold": "-1",
         },
     )
     yield session

@@ -15,7 +15,8 @@ champion), then
 
 Beside the steward, the stream (``silver.stream_identity_links``, as ``rcu stream`` writes it): cookie K1 logged
 in to Sylvie's e-shop account before the first run, cookie K2 to Alain's account (crm:C017's customer) between
-the runs; cookie K9's account is one silver does not hold. The cookies carry nothing to match on.
+the runs; cookie K9's account is one silver does not hold; cookie K3, a shared tablet, logged in to Julien's
+account (crm:C006's) before the first run and to Sylvie's between the runs. The cookies carry nothing to match on.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def the_day(rows: list[dict]) -> list[dict]:
     return list(by_key.values())
 
 
-COOKIES = ("web:K1", "web:K2", "web:K9")
+COOKIES = ("web:K1", "web:K2", "web:K3", "web:K9")
 
 
 def stream_links(spark, *links: tuple[str, str, dt.datetime]):
@@ -89,7 +90,8 @@ def loop(spark, tmp_path_factory):
     base = base_records() + [record(key, None, None, None) for key in COOKIES]
     ctx.lake.overwrite(silver_records(spark, *base), tables.CUSTOMER_RECORDS)
     before = dt.datetime.now() - dt.timedelta(hours=1)
-    ctx.lake.overwrite(stream_links(spark, ("web:K1", "eshop:S002", before), ("web:K9", "eshop_accounts:Z9", before)),
+    ctx.lake.overwrite(stream_links(spark, ("web:K1", "eshop:S002", before), ("web:K9", "eshop_accounts:Z9", before),
+                                    ("web:K3", "crm:C006", before)),
                        tables.STREAM_IDENTITY_LINKS)
     first_file = root / "decisions.csv"
     first_file.write_text(FIRST_DECISIONS)
@@ -104,7 +106,8 @@ def loop(spark, tmp_path_factory):
     later_file = root / "later.csv"
     later_file.write_text(LATER_DECISIONS)
     review_import.run(ctx, later_file, "m.durand")
-    ctx.lake.append(stream_links(spark, ("web:K2", "crm:C017", dt.datetime.now())), tables.STREAM_IDENTITY_LINKS)
+    ctx.lake.append(stream_links(spark, ("web:K2", "crm:C017", dt.datetime.now()),
+                                 ("web:K3", "crm:S001", dt.datetime.now())), tables.STREAM_IDENTITY_LINKS)
     ctx.lake.overwrite(silver_records(spark, *the_day(base)), tables.CUSTOMER_RECORDS)
     second = match.run(ctx, evaluate=False, accept_champion=True)
     return dict(ctx=ctx, root=root, imported=imported, first=first, second=second, after_first=after_first,
@@ -146,7 +149,8 @@ def test_a_same_decision_merges_two_customers_and_keeps_them_merged(loop):
 
 
 def test_the_stream_s_logins_are_must_links_of_the_full_and_the_incremental_run(loop):
-    assert (loop["first"].login_links, loop["second"].login_links) == (1, 2)   # K9's account is not in silver
+    # K9's account is not in silver; K3 is tied to two accounts on the second run
+    assert (loop["first"].login_links, loop["second"].login_links) == (2, 2)
     first, second = loop["after_first"], loop["after_second"]
     assert owner(first, "web:K1") == owner(first, "crm:S001") == owner(second, "web:K1")
     assert loop["crosswalk_first"]["web:K1"].match_rule == "stream_login"
@@ -155,6 +159,15 @@ def test_the_stream_s_logins_are_must_links_of_the_full_and_the_incremental_run(
     assert owner(first, "web:K2") != owner(first, "crm:C017")
     assert owner(second, "web:K2") == owner(second, "crm:C017") == min(owner(first, "web:K2"), owner(first, "crm:C017"))
     assert loop["crosswalk_first"]["web:K9"].match_rule == "anonymous"
+
+
+def test_a_device_that_logged_in_to_two_accounts_joins_neither_and_merges_nothing(loop):
+    first, second = loop["after_first"], loop["after_second"]
+    assert owner(first, "web:K3") == owner(first, "crm:C006") != owner(first, "crm:S001")
+    # the second account takes the tablet's must-link away: it leaves Julien, and Julien and Sylvie stay apart
+    assert owner(second, "crm:C006") != owner(second, "crm:S001")
+    assert owner(second, "web:K3") not in (owner(second, "crm:C006"), owner(second, "crm:S001"))
+    assert owner(second, "crm:C006") == owner(first, "crm:C006")
 
 
 def test_a_same_decision_taken_after_a_run_merges_on_the_incremental_run(loop):

@@ -26,8 +26,8 @@ it. Otherwise it is *stale*: not applied, and raised again in ``gold.review_queu
 - ``unsure``: nothing; the pair stays in the queue at a lower priority.
 
 The stream's logins join the steward's *same* (:func:`login_links`): a record ``rcu stream`` saw tied to an
-account (``silver.stream_identity_links``: a cookie that logged in, an order placed on the account) is a
-must-link of rule ``stream_login`` (:data:`~spark_lib.matching.clustering.LOGIN_RULE`) to the account's record,
+account (``silver.stream_identity_links``: a cookie that logged in, an order placed on the account), and to
+that account only, is a must-link of rule ``stream_login`` (:data:`~spark_lib.matching.clustering.LOGIN_RULE`) to the account's record,
 once silver holds both records; so the batch keeps together what the stream resolved, even when no raw file
 ever carried the login. A steward's *different* still wins over it (must-links are kept first, the steward's
 before the stream's, but never one that would join a *different* pair).
@@ -142,7 +142,8 @@ def login_links(links: DataFrame | None, records: DataFrame) -> DataFrame | None
     """record_key_l, record_key_r, linked_at: the stream's ties of a record to an account (``links``:
     ``silver.stream_identity_links``, or None before the stream ever ran) whose two records ``records``
     (silver) holds, each pair once (keys in order) at the first time the stream stored it. None when there
-    is no such table.
+    is no such table. A record tied to more than one account (a shared computer, a family's tablet) gives
+    none: it says who used the device, not that its accounts are one person.
 
     Example::
 
@@ -152,7 +153,9 @@ def login_links(links: DataFrame | None, records: DataFrame) -> DataFrame | None
         return None
     require_columns(links, ["record_key", "account_record_key", "ingested_at"], "links")
     present = records.select("record_key")
-    ends = links.where(F.col("record_key") != F.col("account_record_key")).select(
+    single = (links.groupBy("record_key").agg(F.countDistinct("account_record_key").alias("_accounts"))
+              .where("_accounts = 1").select("record_key"))
+    ends = links.where(F.col("record_key") != F.col("account_record_key")).join(single, "record_key", "left_semi").select(
         F.least("record_key", "account_record_key").alias("record_key_l"),
         F.greatest("record_key", "account_record_key").alias("record_key_r"), "ingested_at")
     return (ends.join(present.withColumnRenamed("record_key", "record_key_l"), "record_key_l", "left_semi")
@@ -160,9 +163,12 @@ def login_links(links: DataFrame | None, records: DataFrame) -> DataFrame | None
             .groupBy("record_key_l", "record_key_r").agg(F.min("ingested_at").alias("linked_at")))
 
 
-def linked_since(logins: DataFrame, moment) -> DataFrame:
-    """record_key of the records of the login links (:func:`login_links`) the stream stored after ``moment``."""
-    return _pair_records(logins.where(F.col("linked_at") > F.lit(moment).cast("timestamp")))
+def linked_since(links: DataFrame, moment) -> DataFrame:
+    """record_key of both ends of the ties ``links`` (``silver.stream_identity_links``) the stream stored after
+    ``moment``: a new login link, or a record's second account, which takes its must-link away (:func:`login_links`)."""
+    recent = links.where(F.col("ingested_at") > F.lit(moment).cast("timestamp"))
+    return _pair_records(recent.select(F.col("record_key").alias("record_key_l"),
+                                       F.col("account_record_key").alias("record_key_r")))
 
 
 def _pair_records(pairs: DataFrame) -> DataFrame:
