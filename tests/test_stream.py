@@ -29,6 +29,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
@@ -41,6 +42,7 @@ from jobs import stream as stream_job
 from spark_lib.streaming.events import event_sources, to_event
 from spark_lib.streaming.kafka_client import EventProducer, create_topics, read_topic
 from spark_lib.streaming.check import check_firings
+from spark_lib.streaming.rules import deliverable, epoch_seconds
 from spark_lib.streaming.stream import MicroBatch, resolve_customers
 from spark_lib.config import DEFAULT_CONF_DIR, ConfigError
 from spark_lib.streaming.status import committed_offsets
@@ -206,30 +208,32 @@ def test_the_status_reads_the_offsets_of_the_last_finished_micro_batch(tmp_path)
     assert committed_offsets(tmp_path) == (1, {"rcu.orders": {0: 9, 1: 2}})
 
 
-def test_the_frequency_cap_leaves_out_the_candidates_near_a_firing_and_keeps_the_next_one(spark):
+def test_the_frequency_cap_leaves_out_the_candidates_near_a_firing_and_keeps_the_next_one():
     """Bob's cart of 09:00 is 1 hour from the one that fired at 08:00 (capped); his cart of the next day fires.
-    Carl cannot be reached on a consented channel; Alice's two carts of the micro-batch give one firing."""
-    from spark_lib.streaming.triggers import deliverable
-
+    Carl cannot be reached on a consented channel; Alice's two carts 5 minutes apart give one firing, Eve's two
+    carts a day apart in one micro-batch give two. Bob's catalogue m-1 fired days ago: a key fires once; his
+    catalogue m-2 fires."""
     config = load_triggers()
-    day = dt.timedelta(days=1)
-    candidates = spark.createDataFrame(
-        [("cart_abandoned:b1", "cart_abandoned", "C-BOB-0002", T0 - dt.timedelta(hours=1), "r"),
-         ("cart_abandoned:b2", "cart_abandoned", "C-BOB-0002", T0 + day + dt.timedelta(hours=2), "r"),
+    day, hour = dt.timedelta(days=1), dt.timedelta(hours=1)
+    candidates = pd.DataFrame(
+        [("cart_abandoned:b1", "cart_abandoned", "C-BOB-0002", T0 - hour, "r"),
+         ("cart_abandoned:b2", "cart_abandoned", "C-BOB-0002", T0 + day + 2 * hour, "r"),
          ("cart_abandoned:c1", "cart_abandoned", "C-CARL-003", T0, "r"),
          ("cart_abandoned:a1", "cart_abandoned", "C-ALICE-01", T0 + dt.timedelta(minutes=5), "r"),
-         ("cart_abandoned:a2", "cart_abandoned", "C-ALICE-01", T0, "r")],
-        "trigger_key string, trigger string, customer_id string, event_time timestamp, reason string")
-    customers = spark.createDataFrame(
-        [(c, f"{c.lower()}@example.org", None, None, None, None, consent, False, False)
-         for c, (_, consent) in CUSTOMERS.items()],
-        "customer_id string, email string, phone_mobile string, street string, postcode string, city string, "
-        "consent_email boolean, consent_sms boolean, consent_postal boolean")
-    fired = spark.createDataFrame([("cart_abandoned", "C-BOB-0002", T0 - dt.timedelta(hours=2))],
-                                  "trigger string, customer_id string, event_time timestamp")
-    kept = deliverable(candidates, config, customers, None, fired)
-    assert sorted((r.trigger_key, r.channel) for r in kept.collect()) == [("cart_abandoned:a2", "email"),
-                                                                          ("cart_abandoned:b2", "email")]
+         ("cart_abandoned:a2", "cart_abandoned", "C-ALICE-01", T0, "r"),
+         ("cart_abandoned:e1", "cart_abandoned", "C-EVE-0005", T0, "r"),
+         ("cart_abandoned:e2", "cart_abandoned", "C-EVE-0005", T0 + day + hour, "r"),
+         ("catalogue_visit:C-BOB-0002:m-1", "catalogue_visit", "C-BOB-0002", T0, "r"),
+         ("catalogue_visit:C-BOB-0002:m-2", "catalogue_visit", "C-BOB-0002", T0, "r")],
+        columns=["trigger_key", "trigger", "customer_id", "event_time", "reason"])
+    channels = {t.name: {c: "email" for c, (_, consent) in CUSTOMERS.items() if consent} for t in config.triggers}
+    fired = {("cart_abandoned", "C-BOB-0002"): [epoch_seconds(T0 - 2 * hour)],
+             ("catalogue_visit", "C-BOB-0002"): [epoch_seconds(T0 - 3 * day)]}
+    kept = deliverable(candidates, config, channels, set(), fired, {"catalogue_visit:C-BOB-0002:m-1"})
+    assert sorted(zip(kept["trigger_key"], kept["channel"])) == [
+        ("cart_abandoned:a2", "email"), ("cart_abandoned:b2", "email"), ("cart_abandoned:e1", "email"),
+        ("cart_abandoned:e2", "email"), ("catalogue_visit:C-BOB-0002:m-2", "email")]
+    assert fired[("cart_abandoned", "C-BOB-0002")] == [epoch_seconds(T0 - 2 * hour)]   # the caller's state untouched
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ Every frame holds naive UTC timestamps (``event_time``) and ``customer_id`` (Non
 Example::
 
     candidates = evaluate(config, inputs)                     # inputs: a RuleInputs
-    fired = deliverable(candidates, config, channels, objecting, earlier_firings)
+    fired = deliverable(candidates, config, channels, objecting, earlier_times, earlier_keys)
 """
 
 from __future__ import annotations
@@ -155,16 +155,17 @@ def epoch_seconds(times: pd.Series | dt.datetime) -> pd.Series | int:
 
 
 def deliverable(candidates: pd.DataFrame, config: TriggersConfig, channels: dict[str, dict[str, str]],
-                objecting: set[str], fired: dict[tuple[str, str], list[int]]) -> pd.DataFrame:
-    """The candidates that may be sent, each with its channel (as
-    :func:`spark_lib.streaming.triggers.deliverable`): ``trigger_key, trigger, customer_id, channel, reason,
-    event_time``.
+                objecting: set[str], fired: dict[tuple[str, str], list[int]], fired_keys: set[str]) -> pd.DataFrame:
+    """The candidates that may be sent, each with its channel: ``trigger_key, trigger, customer_id, channel,
+    reason, event_time``.
 
     ``channels``: per trigger, the first of its channels each customer consented to and can be reached on (the
     audiences' rules on gold.customer); ``objecting``: the customers who objected to marketing; ``fired``: the
-    event times (epoch seconds) of the firings already made, per (trigger, customer). None within
-    ``frequency_cap_hours`` of a firing of the same trigger to the same customer, and of the others at most one
-    per trigger and customer (the earliest) per micro-batch."""
+    event times (epoch seconds) of the firings already made, per (trigger, customer); ``fired_keys``: their
+    ``trigger_key``, each of which fires once. In event-time order, a candidate is kept unless a firing of the
+    same trigger to the same customer, made before or kept before it, is within ``frequency_cap_hours`` of it:
+    a replay that puts two days of one customer's carts in one micro-batch fires one a day, as a live stream
+    would."""
     columns = ["trigger_key", "trigger", "customer_id", "channel", "reason", "event_time"]
     if candidates.empty:
         return pd.DataFrame(columns=columns)
@@ -173,11 +174,15 @@ def deliverable(candidates: pd.DataFrame, config: TriggersConfig, channels: dict
         mine = candidates["trigger"] == trigger.name
         channel[mine] = candidates.loc[mine, "customer_id"].map(channels.get(trigger.name, {}))
     reach = candidates.assign(channel=channel)
-    reach = reach[reach["channel"].notna() & ~reach["customer_id"].isin(objecting)]
+    reach = reach[reach["channel"].notna() & ~reach["customer_id"].isin(objecting) & ~reach["trigger_key"].isin(fired_keys)]
+    reach = reach.sort_values(["event_time", "trigger_key"]).drop_duplicates("trigger_key")
     cap = int(config.stream.frequency_cap_hours * 3600)
-    seconds = epoch_seconds(reach["event_time"])
-    capped = [any(abs(earlier - second) < cap for earlier in fired.get((trigger, customer), ()))
-              for trigger, customer, second in zip(reach["trigger"], reach["customer_id"], seconds)]
-    reach = reach[[not c for c in capped]]
-    reach = reach.sort_values(["event_time", "trigger_key"]).drop_duplicates(["trigger", "customer_id"], keep="first")
-    return reach[columns].reset_index(drop=True)
+    made = {key: list(times) for key, times in fired.items()}
+    kept = []
+    for index, trigger, customer, second in zip(reach.index, reach["trigger"], reach["customer_id"],
+                                                epoch_seconds(reach["event_time"])):
+        earlier = made.setdefault((trigger, customer), [])
+        if all(abs(time - second) >= cap for time in earlier):
+            earlier.append(int(second))
+            kept.append(index)
+    return reach.loc[kept, columns].reset_index(drop=True)

@@ -90,6 +90,7 @@ class StreamState:
         self.links_first_seen: dict[str, dt.datetime] = {}
         self.fired_times: dict[tuple[str, str], list[int]] = {}
         self.fired_rows: dict[int, list[dict]] = {}
+        self.fired_keys: set[str] = set()
         self.batch_times: list[tuple[str, int, dt.datetime | None]] = []
 
     # versions ------------------------------------------------------------------------------------------------
@@ -141,7 +142,7 @@ class StreamState:
                 self.add_links(self._read(tables.STREAM_IDENTITY_LINKS, ["record_key", "account_record_key", "source",
                                                                          "event_time"]))
         if tables.TRIGGER_EVENTS in changed:
-            self.fired_times, self.fired_rows = {}, {}
+            self.fired_times, self.fired_rows, self.fired_keys = {}, {}, set()
             if tables.TRIGGER_EVENTS in present:
                 self.add_firings(self._read(tables.TRIGGER_EVENTS, [
                     "trigger_key", "trigger", "customer_id", "channel", "reason", "event_time", "fired_at", "batch_id"]))
@@ -212,8 +213,8 @@ class StreamState:
 
     def add_firings(self, rows: pd.DataFrame) -> None:
         """Firings of gold.trigger_events (its columns); those known are skipped."""
-        known = {row["trigger_key"] for batch in self.fired_rows.values() for row in batch}
-        rows = rows[~rows["trigger_key"].isin(known)]
+        rows = rows[~rows["trigger_key"].isin(self.fired_keys)]
+        self.fired_keys.update(rows["trigger_key"])
         for (trigger, customer), second in zip(zip(rows["trigger"], rows["customer_id"]), epoch_seconds(rows["event_time"])):
             self.fired_times.setdefault((trigger, customer), []).append(int(second))
         for row in rows.to_dict("records"):

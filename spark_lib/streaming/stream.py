@@ -526,7 +526,8 @@ class MicroBatch:
         mailings = state.resolved_mailings()
         inputs = RuleInputs(batch=batch, navigation=recent("navigation_events"), orders=recent("orders"),
                             mailings=mailings, first_seen=state.first_seen(), watermark=watermark)
-        new = deliverable(evaluate(self.config, inputs), self.config, state.channels, state.objecting, state.fired_times)
+        new = deliverable(evaluate(self.config, inputs), self.config, state.channels, state.objecting, state.fired_times,
+                          state.fired_keys)
         new = new.assign(fired_at=fired_at, batch_id=batch_id)
         inserted = insert_new(self._path(tables.TRIGGER_EVENTS), arrow_rows(new, FIRED_SCHEMA), tables.TRIGGER_EVENTS.keys)
         state.add_firings(new)

@@ -11,7 +11,7 @@ Four rules (the file's header says what each one means and which keys it reads):
 - ``browse_intent``: ``min_count`` pages of one category by one cookie within ``within``.
 
 Each rule gives *candidates* (``trigger_key, trigger, customer_id, event_time, reason``) from the micro-batch's
-events and the silver tables; :func:`deliverable` keeps those that may be sent: a customer who consented to and
+events and the silver tables; :func:`spark_lib.streaming.rules.deliverable` keeps those that may be sent: a customer who consented to and
 can be reached on one of the trigger's channels (the audiences' rules, :func:`spark_lib.gold.audiences.contactable`),
 who did not object to marketing, and not fired the same trigger within the frequency cap (event time, so that a
 replayed micro-batch decides the same). ``trigger_key`` is made of the trigger and the event(s) that justify it:
@@ -25,7 +25,6 @@ Example::
 
     config = load_triggers("conf/triggers.yaml")
     candidates = evaluate(config, inputs)          # inputs: a TriggerInputs of resolved events
-    fired = deliverable(candidates, config, customers, objecting, trigger_events)
 """
 
 from __future__ import annotations
@@ -38,19 +37,16 @@ from functools import reduce
 from pathlib import Path
 from typing import Any
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from spark_lib.config import DEFAULT_CONF_DIR, ConfigError, check_topic_name, read_section, read_yaml
-from spark_lib.gold.audiences import CHANNELS, contactable
+from spark_lib.gold.audiences import CHANNELS
 
 RULES = ("cart_abandoned", "catalogue_visit", "first_login", "browse_intent")
 _WITHIN = re.compile(r"^\s*(\d+)\s*(minute|hour|day)s?\s*$")
-#: the columns of a candidate firing, then those :func:`deliverable` adds
+#: the columns of a candidate firing, then those :func:`spark_lib.streaming.rules.deliverable` adds
 CANDIDATE_COLUMNS = ("trigger_key", "trigger", "customer_id", "event_time", "reason")
-#: what :func:`deliverable` reads of gold.customer: the consents and the values that reach a customer
-CONTACT_COLUMNS = ("customer_id", "email", "phone_mobile", "street", "postcode", "city",
-                   "consent_email", "consent_sms", "consent_postal")
 FIRED_COLUMNS = ("trigger_key", "trigger", "customer_id", "channel", "reason", "event_time", "fired_at", "batch_id")
 
 
@@ -246,34 +242,6 @@ RULE_FUNCTIONS = {"cart_abandoned": cart_abandoned, "catalogue_visit": catalogue
 def evaluate(config: TriggersConfig, inputs: TriggerInputs) -> DataFrame:
     """Every trigger's candidates (:data:`CANDIDATE_COLUMNS`), one DataFrame."""
     return reduce(DataFrame.unionByName, [RULE_FUNCTIONS[t.rule](t, inputs) for t in config.triggers])
-
-
-def deliverable(candidates: DataFrame, config: TriggersConfig, customers: DataFrame, objecting: DataFrame | None,
-                fired: DataFrame | None) -> DataFrame:
-    """The candidates that may be sent, each with its channel: ``trigger_key, trigger, customer_id, channel,
-    reason, event_time``.
-
-    ``customers``: gold.customer (consents and contact values, read at this micro-batch: a consent withdrawn
-    before it counts); ``objecting``: ``customer_id`` of those who objected to marketing; ``fired``:
-    gold.trigger_events so far. None within ``frequency_cap_hours`` of event time of a firing already made of the
-    same trigger to the same customer, and of the others at most one per trigger and customer (the earliest) per
-    micro-batch."""
-    channel = F.coalesce(*[F.when(F.col("trigger") == t.name, F.coalesce(*[F.when(contactable(c), F.lit(c))
-                                                                           for c in t.channels]))
-                           for t in config.triggers])
-    reach = candidates.join(customers.select(*CONTACT_COLUMNS), "customer_id").select(*CANDIDATE_COLUMNS, channel.alias("channel"))
-    reach = reach.where(F.col("channel").isNotNull())
-    if objecting is not None:
-        reach = reach.join(objecting, "customer_id", "left_anti")
-    if fired is not None:
-        cap = int(config.stream.frequency_cap_hours * 3600)
-        recent = fired.select("trigger", "customer_id", F.col("event_time").alias("fired_time")).alias("f")
-        capped = ((F.col("f.trigger") == F.col("r.trigger")) & (F.col("f.customer_id") == F.col("r.customer_id"))
-                  & (F.abs(F.unix_timestamp("f.fired_time") - F.unix_timestamp("r.event_time")) < cap))
-        reach = reach.alias("r").join(recent, capped, "left_anti")
-    first = Window.partitionBy("trigger", "customer_id").orderBy("event_time", "trigger_key")
-    reach = reach.withColumn("_rank", F.row_number().over(first)).where("_rank = 1").drop("_rank")
-    return reach.select("trigger_key", "trigger", "customer_id", "channel", "reason", "event_time")
 
 
 def with_firing(df: DataFrame, fired_at: dt.datetime, batch_id: int) -> DataFrame:
