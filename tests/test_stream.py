@@ -319,6 +319,17 @@ def test_each_trigger_fires_exactly_when_its_events_justify_it(direct):
     assert "CAT-AUTOMNE" in by_key["catalogue_visit:C-BOB-0002:catalogue_mailings:m-1"].reason
 
 
+def test_a_first_micro_batch_holding_weeks_of_a_backlog_decides_its_earliest_carts(spark, tmp_path):
+    """A stream started on a backlog reads weeks of events in its first micro-batch: Alice's cart of the first
+    minutes is decided with the rest, though the watermark ends three weeks later."""
+    lake = Lakehouse(spark, str(tmp_path / "lakehouse"))
+    batch_tables(lake)
+    backlog = [nav("ev-a1", "ck-alice", 0), nav("ev-a2", "ck-alice", 1, "login", "/compte/connexion", account="A1"),
+               nav("ev-a3", "ck-alice", 2, "add_to_cart", "/panier"), nav("ev-z1", "ck-zed", 21 * 24 * 60)]
+    MicroBatch(lake, SOURCES, load_triggers(), query_id="query-backlog").process(messages_df(spark, backlog), 0)
+    assert ("cart_abandoned", "C-ALICE-01") in fired(lake)
+
+
 @pytest.mark.slow
 def test_a_replayed_micro_batch_writes_nothing_twice(direct):
     _, shots, _ = direct

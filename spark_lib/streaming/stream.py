@@ -406,7 +406,10 @@ class MicroBatch:
         watermark = max_time - delay if max_time else None
         fired = 0
         if watermark:
-            since = min(watermark, previous - delay if previous is not None else watermark) - state.reach
+            # the look-back reaches the oldest event this micro-batch may decide: behind the watermark before it,
+            # or, for the very first, its own earliest event (a stream started on a backlog reads weeks at once)
+            floor = previous - delay if previous is not None else valid["event_time"].min().to_pydatetime()
+            since = min(watermark, floor) - state.reach
             fired = self.fire_triggers(silver, accounts, watermark, since, batch_id, ingested_at)
         report = BatchReport(batch_id, len(parsed), len(bad), late, inserted, links, fired, max_time, watermark,
                              time.perf_counter() - started)
