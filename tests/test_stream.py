@@ -471,3 +471,54 @@ def test_a_stream_killed_in_a_micro_batch_and_restarted_writes_nothing_twice(spa
     same_rows(lake, direct[0])
     assert lake.read(tables.STREAM_EVENTS).count() == len(BATCH_1) + len(BATCH_2)
     assert sorted(lake.read(tables.STREAM_BATCHES).select("batch_id").collect()) == [(0,), (1,)]
+
+
+@pytest.mark.slow
+def test_a_broker_restarted_under_a_running_stream_loses_nothing_and_fires_nothing_twice(spark, direct, tmp_path):
+    """``rcu stream`` runs (a micro-batch a second) while its broker is stopped after the first delivery and
+    started again before the second: the stream rides over the outage and ends with the rows of the direct run,
+    each firing published."""
+    kafka = KafkaBroker(tmp_path / "kafka", port=0)
+    kafka.start()
+    servers, topics = kafka.bootstrap_servers, TopicsConfig.with_prefix("k3.")
+    create_topics(servers, [topics.of(kind) for kind in EVENT_KINDS], partitions=1)
+
+    def send(messages):
+        with EventProducer(servers) as producer:
+            for kind, value in messages:
+                producer.send(topics.of(kind), None, value.encode())
+            producer.flush()
+
+    lake = Lakehouse(spark, str(tmp_path / "lakehouse"))
+    batch_tables(lake)
+    send(BATCH_1)
+    args = ["--lakehouse", lake.root, "--bootstrap-servers", servers, "--topic-prefix", "k3."]
+    env = {**os.environ, "RCU_DRIVER_MEMORY": "1g", "RCU_WAREHOUSE_DIR": str(tmp_path / "warehouse")}
+
+    def wait_for_batches(count: int) -> None:
+        deadline = time.monotonic() + 300
+        while job.poll() is None and time.monotonic() < deadline:
+            if lake.exists(tables.STREAM_BATCHES) and lake.read(tables.STREAM_BATCHES).count() >= count:
+                return
+            time.sleep(1)
+        raise AssertionError(f"no micro-batch {count} (exit code {job.poll()}): {(tmp_path / 'stream.log').read_text()[-3000:]}")
+
+    with open(tmp_path / "stream.log", "wb") as log:
+        job = subprocess.Popen([sys.executable, "-m", "jobs.cli", "stream", *args, "--trigger-seconds", "1"],
+                               stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        wait_for_batches(1)
+        kafka.stop()
+        time.sleep(10)   # the stream polls a broker that is not there
+        KafkaBroker(tmp_path / "kafka").start()   # the same folder and port
+        object_to_marketing(lake, "C-FAY-0006")
+        send(BATCH_2)
+        wait_for_batches(2)
+        published = read_topic(servers, "rcu.triggers")
+    finally:
+        os.killpg(job.pid, signal.SIGKILL)
+        job.wait()
+        KafkaBroker(tmp_path / "kafka").stop()
+    same_rows(lake, direct[0])
+    assert lake.read(tables.STREAM_EVENTS).count() == len(BATCH_1) + len(BATCH_2)
+    assert sorted(m.key for m in published) == sorted(r.trigger_key for r in lake.read(tables.TRIGGER_EVENTS).collect())
