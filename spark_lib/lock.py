@@ -38,6 +38,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LOCK_FILE = "_rcu.lock"
+#: the command the stream holds the lock as, for each micro-batch's commits (see :mod:`spark_lib.streaming.stream`)
+STREAM_COMMAND = "rcu stream"
+#: how long a run waits, beyond its ``wait_seconds``, for the stream to end a micro-batch's commits (seconds)
+STREAM_HOLD_SECONDS = 120.0
 #: seconds between two attempts while waiting for the lock
 POLL_SECONDS = 0.5
 #: Delta's exceptions when two writers commit conflicting changes to one table
@@ -138,6 +142,11 @@ class LakehouseLock:
                 waited = time.monotonic() - started
                 if waited >= self.wait_seconds:
                     holder = _read_holder(handle)
+                    # the stream holds the lakehouse seconds at a time (a micro-batch's commits; None: a holder
+                    # writing its record): always worth waiting for
+                    if (holder is None or holder.command == STREAM_COMMAND) and waited < self.wait_seconds + STREAM_HOLD_SECONDS:
+                        time.sleep(POLL_SECONDS)
+                        continue
                     handle.close()
                     raise LakehouseBusyError(busy_message(holder, waited if self.wait_seconds else 0)) from None
                 time.sleep(min(POLL_SECONDS, self.wait_seconds - waited))

@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -21,6 +22,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from spark_lib.lock import concurrent_write_error
 from spark_lib.privacy.purge import STATS_COLUMNS, parse_stats_columns, stats_columns, stats_columns_property
 from spark_lib.session import job_description
 from spark_lib.tables import Table
@@ -41,6 +43,12 @@ class TableNameError(ValueError):
 
 class TableNotFoundError(LookupError):
     """The table has not been written yet (run the step that produces it first)."""
+
+
+#: how often a MERGE is run again when another writer committed to its table meanwhile and Delta refused it (the
+#: stream inserting the day's events into the silver table the standardisation merges): a MERGE on its keys
+#: converges whatever was committed in between
+MERGE_CONFLICT_RETRIES = 4
 
 
 @dataclass(frozen=True)
@@ -286,17 +294,24 @@ class Lakehouse:
         compare = [c for c in (compare_columns or df.columns) if c not in keys]
         on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
         changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in compare) or "false"
-        builder = (
-            self.delta_table(table)
-            .alias("t")
-            .merge(df.alias("s"), on)
-            .whenMatchedUpdateAll(condition=changed)
-            .whenNotMatchedInsertAll()
-        )
-        if delete_missing_condition:
-            builder = builder.whenNotMatchedBySourceDelete(condition=delete_missing_condition)
-        with self._described("merge into", table):
-            builder.execute()
+        for attempt in range(MERGE_CONFLICT_RETRIES + 1):
+            builder = (
+                self.delta_table(table)
+                .alias("t")
+                .merge(df.alias("s"), on)
+                .whenMatchedUpdateAll(condition=changed)
+                .whenNotMatchedInsertAll()
+            )
+            if delete_missing_condition:
+                builder = builder.whenNotMatchedBySourceDelete(condition=delete_missing_condition)
+            try:
+                with self._described("merge into", table):
+                    builder.execute()
+                break
+            except Exception as error:   # Delta's conflicts reach Python as Py4J errors
+                if attempt == MERGE_CONFLICT_RETRIES or concurrent_write_error(error) is None:
+                    raise
+                time.sleep(2 ** attempt)
         return self.last_operation_metrics(table)
 
     def delete_keys(self, keys_df: DataFrame, table: str, keys: Sequence[str]) -> int:

@@ -107,3 +107,47 @@ def test_a_table_written_by_delta_rs_reads_the_same_in_spark(lake, tmp_path):
     write_deltalake(lake.path(tables.KPI_SNAPSHOTS), pa.Table.from_pylist(rows, schema))
 
     assert spark_rows(lake.read(tables.KPI_SNAPSHOTS)) == rows
+
+
+def test_a_merge_that_the_stream_s_commits_conflict_with_is_run_again_and_loses_neither(spark, tmp_path, monkeypatch):
+    """The batch's MERGE into a silver table while another writer (the stream, where no lock holds: an object
+    store) inserts into it through delta-rs for a second and a half: Delta refuses the MERGE's commit, the MERGE
+    runs again, and the table holds both writers' rows."""
+    import threading
+    import time
+
+    from spark_lib import storage
+    from spark_lib.streaming.commits import insert_new
+
+    lake = Lakehouse(spark, str(tmp_path / "lake"))
+    table = "silver.shared_events"
+    lake.overwrite(spark.createDataFrame([(f"b{i}", i) for i in range(50)], "k string, v long"), table)
+    conflicts = []
+
+    def conflict(error):
+        found = storage_conflict(error)
+        conflicts.extend([found] if found else [])
+        return found
+
+    storage_conflict = storage.concurrent_write_error
+    monkeypatch.setattr(storage, "concurrent_write_error", conflict)
+    stop, inserted = threading.Event(), []
+
+    def stream():
+        number, until = 0, time.monotonic() + 1.5
+        while not stop.is_set() and time.monotonic() < until:
+            inserted.append(insert_new(lake.path(table), pa.table({"k": [f"s{number}"], "v": [number]}), ["k"]))
+            number += 1
+            time.sleep(0.01)
+
+    writer = threading.Thread(target=stream)
+    writer.start()
+    try:
+        lake.merge(spark.createDataFrame([(f"b{i}", i + 100) for i in range(50)], "k string, v long"), table, keys=["k"])
+    finally:
+        stop.set()
+        writer.join()
+    rows = dict(lake.read(table).collect())
+    assert conflicts, "no commit of the stream conflicted with the MERGE: nothing was tried again"
+    assert all(rows[f"b{i}"] == i + 100 for i in range(50))
+    assert sum(inserted) == len([k for k in rows if k.startswith("s")]) > 0

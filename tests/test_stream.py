@@ -26,6 +26,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from pyspark.sql import functions as F
 
 from spark_lib import tables
 from spark_lib.config import EVENT_KINDS, TopicsConfig, load_sources
+from spark_lib.lock import STREAM_COMMAND, LakehouseBusyError, LakehouseLock
 from spark_lib.privacy.identifiers import identifier_hash, lakehouse_key
 from spark_lib.storage import Lakehouse
 from spark_lib.streaming import KafkaBroker
@@ -522,3 +524,54 @@ def test_a_broker_restarted_under_a_running_stream_loses_nothing_and_fires_nothi
     same_rows(lake, direct[0])
     assert lake.read(tables.STREAM_EVENTS).count() == len(BATCH_1) + len(BATCH_2)
     assert sorted(m.key for m in published) == sorted(r.trigger_key for r in lake.read(tables.TRIGGER_EVENTS).collect())
+
+
+def test_a_micro_batch_commits_only_once_a_batch_run_has_released_the_lakehouse(spark, tmp_path):
+    """``rcu run-all`` holds the lakehouse lock: the micro-batch waits for it (the stream lags), then writes
+    everything; no commit of the stream races the batch's MERGE into the silver tables."""
+    lake = Lakehouse(spark, str(tmp_path / "lakehouse"))
+    batch_tables(lake)
+    held, written_while_held = threading.Event(), []
+    bronze_log = Path(lake.path(tables.STREAM_EVENTS)) / "_delta_log"
+
+    def batch_run():
+        with LakehouseLock(lake.root, "rcu run-all"):
+            held.set()
+            until = time.monotonic() + 10   # longer than the micro-batch's Spark query before its first commit
+            while time.monotonic() < until:
+                written_while_held.append(bronze_log.exists())
+                time.sleep(0.2)
+
+    batch = threading.Thread(target=batch_run)
+    batch.start()
+    held.wait()
+    MicroBatch(lake, SOURCES, load_triggers(), query_id="query-lock").process(messages_df(spark, BATCH_1), 0)
+    batch.join()
+    assert written_while_held and not any(written_while_held)
+    assert lake.read(tables.STREAM_EVENTS).count() == len(BATCH_1) and fired(lake) == FIRED_1
+
+
+def test_a_batch_run_waits_for_the_stream_s_micro_batch_but_not_for_another_run(tmp_path):
+    root = str(tmp_path / "lakehouse")
+
+    def holding(command: str) -> threading.Thread:
+        ready = threading.Event()
+
+        def hold():
+            with LakehouseLock(root, command):
+                ready.set()
+                time.sleep(1.5)
+
+        thread = threading.Thread(target=hold)
+        thread.start()
+        ready.wait()
+        return thread
+
+    stream_holds = holding(STREAM_COMMAND)
+    with LakehouseLock(root, "rcu match", wait_seconds=0):   # waits for the micro-batch's commits
+        pass
+    stream_holds.join()
+    run_holds = holding("rcu run-all")
+    with pytest.raises(LakehouseBusyError, match="rcu run-all"):
+        LakehouseLock(root, "rcu match", wait_seconds=0).acquire()
+    run_holds.join()

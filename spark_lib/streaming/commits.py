@@ -9,6 +9,9 @@ before. The guarantees are Delta's own, as with Spark:
   Spark's ``txnAppId``/``txnVersion``; both engines read each other's): a replayed micro-batch appends nothing;
 - :func:`insert_new`: an insert-only MERGE on the table's keys, atomic: a row already there is left alone.
 
+Both are run again (:data:`CONFLICT_RETRIES` times) when another writer's commit conflicts with theirs (the batch's
+standardisation merging the silver table the stream inserts into): each converges whatever was committed in between.
+
 A table either function creates keeps per-file statistics for its keys and date columns only
 (``delta.dataSkippingStatsColumns``, as :meth:`spark_lib.storage.Lakehouse.stats_option` does for Spark's):
 no identifier in the transaction log's ``minValues``/``maxValues``.
@@ -21,10 +24,12 @@ Example::
 
 from __future__ import annotations
 
-from typing import Sequence
+import time
+from typing import Callable, Sequence, TypeVar
 
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake.exceptions import CommitFailedError
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from spark_lib.privacy.purge import STATS_COLUMNS, stats_columns, stats_columns_property
@@ -61,6 +66,23 @@ def _created(path: str, rows: pa.Table, keys: Sequence[str], commit: CommitPrope
                     commit_properties=commit)
 
 
+#: how often a commit that another writer's conflicting commit made fail is tried again
+CONFLICT_RETRIES = 5
+T = TypeVar("T")
+
+
+def retried(write: Callable[[], T]) -> T:
+    """``write()``, called again after a pause when Delta refuses its commit for a conflicting concurrent one."""
+    for attempt in range(CONFLICT_RETRIES + 1):
+        try:
+            return write()
+        except CommitFailedError:
+            if attempt == CONFLICT_RETRIES:
+                raise
+            time.sleep(0.2 * 2 ** attempt)
+    raise AssertionError("unreachable")
+
+
 def append_once(path: str, rows: pa.Table, keys: Sequence[str], app_id: str, version: int) -> bool:
     """Append ``rows`` unless the table already holds the append of (``app_id``, ``version``); True when
     appended. ``version`` grows from one write of ``app_id`` to the next (a micro-batch id). New columns are
@@ -68,15 +90,19 @@ def append_once(path: str, rows: pa.Table, keys: Sequence[str], app_id: str, ver
     if not app_id:
         raise ValueError("'app_id' in append_once cannot be empty")
     commit = CommitProperties(app_transactions=[Transaction(app_id=app_id, version=version)])
-    table = OPEN_TABLES.get(path)
-    if table is None:
-        _created(path, rows, keys, commit)
+
+    def append() -> bool:
+        table = OPEN_TABLES.get(path)
+        if table is None:
+            _created(path, rows, keys, commit)
+            return True
+        done = table.transaction_version(app_id)
+        if done is not None and done >= version:
+            return False
+        write_deltalake(table, rows, mode="append", schema_mode="merge", commit_properties=commit)
         return True
-    done = table.transaction_version(app_id)
-    if done is not None and done >= version:
-        return False
-    write_deltalake(table, rows, mode="append", schema_mode="merge", commit_properties=commit)
-    return True
+
+    return retried(append)
 
 
 def insert_new(path: str, rows: pa.Table, keys: Sequence[str]) -> int:
@@ -86,10 +112,14 @@ def insert_new(path: str, rows: pa.Table, keys: Sequence[str]) -> int:
         raise ValueError("'keys' in insert_new cannot be empty")
     if rows.num_rows == 0:
         return 0
-    table = OPEN_TABLES.get(path)
-    if table is None:
-        _created(path, rows, keys)
-        return rows.num_rows
     on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
-    metrics = (table.merge(rows, on, source_alias="s", target_alias="t").when_not_matched_insert_all().execute())
-    return metrics["num_target_rows_inserted"]
+
+    def insert() -> int:
+        table = OPEN_TABLES.get(path)
+        if table is None:
+            _created(path, rows, keys)
+            return rows.num_rows
+        metrics = table.merge(rows, on, source_alias="s", target_alias="t").when_not_matched_insert_all().execute()
+        return metrics["num_target_rows_inserted"]
+
+    return retried(insert)

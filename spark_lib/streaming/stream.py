@@ -73,6 +73,7 @@ from pyspark.sql.window import Window
 
 from spark_lib import tables
 from spark_lib.config import SourceSpec, SourcesConfig
+from spark_lib.lock import STREAM_COMMAND, LakehouseBusyError, LakehouseLock
 from spark_lib.schemas import INTERACTIONS
 from spark_lib.silver import interaction_rows
 from spark_lib.storage import Lakehouse
@@ -364,13 +365,30 @@ class MicroBatch:
         struct = events["silver"].combine_chunks()
         silver = pa.Table.from_arrays([*struct.flatten(), *[events[c] for c in ("table", *MESSAGE_KEY)]],
                                       names=[*[f.name for f in struct.type], "table", *MESSAGE_KEY])
-        report = self._process(parsed, silver, batch_id, ingested_at, started)
+        lock = self._lakehouse_lock()
+        try:
+            report = self._process(parsed, silver, batch_id, ingested_at, started)
+        finally:
+            lock.release()
         self.reports.append(report)
         if self.progress is not None:
             self.progress(f"micro-batch {batch_id}: {report.messages:,} messages, {report.quarantined:,} quarantined, "
                           f"{report.late:,} late, {report.inserted:,} new events, {report.links:,} links, "
                           f"{report.fired:,} fired in {report.seconds:.1f} s")
         return report
+
+    def _lakehouse_lock(self) -> LakehouseLock:
+        """The lakehouse lock (:mod:`spark_lib.lock`) for this micro-batch's commits, waited for as long as a batch run
+        holds it: the batch's MERGE into a silver table and the stream's inserts never race (the stream lags
+        meanwhile, then catches up); a batch run waits for a micro-batch's commits in turn."""
+        lock = LakehouseLock(self.lake.root, STREAM_COMMAND, wait_seconds=0, log=self.progress or print)
+        try:
+            return lock.acquire()
+        except LakehouseBusyError as busy:
+            if self.progress is not None:
+                self.progress(f"waiting for the lakehouse: {busy}")
+            return LakehouseLock(self.lake.root, STREAM_COMMAND, wait_seconds=float("inf"),
+                                 log=self.progress or print).acquire()
 
     def _path(self, table: str) -> str:
         return self.lake.path(table)
