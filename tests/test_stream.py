@@ -385,6 +385,28 @@ def run_twice(spark, root: Path, send, extra: list[str]) -> Lakehouse:
     return lake
 
 
+def kafka_sender(servers: str, prefix: str):
+    """A function that publishes messages (kind, JSON value) to the topics of ``prefix``, created here."""
+    topics = TopicsConfig.with_prefix(prefix)
+    create_topics(servers, [topics.of(kind) for kind in EVENT_KINDS], partitions=1)
+
+    def send(messages: list[tuple[str, str]]) -> None:
+        with EventProducer(servers) as producer:
+            for kind, value in messages:
+                producer.send(topics.of(kind), None, value.encode())
+            producer.flush()
+
+    return send
+
+
+def stream_process(args: list[str], tmp_path: Path) -> subprocess.Popen:
+    """``rcu stream`` with ``args`` in its own process group (a micro-batch a second), logging to stream.log."""
+    env = {**os.environ, "RCU_DRIVER_MEMORY": "1g", "RCU_WAREHOUSE_DIR": str(tmp_path / "warehouse")}
+    with open(tmp_path / "stream.log", "wb") as log:
+        return subprocess.Popen([sys.executable, "-m", "jobs.cli", "stream", *args, "--trigger-seconds", "1"],
+                                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+
 def same_rows(lake: Lakehouse, expected: Lakehouse) -> None:
     """The silver events, late events and firings of ``lake`` are those of ``expected``."""
     for table, columns in [(tables.interactions("navigation_events"), ["interaction_key", "record_key", "event_time"]),
@@ -399,17 +421,9 @@ def same_rows(lake: Lakehouse, expected: Lakehouse) -> None:
 def test_the_job_from_kafka_gives_the_rows_of_the_micro_batches_and_restarts_without_writing_twice(
         spark, broker, direct, tmp_path, capsys):
     servers = broker.bootstrap_servers
-    topics = TopicsConfig.with_prefix("k1.")
-    create_topics(servers, [topics.of(kind) for kind in EVENT_KINDS], partitions=1)
-
-    def send(_, messages):
-        with EventProducer(servers) as producer:
-            for kind, value in messages:
-                producer.send(topics.of(kind), None, value.encode())
-            producer.flush()
-
+    send = kafka_sender(servers, "k1.")
     args = ["--bootstrap-servers", servers, "--topic-prefix", "k1."]
-    lake = run_twice(spark, tmp_path, send, args)
+    lake = run_twice(spark, tmp_path, lambda _, messages: send(messages), args)
     same_rows(lake, direct[0])
     assert lake.read(tables.STREAM_EVENTS).count() == len(BATCH_1) + len(BATCH_2)
     published = read_topic(servers, "rcu.triggers")
@@ -440,23 +454,13 @@ def test_the_job_from_a_folder_gives_the_rows_of_kafka(spark, direct, tmp_path):
 def test_a_stream_killed_in_a_micro_batch_and_restarted_writes_nothing_twice(spark, broker, direct, tmp_path):
     """``rcu stream`` in its own process, SIGKILLed once its first micro-batch has written bronze and some silver,
     then restarted (``--once``): the micro-batch replayed, then the next one, give the rows of the direct run."""
-    servers, topics = broker.bootstrap_servers, TopicsConfig.with_prefix("k2.")
-    create_topics(servers, [topics.of(kind) for kind in EVENT_KINDS], partitions=1)
-
-    def send(messages):
-        with EventProducer(servers) as producer:
-            for kind, value in messages:
-                producer.send(topics.of(kind), None, value.encode())
-            producer.flush()
-
+    servers = broker.bootstrap_servers
+    send = kafka_sender(servers, "k2.")
     lake = Lakehouse(spark, str(tmp_path / "lakehouse"))
     batch_tables(lake)
     send(BATCH_1)
     args = ["--lakehouse", lake.root, "--bootstrap-servers", servers, "--topic-prefix", "k2."]
-    env = {**os.environ, "RCU_DRIVER_MEMORY": "1g", "RCU_WAREHOUSE_DIR": str(tmp_path / "warehouse")}
-    with open(tmp_path / "stream.log", "wb") as log:
-        job = subprocess.Popen([sys.executable, "-m", "jobs.cli", "stream", *args, "--trigger-seconds", "1"],
-                               stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    job = stream_process(args, tmp_path)
     try:
         silver = Path(lake.path(tables.interactions("navigation_events"))) / "_delta_log"
         deadline = time.monotonic() + 300
@@ -482,20 +486,12 @@ def test_a_broker_restarted_under_a_running_stream_loses_nothing_and_fires_nothi
     each firing published."""
     kafka = KafkaBroker(tmp_path / "kafka", port=0)
     kafka.start()
-    servers, topics = kafka.bootstrap_servers, TopicsConfig.with_prefix("k3.")
-    create_topics(servers, [topics.of(kind) for kind in EVENT_KINDS], partitions=1)
-
-    def send(messages):
-        with EventProducer(servers) as producer:
-            for kind, value in messages:
-                producer.send(topics.of(kind), None, value.encode())
-            producer.flush()
-
+    servers = kafka.bootstrap_servers
+    send = kafka_sender(servers, "k3.")
     lake = Lakehouse(spark, str(tmp_path / "lakehouse"))
     batch_tables(lake)
     send(BATCH_1)
     args = ["--lakehouse", lake.root, "--bootstrap-servers", servers, "--topic-prefix", "k3."]
-    env = {**os.environ, "RCU_DRIVER_MEMORY": "1g", "RCU_WAREHOUSE_DIR": str(tmp_path / "warehouse")}
 
     def wait_for_batches(count: int) -> None:
         deadline = time.monotonic() + 300
@@ -505,9 +501,7 @@ def test_a_broker_restarted_under_a_running_stream_loses_nothing_and_fires_nothi
             time.sleep(1)
         raise AssertionError(f"no micro-batch {count} (exit code {job.poll()}): {(tmp_path / 'stream.log').read_text()[-3000:]}")
 
-    with open(tmp_path / "stream.log", "wb") as log:
-        job = subprocess.Popen([sys.executable, "-m", "jobs.cli", "stream", *args, "--trigger-seconds", "1"],
-                               stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    job = stream_process(args, tmp_path)
     try:
         wait_for_batches(1)
         kafka.stop()
