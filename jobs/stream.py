@@ -137,7 +137,6 @@ def run(args: argparse.Namespace, settings: Settings):
         made.append(MicroBatch(ctx.lake, ctx.sources, settings.config, query_id, outbound, progress, state))
         return made[0]
 
-
     once = args.once or bool(args.from_folder)
     with session_settings(ctx.spark, SMALL_QUERY_SETTINGS):
         # the memory and the JVM made ready before the first message is read: no first micro-batch waits for them

@@ -36,6 +36,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 
 LOCK_FILE = "_rcu.lock"
 #: the command the stream holds the lock as, for each micro-batch's commits (see :mod:`spark_lib.streaming.stream`)
@@ -104,6 +105,25 @@ def concurrent_write_error(error: BaseException) -> LakehouseBusyError | None:
         f"another run wrote to this lakehouse at the same time ({first_line[:200]}); nothing of this step was "
         "committed past the conflicting table: run again once the other run has ended"
     )
+
+
+T = TypeVar("T")
+
+
+def retried_on_conflict(write: Callable[[], T], is_conflict: Callable[[BaseException], bool], retries: int,
+                        pause: float) -> T:
+    """``write()``, run again up to ``retries`` times, after ``pause``, then twice, four times... as long, while it
+    fails with an error ``is_conflict`` says is Delta refusing its commit for another writer's conflicting one (the
+    write reads the table again: an upsert or an insert-only MERGE converges whatever was committed in between).
+    Any other error, and the last conflict, is raised."""
+    for attempt in range(retries):
+        try:
+            return write()
+        except Exception as error:
+            if not is_conflict(error):
+                raise
+            time.sleep(pause * 2 ** attempt)
+    return write()
 
 
 class LakehouseLock:

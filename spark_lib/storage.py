@@ -13,7 +13,6 @@ Example::
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -22,7 +21,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from spark_lib.lock import concurrent_write_error
+from spark_lib.lock import concurrent_write_error, retried_on_conflict
 from spark_lib.privacy.purge import STATS_COLUMNS, parse_stats_columns, stats_columns, stats_columns_property
 from spark_lib.session import job_description
 from spark_lib.tables import Table
@@ -294,7 +293,8 @@ class Lakehouse:
         compare = [c for c in (compare_columns or df.columns) if c not in keys]
         on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
         changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in compare) or "false"
-        for attempt in range(MERGE_CONFLICT_RETRIES + 1):
+
+        def merge() -> None:
             builder = (
                 self.delta_table(table)
                 .alias("t")
@@ -304,14 +304,11 @@ class Lakehouse:
             )
             if delete_missing_condition:
                 builder = builder.whenNotMatchedBySourceDelete(condition=delete_missing_condition)
-            try:
-                with self._described("merge into", table):
-                    builder.execute()
-                break
-            except Exception as error:   # Delta's conflicts reach Python as Py4J errors
-                if attempt == MERGE_CONFLICT_RETRIES or concurrent_write_error(error) is None:
-                    raise
-                time.sleep(2 ** attempt)
+            with self._described("merge into", table):
+                builder.execute()
+
+        # Delta's conflicts reach Python as Py4J errors, which concurrent_write_error recognises
+        retried_on_conflict(merge, lambda error: concurrent_write_error(error) is not None, MERGE_CONFLICT_RETRIES, 1.0)
         return self.last_operation_metrics(table)
 
     def delete_keys(self, keys_df: DataFrame, table: str, keys: Sequence[str]) -> int:

@@ -391,8 +391,6 @@ def _last_checkpoint_version(spark: SparkSession, path: str) -> int | None:
         return None  # a half-written hint: the next checkpoint rewrites it
 
 
-
-
 def _timedelta(retention: dt.timedelta | PrivacyRetention) -> dt.timedelta:
     return retention.retention if isinstance(retention, PrivacyRetention) else retention
 

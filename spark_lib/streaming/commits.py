@@ -24,7 +24,6 @@ Example::
 
 from __future__ import annotations
 
-import time
 from typing import Callable, Sequence, TypeVar
 
 import pyarrow as pa
@@ -32,6 +31,7 @@ from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError
 from pyspark.sql.pandas.types import from_arrow_schema
 
+from spark_lib.lock import retried_on_conflict
 from spark_lib.privacy.purge import STATS_COLUMNS, stats_columns, stats_columns_property
 
 
@@ -73,14 +73,7 @@ T = TypeVar("T")
 
 def retried(write: Callable[[], T]) -> T:
     """``write()``, called again after a pause when Delta refuses its commit for a conflicting concurrent one."""
-    for attempt in range(CONFLICT_RETRIES + 1):
-        try:
-            return write()
-        except CommitFailedError:
-            if attempt == CONFLICT_RETRIES:
-                raise
-            time.sleep(0.2 * 2 ** attempt)
-    raise AssertionError("unreachable")
+    return retried_on_conflict(write, lambda error: isinstance(error, CommitFailedError), CONFLICT_RETRIES, 0.2)
 
 
 def append_once(path: str, rows: pa.Table, keys: Sequence[str], app_id: str, version: int) -> bool:

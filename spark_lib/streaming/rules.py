@@ -177,11 +177,11 @@ def deliverable(candidates: pd.DataFrame, config: TriggersConfig, channels: dict
     reach = reach[reach["channel"].notna() & ~reach["customer_id"].isin(objecting) & ~reach["trigger_key"].isin(fired_keys)]
     reach = reach.sort_values(["event_time", "trigger_key"]).drop_duplicates("trigger_key")
     cap = int(config.stream.frequency_cap_hours * 3600)
-    made = {key: list(times) for key, times in fired.items()}
+    made: dict[tuple[str, str], list[int]] = {}   # the firings made and kept so far, per (trigger, customer) met
     kept = []
     for index, trigger, customer, second in zip(reach.index, reach["trigger"], reach["customer_id"],
                                                 epoch_seconds(reach["event_time"])):
-        earlier = made.setdefault((trigger, customer), [])
+        earlier = made.setdefault((trigger, customer), list(fired.get((trigger, customer), ())))
         if all(abs(time - second) >= cap for time in earlier):
             earlier.append(int(second))
             kept.append(index)
