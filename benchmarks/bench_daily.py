@@ -28,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 STEP_DONE = re.compile(r"\[step \d+/\d+ (?P<step>[a-z]+)\] done in (?P<seconds>[\d,.]+) s")
-STAGE_LINE = re.compile(r"\[step \d+/\d+ match\] (?P<stage>[a-z]+): .*\((?P<at>[\d,.]+) s\)$")
+STAGE_LINE = re.compile(r"\[step \d+/\d+ (?P<step>match|gold)\] (?P<stage>[a-z_0-9]+): .*\((?P<at>[\d,.]+) s\)$")
 NOTHING_TO_DO = "nothing to do"
 
 
@@ -43,12 +43,14 @@ def run_all(lakehouse: Path, raw: Path, truth: Path, env: dict, *extra: str) -> 
         raise RuntimeError(f"{' '.join(argv)} failed ({result.returncode}):\n{result.stderr[-4000:]}")
     lines = result.stderr.splitlines()
     steps = {m["step"]: float(m["seconds"].replace(",", "")) for m in map(STEP_DONE.search, lines) if m}
-    stages, previous = {}, 0.0
+    stages: dict[str, dict[str, float]] = {"match": {}, "gold": {}}
+    previous = {"match": 0.0, "gold": 0.0}
     for match in filter(None, map(STAGE_LINE.search, lines)):
         at = float(match["at"].replace(",", ""))
-        stages[match["stage"]] = round(at - previous, 1)
-        previous = at
-    return {"wall_s": round(wall, 1), "steps": steps, "match_stages": stages,
+        stages[match["step"]][match["stage"]] = round(at - previous[match["step"]], 1)
+        previous[match["step"]] = at
+    return {"wall_s": round(wall, 1), "steps": steps, "match_stages": stages["match"], "gold_stages": stages["gold"],
+            "gold_lines": [line for line in lines if "gold]" in line][-6:],
             "nothing_to_do": any(NOTHING_TO_DO in line for line in lines),
             "match_lines": [line for line in lines if "match]" in line][-12:]}
 
@@ -95,6 +97,31 @@ def evaluate(spark, root: Path, truth: Path) -> dict:
         "identified_pairwise_f1", "identified_bcubed_f1", "pairwise_f1", "bcubed_f1")}
 
 
+def same_gold_share(spark, left: Path, right: Path) -> dict:
+    """Per gold table, the share of its rows (by key, over both lakehouses) that are the same in both:
+    ``gold.customer`` but the time it last changed, ``gold.customer_provenance``, ``gold.customer_360``, and the
+    segments of the latest run date."""
+    from pyspark.sql import functions as F
+
+    from spark_lib import tables
+    from spark_lib.storage import Lakehouse
+
+    def signed(root: Path, table, drop=()):
+        frame = Lakehouse(spark, str(root)).read(table).drop(*drop)
+        if table == tables.SEGMENTS:
+            frame = frame.where(F.col("run_date") == frame.agg(F.max("run_date")).first()[0])
+        return frame.select(*table.keys, F.xxhash64(*[c for c in frame.columns if c not in table.keys]).alias("sig"))
+
+    shares = {}
+    for table, drop in ((tables.CUSTOMER, ("updated_at",)), (tables.PROVENANCE, ()), (tables.CUSTOMER_360, ()),
+                        (tables.SEGMENTS, ())):
+        joined = signed(left, table, drop).join(signed(right, table, drop).withColumnRenamed("sig", "other"),
+                                                list(table.keys), "full_outer")
+        row = joined.agg(F.count("*").alias("n"), F.sum((F.col("sig") == F.col("other")).cast("int")).alias("same")).first()
+        shares[str(table)] = {"same_share": round((row.same or 0) / max(row.n, 1), 6), "rows": row.n}
+    return shares
+
+
 def day_files(truth: Path) -> dict[int, list[str]]:
     manifest = json.loads((truth / "deliveries.json").read_text(encoding="utf-8"))
     return {d["day"]: d["files"] for d in manifest["days"]}
@@ -119,17 +146,21 @@ def markdown(result: dict) -> str:
         cells = [f"{run['steps'].get(s, 0):,.1f}" if s in run["steps"] else "skipped" for s in steps]
         lines.append(f"| {run['name']} | {run['wall_s']:,.1f} | " + " | ".join(cells)
                      + f" | {run.get('mode', '')} | {run.get('reformed', '')} | {run['wall_s'] / base:.2f} |")
-    lines += ["", "## Match stages (seconds)", "", "| run | " + " | ".join(result["stage_names"]) + " |",
-              "|---|" + "---:|" * len(result["stage_names"])]
-    for run in runs:
-        lines.append(f"| {run['name']} | " + " | ".join(
-            f"{run['match_stages'].get(s, 0):,.1f}" if s in run["match_stages"] else "" for s in result["stage_names"]) + " |")
+    for step, names in (("match", result["stage_names"]), ("gold", result.get("gold_stage_names", []))):
+        lines += ["", f"## {step.capitalize()} stages (seconds)", "", "| run | " + " | ".join(names) + " |",
+                  "|---|" + "---:|" * len(names)]
+        for run in runs:
+            stages = run.get(f"{step}_stages", {})
+            lines.append(f"| {run['name']} | " + " | ".join(
+                f"{stages.get(s, 0):,.1f}" if s in stages else "" for s in names) + " |")
     comparison = result["comparison"]
     lines += ["", "## After the last day: incremental runs versus a full rebuild of the same files", "",
               f"- records in the same customer partition: {comparison['same_partition_share']:.4%} of "
               f"{comparison['records']:,}",
               f"- incremental: {json.dumps(comparison['incremental'])}",
               f"- rebuild: {json.dumps(comparison['rebuild'])}"]
+    for table, figures in comparison.get("gold", {}).items():
+        lines.append(f"- {table}: {figures['same_share']:.4%} of {figures['rows']:,} rows the same in both")
     return "\n".join(lines) + "\n"
 
 
@@ -180,12 +211,14 @@ def main(argv: list[str] | None = None) -> int:
         run["mode"], run["reformed"] = recorded["mode"], f"{recorded['reformed_records']:,} of {recorded['records']:,}"
     share, records = same_partition_share(incremental["partition"], rebuilt["partition"])
     comparison = {"same_partition_share": share, "records": records,
-                  "incremental": evaluate(spark, lakehouse, truth), "rebuild": evaluate(spark, rebuild, truth)}
+                  "incremental": evaluate(spark, lakehouse, truth), "rebuild": evaluate(spark, rebuild, truth),
+                  "gold": same_gold_share(spark, lakehouse, rebuild)}
     stage_names = list(dict.fromkeys(s for run in runs for s in run["match_stages"]))
+    gold_stage_names = list(dict.fromkeys(s for run in runs for s in run["gold_stages"]))
     machine = f"{os.cpu_count()} cores, {platform.platform()}, load average {os.getloadavg()}"
     result = {"persons": args.persons, "days": args.days, "started": started, "machine": machine,
               "command": "python benchmarks/bench_daily.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "runs": runs, "stage_names": stage_names, "comparison": comparison}
+              "runs": runs, "stage_names": stage_names, "gold_stage_names": gold_stage_names, "comparison": comparison}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"daily_{args.persons}.json").write_text(json.dumps(result, indent=1), encoding="utf-8")

@@ -7,9 +7,8 @@ Reads ``silver.customer_records``, ``gold.customer_crosswalk`` and the silver in
    MERGE on ``customer_id``: a customer is rewritten only when its ``content_hash`` changed, new customers
    are inserted, customers no longer in the crosswalk deleted. Change Data Feed is on
    (``delta.enableChangeDataFeed``), so ``table_changes`` shows exactly the customers that changed.
-2. ``gold.customer_provenance``: one row per non-null golden value; overwritten each run (it is derived
-   from the same survivors as gold.customer, so it always matches the latest golden records; earlier
-   versions stay readable by Delta time travel).
+2. ``gold.customer_provenance``: one row per non-null golden value, derived from the same survivors as
+   gold.customer, so it always matches the latest golden records.
 3. ``gold.customer_360``: per customer as of the run date; overwritten each run (a current-state table;
    its ``run_date`` column says as of when).
 4. ``gold.customer_segments``: RFM segment and temperature, one snapshot per run date (``replaceWhere``
@@ -19,7 +18,17 @@ The run date defaults to the latest event date in the silver interaction tables 
 2026-10-31), so a re-run on the same data gives the same 360 and segments; give ``--run-date`` to compute
 them as of another day (events after it are ignored).
 
-    rcu gold [--run-date 2026-10-31]
+**Daily runs build what changed.** A run that follows a complete one (same configuration and code, the
+input versions it read kept in ``ops.run_state``) reads from the change feeds of ``silver.customer_records``,
+``gold.customer_crosswalk`` and the interaction tables which customers changed since (:func:`changes_since`):
+the survivorship runs on the records of the customers whose records or membership changed, and their rows of
+``gold.customer`` and ``gold.customer_provenance`` only are written; the 360 counts events again for those,
+for the customers whose events changed and for those an event entered or left a counted period for as the
+run date moved (:func:`spark_lib.gold.refresh_customer_360`); every other customer keeps its counters with
+the new date's recency, and the scores are ranked again over all. ``--full`` (or a feed that cannot tell,
+the first run, another configuration) builds every customer; both give the same tables.
+
+    rcu gold [--run-date 2026-10-31] [--full]
     spark-submit --py-files rcu.zip jobs/gold.py --lakehouse /data/lakehouse --conf-dir conf
 """
 
@@ -32,11 +41,20 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import reduce
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.common import JobContext, Progress, add_common_arguments, add_lock_argument, parse_date, writing_run
+from jobs.common import (
+    JobContext,
+    Progress,
+    add_common_arguments,
+    add_lock_argument,
+    parse_date,
+    step_fingerprint,
+    writing_run,
+)
 from spark_lib.gold import (
     GoldConfig,
     assign_segments,
@@ -46,17 +64,21 @@ from spark_lib.gold import (
     default_run_date,
     golden_records,
     load_gold_config,
+    provenance_changes,
+    refresh_customer_360,
     survive,
     union_interactions,
     with_customer_id,
 )
 from spark_lib import tables
+from spark_lib.run_state import RunState
 from spark_lib.schemas import INTERACTIONS
 
 
 @dataclass
 class GoldReport:
     run_date: str = ""
+    mode: str = ""      # full: every customer built; incremental: those whose inputs changed since the last run
     customers: int = 0
     inserted: int = 0
     updated: int = 0
@@ -86,7 +108,7 @@ def _same_columns(a: DataFrame, b: DataFrame) -> bool:
     return columns(a) == columns(b)
 
 
-def publish_customers(ctx: JobContext, customers: DataFrame) -> dict[str, int]:
+def publish_customers(ctx: JobContext, customers: DataFrame, scope: DataFrame | None = None) -> dict[str, int]:
     """MERGE ``customers`` into ``gold.customer`` on ``customer_id``; returns Delta's operation metrics.
 
     Matched customers are updated only when their ``content_hash`` differs, new ones inserted, ids no longer
@@ -94,7 +116,8 @@ def publish_customers(ctx: JobContext, customers: DataFrame) -> dict[str, int]:
     every file holding a *matched* row, so matching unchanged customers would copy them all. When nothing
     changed there is nothing to merge and no new version. The first publish writes the table with Change
     Data Feed on; when the columns changed (an attribute added to ``conf/gold.yaml``), every row changes
-    anyway and the table is rewritten with the new schema (every customer counted as inserted).
+    anyway and the table is rewritten with the new schema (every customer counted as inserted). ``scope``: a
+    daily run's customers (``customers`` holds theirs only), the only ones that can be deleted.
     """
     lake = ctx.lake
     if not lake.exists(tables.CUSTOMER) or not _same_columns(lake.read(tables.CUSTOMER), customers):
@@ -103,12 +126,63 @@ def publish_customers(ctx: JobContext, customers: DataFrame) -> dict[str, int]:
         return {"num_target_rows_inserted": rows, "num_target_rows_updated": 0, "num_target_rows_deleted": 0}
     lake.enable_change_data_feed(tables.CUSTOMER)
     # The changes are computed from the table they are merged into: materialise them first.
-    changes = customer_changes(customers, lake.read(tables.CUSTOMER)).localCheckpoint()
+    changes = customer_changes(customers, lake.read(tables.CUSTOMER), scope).localCheckpoint()
     if changes.isEmpty():
         # nothing to write: no MERGE, no new version, an empty change feed
         return {"num_target_rows_inserted": 0, "num_target_rows_updated": 0, "num_target_rows_deleted": 0}
     return lake.apply_changes(changes, tables.CUSTOMER, tables.CUSTOMER.keys, deleted="_delete",
                               unchanged_when="t.content_hash <=> s.content_hash")
+
+
+def publish_provenance(ctx: JobContext, provenance: DataFrame, scope: DataFrame | None) -> int:
+    """Write ``provenance`` to ``gold.customer_provenance``: the whole table, or with ``scope`` (a daily run's
+    customers, whose rows ``provenance`` holds) theirs only, by key. Returns the rows written or changed."""
+    lake, table = ctx.lake, tables.PROVENANCE
+    if scope is None:
+        lake.overwrite(provenance, table)
+        return lake.last_operation_metrics(table).get("num_output_rows", 0)
+    same = " AND ".join(f"t.`{c}` <=> s.`{c}`" for c in provenance.columns if c not in table.keys)
+    metrics = lake.apply_changes(provenance_changes(provenance, lake.read(table), scope), table, table.keys,
+                                 deleted="_deleted", unchanged_when=same)
+    return sum(metrics.get(f"num_target_rows_{what}", 0) for what in ("inserted", "updated", "deleted"))
+
+
+@dataclass(frozen=True)
+class Changes:
+    """The customers a daily run of gold works on (frames of ``customer_id``, ids of retired customers
+    included): ``members``, whose records or membership changed since the last run (their golden record is
+    made again); ``active``, those and the customers whose events changed (their 360 is counted again)."""
+
+    members: DataFrame
+    active: DataFrame
+
+
+def changes_since(ctx: JobContext, since: dict[str, int | None], crosswalk: DataFrame) -> Changes | None:
+    """The customers whose records, membership or events changed after the input versions ``since`` (what
+    gold last read), from the tables' change feeds; None when a feed cannot tell (turned on after that
+    version, purged) or the gold tables are not all there: then gold builds everything.
+
+    ``crosswalk``: the current one. A record that changed names its customer now; a membership that changed
+    names the customer before and after (a merge, a split, a retired id)."""
+    lake = ctx.lake
+    if not all(lake.exists(t) for t in (tables.CUSTOMER, tables.PROVENANCE, tables.CUSTOMER_360)):
+        return None
+    records = lake.changes(tables.CUSTOMER_RECORDS, since.get(str(tables.CUSTOMER_RECORDS)), ["record_key"])
+    membership = lake.changes(tables.CROSSWALK, since.get(str(tables.CROSSWALK)), ["customer_id"])
+    names = sorted({s.interactions.table for s in ctx.sources.sources if s.interactions is not None})
+    events = [lake.changes(t, since.get(str(t)), ["record_key"])
+              for t in map(tables.interactions, names) if lake.exists(t)]
+    if records is None or membership is None or any(e is None for e in events):
+        return None
+    ids = crosswalk.select("record_key", "customer_id")
+    members = (records.select("record_key").join(ids, "record_key").select("customer_id")
+               .unionByName(membership.select("customer_id")).distinct().localCheckpoint())
+    if not events:
+        return Changes(members, members)
+    touched = reduce(DataFrame.unionByName, [e.select("record_key") for e in events]).distinct()
+    active = (touched.join(ids, "record_key").select("customer_id").unionByName(members)
+              .distinct().localCheckpoint())
+    return Changes(members, active)
 
 
 def publish_segments(ctx: JobContext, segments: DataFrame, run_date: dt.date) -> None:
@@ -142,13 +216,19 @@ def run(
     run_date: dt.date | None = None,
     progress: Progress | None = None,
     config: GoldConfig | None = None,
+    since: dict[str, int | None] | None = None,
 ) -> GoldReport:
-    """Build and publish the gold tables (see the module docstring); returns counts and seconds per stage."""
+    """Build and publish the gold tables (see the module docstring); returns counts and seconds per stage.
+
+    ``since``: the versions of the input tables the last run read (``spark_lib.run_state``): only the
+    customers whose records, membership or events changed after them are built again (see
+    :func:`changes_since`); None: every customer."""
     with _methods_hotspot_compiles(ctx.spark):
-        return _run(ctx, run_date, progress or Progress("gold"), config)
+        return _run(ctx, run_date, progress or Progress("gold"), config, since)
 
 
-def _run(ctx: JobContext, run_date: dt.date | None, progress: Progress, config: GoldConfig | None) -> GoldReport:
+def _run(ctx: JobContext, run_date: dt.date | None, progress: Progress, config: GoldConfig | None,
+         since: dict[str, int | None] | None) -> GoldReport:
     stages = ctx.stages("gold", progress)
     started = time.perf_counter()
     config = config or load_gold_config(ctx.conf_dir / "gold.yaml")
@@ -164,33 +244,49 @@ def _run(ctx: JobContext, run_date: dt.date | None, progress: Progress, config: 
         # record: they stay in the crosswalk, out of gold.customer, its 360 and segments.
         records = lake.read(tables.CUSTOMER_RECORDS)
         crosswalk = lake.read(tables.CROSSWALK).where(~F.col("match_rule").eqNullSafe("anonymous"))
-        # The events are read once (the run date and the 360 both scan them).
-        events = interaction_events(ctx).localCheckpoint()
+        changes = None if since is None else changes_since(ctx, since, crosswalk)
+        events = interaction_events(ctx)
+        if changes is None:
+            # every customer's events are counted: read once (the run date and the 360 both scan them)
+            events = events.localCheckpoint()
         if run_date is None:
             run_date = default_run_date(events).first()["run_date"] or run_time.date()
         report.run_date = run_date.isoformat()
-        stage.done(f"inputs read; run date {run_date}")
+        report.mode = "full" if changes is None else "incremental"
+        stage.done(f"inputs read; run date {run_date}; " + (
+            "every customer built" if changes is None else
+            f"{changes.members.count():,} customers' records or membership and {changes.active.count():,} "
+            "customers' records, membership or events changed since the last run"))
 
+    scope = None if changes is None else changes.members
     with stages("survivorship") as stage:
         # Both gold.customer and its provenance are read off the survivors: compute them once.
-        survivors = survive(with_customer_id(records, crosswalk), config.survivorship, trust).localCheckpoint()
-        report.customers = survivors.count()
-        stage.done(f"{report.customers:,} customers")
+        members = crosswalk if scope is None else crosswalk.join(scope, "customer_id", "left_semi")
+        survivors = survive(with_customer_id(records, members), config.survivorship, trust).localCheckpoint()
+        survived = survivors.count()
+        stage.done(f"{survived:,} customers")
 
     with stages("customer") as stage:
-        metrics = publish_customers(ctx, golden_records(survivors, config.survivorship, run_time))
+        metrics = publish_customers(ctx, golden_records(survivors, config.survivorship, run_time), scope)
         report.inserted = metrics.get("num_target_rows_inserted", 0)
         report.updated = metrics.get("num_target_rows_updated", 0)
         report.deleted = metrics.get("num_target_rows_deleted", 0)
-        lake.overwrite(customer_provenance(survivors, config.survivorship), tables.PROVENANCE)
-        report.provenance_rows = lake.last_operation_metrics(tables.PROVENANCE).get("num_output_rows", 0)
+        report.customers = survived if scope is None else lake.read(tables.CUSTOMER).count()
+        report.provenance_rows = publish_provenance(ctx, customer_provenance(survivors, config.survivorship), scope)
         stage.done(f"{tables.CUSTOMER}: {report.inserted:,} inserted, {report.updated:,} updated, "
-                   f"{report.deleted:,} deleted; {tables.PROVENANCE}: {report.provenance_rows:,} rows")
+                   f"{report.deleted:,} deleted; {tables.PROVENANCE}: {report.provenance_rows:,} rows "
+                   + ("written" if scope is None else "written or deleted"))
 
     with stages("customer_360") as stage:
-        c360 = build_customer_360(
-            survivors.select("customer_id"), events, crosswalk, run_date, config.customer_360
-        ).localCheckpoint()  # written, then read again by the segments
+        customers = (survivors if scope is None else lake.read(tables.CUSTOMER)).select("customer_id")
+        previous = None if changes is None else lake.read(tables.CUSTOMER_360)
+        previous_date = None if previous is None else previous.agg(F.max("run_date")).first()[0]
+        if previous_date is None or previous_date > run_date:
+            c360 = build_customer_360(customers, events, crosswalk, run_date, config.customer_360)
+        else:
+            c360 = refresh_customer_360(previous, customers, events, crosswalk, changes.active, run_date,
+                                        previous_date, config.customer_360)
+        c360 = c360.localCheckpoint()  # written, then read again by the segments
         lake.overwrite(c360, tables.CUSTOMER_360)
         report.customer_360_rows = c360.count()
         stage.done(f"{report.customer_360_rows:,} customers as of {run_date}")
@@ -217,13 +313,20 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         type=parse_date,
         help="compute the 360 and segments as of this day, YYYY-MM-DD (default: the latest event date in silver)",
     )
+    parser.add_argument("--full", action="store_true",
+                        help="build every customer, not only those whose inputs changed since the last run")
     return parser
 
 
 def main(argv: list[str] | None = None) -> GoldReport:
+    from jobs.run_all import step_inputs  # run_all imports this module
+
     args = build_parser().parse_args(argv)
     with writing_run(args, "rcu-gold", "rcu gold", steps=["gold"]) as ctx:
-        report = run(ctx, run_date=args.run_date)
+        state, stamp = RunState(ctx.lake), step_fingerprint(ctx, "gold")
+        versions = state.versions(step_inputs(ctx, "gold"))
+        report = run(ctx, run_date=args.run_date, since=None if args.full else state.consumed("gold", stamp))
+        state.record("gold", versions, stamp)
     print(json.dumps(asdict(report), indent=2, ensure_ascii=False), file=sys.stdout)
     return report
 

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from delta.tables import DeltaTable
+from py4j.protocol import Py4JJavaError
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.errors import AnalysisException, IllegalArgumentException
 from pyspark.sql import functions as F
 
 from spark_lib.lock import concurrent_write_error, retried_on_conflict
@@ -48,6 +50,10 @@ class TableNotFoundError(LookupError):
 #: stream inserting the day's events into the silver table the standardisation merges): a MERGE on its keys
 #: converges whatever was committed in between
 MERGE_CONFLICT_RETRIES = 4
+
+
+#: the tables this process has seen keep their change feed (a property stays once set: looked up once)
+_FEED_KEPT: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -96,9 +102,11 @@ class Lakehouse:
     def overwrite(self, df: DataFrame, table: str, partition_by: Sequence[str] = (), change_data_feed: bool = False) -> None:
         """Replace the table's content (and schema) atomically; readers see the old or the new version.
 
-        ``change_data_feed``: the table keeps Delta's Change Data Feed on (``table_changes`` shows each change).
-        A table this creates keeps per-file statistics for its keys and dates only (:meth:`stats_option`).
+        ``change_data_feed``: the table keeps Delta's Change Data Feed on (``table_changes`` shows each change),
+        as does a catalogued table whose ``change_feed`` says so. A table this creates keeps per-file statistics
+        for its keys and dates only (:meth:`stats_option`).
         """
+        change_data_feed = change_data_feed or getattr(table, "change_feed", False)
         existed = self.exists(table)
         writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
         # A "delta." option on the write that creates a table becomes its property; on an existing table it is
@@ -146,11 +154,39 @@ class Lakehouse:
         if properties.get(STATS_COLUMNS) != value:
             self.spark.sql(f"ALTER TABLE delta.`{self.path(table)}` SET TBLPROPERTIES ('{STATS_COLUMNS}' = '{value}')")
 
+    def _keep_change_feed(self, table: str) -> None:
+        """Turn the change feed on for a catalogued table that keeps one (``Table.change_feed``) and was written
+        before it did: its changes are readable from the next commit on."""
+        if getattr(table, "change_feed", False) and self.path(table) not in _FEED_KEPT:
+            self.enable_change_data_feed(table)
+            _FEED_KEPT.add(self.path(table))
+
     def enable_change_data_feed(self, table: str) -> None:
         """Turn Delta's Change Data Feed on for ``table`` (nothing to do when it is on)."""
         properties = self.delta_table(table).detail().select("properties").first()["properties"] or {}
         if properties.get(CHANGE_DATA_FEED) != "true":
             self.spark.sql(f"ALTER TABLE delta.`{self.path(table)}` SET TBLPROPERTIES ({CHANGE_DATA_FEED} = true)")
+
+    def changes(self, table: str, after: int | None, columns: Sequence[str]) -> DataFrame | None:
+        """The rows of ``table`` its commits after version ``after`` (None: every commit) inserted, updated or
+        deleted, from Delta's Change Data Feed: ``columns`` and ``_change_type`` (``insert``,
+        ``update_preimage``, ``update_postimage``, ``delete``: a row changed shows before and after), materialised.
+
+        None when the feed cannot tell: no such table, a feed turned on after ``after`` (a lakehouse written
+        before the table kept it) or files a purge removed; the caller then reads the whole table.
+        """
+        latest = self.version(table)
+        if latest is None:
+            return None
+        start = 0 if after is None else after + 1
+        if start > latest:
+            return self.read(table).select(*columns, F.lit("insert").alias("_change_type")).limit(0)
+        reader = self.spark.read.format("delta").option("readChangeFeed", "true").option("startingVersion", start)
+        try:
+            with self._described("read the changes of", table):
+                return reader.load(self.path(table)).select(*columns, "_change_type").localCheckpoint()
+        except (AnalysisException, IllegalArgumentException, Py4JJavaError):
+            return None
 
     def apply_changes(self, changes: DataFrame, table: str, keys: Sequence[str], *, deleted: str, unchanged_when: str) -> dict[str, int]:
         """MERGE a change set into ``table`` on ``keys`` and return Delta's operation metrics.
@@ -164,6 +200,7 @@ class Lakehouse:
             raise ValueError("'keys' in apply_changes cannot be empty")
         if deleted not in changes.columns:
             raise ValueError(f"apply_changes: 'changes' lacks the deletion flag column {deleted!r}")
+        self._keep_change_feed(table)
         on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
         values = {c: f"s.`{c}`" for c in changes.columns if c != deleted}
         builder = (
@@ -290,6 +327,7 @@ class Lakehouse:
             # The rows written, from the commit's metrics: counting df would compute it a second time.
             written = self.last_operation_metrics(table).get("num_output_rows", 0)
             return {"num_target_rows_inserted": written, "num_target_rows_updated": 0, "num_target_rows_deleted": 0}
+        self._keep_change_feed(table)
         compare = [c for c in (compare_columns or df.columns) if c not in keys]
         on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
         changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in compare) or "false"

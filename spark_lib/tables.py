@@ -28,18 +28,22 @@ LAYERS = ("bronze", "silver", "gold", "ops")
 
 class Table(str):
     """A lakehouse table: the string is its ``<layer>.<entity>`` name; ``schema``, ``keys`` and
-    ``description`` say what it holds. ``keys`` is empty for an append-only log."""
+    ``description`` say what it holds. ``keys`` is empty for an append-only log. ``change_feed``: the table
+    keeps Delta's Change Data Feed on, so a later step reads what changed since the version it last read
+    (:meth:`spark_lib.storage.Lakehouse.changes`) instead of the whole table."""
 
     schema: StructType | None
     keys: tuple[str, ...]
     description: str
+    change_feed: bool
 
-    def __new__(cls, name: str, *, keys: tuple[str, ...] = (), schema: StructType | None = None, description: str = ""):
+    def __new__(cls, name: str, *, keys: tuple[str, ...] = (), schema: StructType | None = None, description: str = "",
+                change_feed: bool = False):
         layer, _, entity = name.partition(".")
         if layer not in LAYERS or not entity:
             raise ValueError(f"table name {name!r} is not '<{'|'.join(LAYERS)}>.<entity>'")
         table = super().__new__(cls, name)
-        table.schema, table.keys, table.description = schema, tuple(keys), description
+        table.schema, table.keys, table.description, table.change_feed = schema, tuple(keys), description, change_feed
         return table
 
     @property
@@ -84,7 +88,7 @@ def bronze(source: str) -> Table:
 
 CUSTOMER_RECORDS = Table(
     "silver.customer_records", keys=("record_key",), schema=schemas.CUSTOMER_RECORDS,
-    description="one standardised row per identity record of every source",
+    description="one standardised row per identity record of every source", change_feed=True,
 )
 GENERIC_VALUES = Table(
     "silver.generic_values", keys=("pivot", "value"), schema=schemas.GENERIC_VALUES,
@@ -125,7 +129,7 @@ def interactions(name: str) -> Table:
     if name not in INTERACTION_TABLES:
         raise ValueError(f"{name!r} is not an interaction table (known: {', '.join(INTERACTION_TABLES)})")
     return Table(f"silver.{name}", keys=("interaction_key",), schema=schemas.INTERACTIONS,
-                 description=f"standardised {name.replace('_', ' ')}")
+                 description=f"standardised {name.replace('_', ' ')}", change_feed=True)
 
 
 # the stream (rcu stream, spark_lib/streaming/stream.py) ------------------------------------------
@@ -157,7 +161,7 @@ TRIGGER_EVENTS = Table(
 
 CROSSWALK = Table(
     "gold.customer_crosswalk", keys=("record_key",), schema=schemas.CROSSWALK,
-    description="each source record's customer and how it was matched",
+    description="each source record's customer and how it was matched", change_feed=True,
 )
 ID_REGISTRY = Table(
     "gold.customer_id_registry", keys=("record_key",), schema=schemas.ID_REGISTRY,
@@ -179,8 +183,8 @@ CLUSTER_SPLITS = Table(
 # gold: customers and marketing -------------------------------------------------------------------
 
 CUSTOMER = Table(
-    "gold.customer", keys=("customer_id",),
-    description="one golden record per customer (spark_lib.gold.customer.golden_records), change data feed on",
+    "gold.customer", keys=("customer_id",), change_feed=True,
+    description="one golden record per customer (spark_lib.gold.customer.golden_records)",
 )
 PROVENANCE = Table(
     "gold.customer_provenance", keys=("customer_id", "attribute"),

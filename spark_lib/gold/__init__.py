@@ -35,6 +35,7 @@ from spark_lib.gold.customer import (
     customer_provenance,
     golden_columns,
     golden_records,
+    provenance_changes,
 )
 from spark_lib.gold.customer360 import (
     CUSTOMER_360_COLUMNS,
@@ -45,6 +46,8 @@ from spark_lib.gold.customer360 import (
     build_customer_360,
     customer_activity,
     default_run_date,
+    recount_periods,
+    refresh_customer_360,
     rfm_scores,
     union_interactions,
 )
@@ -149,6 +152,9 @@ __all__ = [
     "golden_columns",
     "golden_records",
     "load_gold_config",
+    "provenance_changes",
+    "recount_periods",
+    "refresh_customer_360",
     "rfm_scores",
     "segment_movements",
     "survive",

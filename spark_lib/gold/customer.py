@@ -131,13 +131,16 @@ def customer_provenance(survivors: DataFrame, attributes: Sequence[AttributeRule
     )
 
 
-def customer_changes(customers: DataFrame, current: DataFrame | None) -> DataFrame:
+def customer_changes(customers: DataFrame, current: DataFrame | None, scope: DataFrame | None = None) -> DataFrame:
     """What publishing ``customers`` over ``current`` (``gold.customer``, or None) changes.
 
     New and changed rows (``content_hash`` differs), and a delete marker per id of ``current`` that
     ``customers`` no longer has. Columns: those of ``customers`` and ``_delete`` (true: only ``customer_id``
     is meaningful). Unchanged customers are absent, so a MERGE of this frame touches no file that holds only
     them (Delta rewrites every file holding a *matched* row, even when no clause applies to it).
+
+    ``scope`` (a frame of ``customer_id``): ``customers`` holds those customers only (a daily run's), and
+    only the ids of ``current`` in it can be deleted; every other customer stays as it is.
 
     Example::
 
@@ -146,6 +149,8 @@ def customer_changes(customers: DataFrame, current: DataFrame | None) -> DataFra
     require_columns(customers, ["customer_id", "content_hash"], "customers")
     if current is None:
         return customers.withColumn("_delete", F.lit(False))
+    if scope is not None:
+        current = current.join(scope.select("customer_id"), "customer_id", "left_semi")
     current = current.select("customer_id", F.col("content_hash").alias("_current_hash"))
     upserts = (
         customers.join(current, "customer_id", "left")
@@ -160,3 +165,21 @@ def customer_changes(customers: DataFrame, current: DataFrame | None) -> DataFra
         F.lit(True).alias("_delete"),
     )
     return upserts.unionByName(deletes)
+
+
+def provenance_changes(provenance: DataFrame, current: DataFrame, scope: DataFrame) -> DataFrame:
+    """The change set that makes ``current`` (``gold.customer_provenance``) hold ``provenance`` for the
+    customers of ``scope`` (a frame of ``customer_id``; ``provenance`` holds theirs only): their new rows, and a
+    ``_deleted`` marker for each of their current rows (``customer_id, attribute``) no longer produced, for
+    :meth:`~spark_lib.storage.Lakehouse.apply_changes`. Other customers' rows are left out, hence untouched.
+    """
+    require_columns(provenance, ["customer_id", "attribute"], "provenance")
+    keys = ["customer_id", "attribute"]
+    gone = (current.join(scope.select("customer_id"), "customer_id", "left_semi").select(*keys)
+            .join(provenance.select(*keys), keys, "left_anti"))
+    deletes = gone.select(
+        *[F.col(c) if c in keys else F.lit(None).cast(f.dataType).alias(c)
+          for c, f in ((f.name, f) for f in provenance.schema.fields)],
+        F.lit(True).alias("_deleted"),
+    )
+    return provenance.withColumn("_deleted", F.lit(False)).unionByName(deletes)

@@ -326,22 +326,100 @@ def build_customer_360(
     """
     cfg = config or Customer360Config()
     require_columns(customers, ["customer_id"], "customers")
-    activity = customer_activity(events, crosswalk, run_date, cfg)
-    zero_long = ("orders_online", "orders_offline", "carts_abandoned", "emails_sent", "emails_opened",
-                 "emails_clicked", "web_sessions", "product_views", "catalogues_received", "contacts",
-                 "ropo_purchases", "recent_actions", "frequency")
-    zero_double = ("revenue_online", "revenue_offline", "open_rate", "click_rate", "monetary")
-    run_day = F.lit(run_date).cast("date")
+    counted = _filled(customers, customer_activity(events, crosswalk, run_date, cfg), run_date)
+    return rfm_scores(counted, cfg.score_buckets).select(*CUSTOMER_360_COLUMNS)
+
+
+_ZERO_LONG = ("orders_online", "orders_offline", "carts_abandoned", "emails_sent", "emails_opened", "emails_clicked",
+              "web_sessions", "product_views", "catalogues_received", "contacts", "ropo_purchases", "recent_actions",
+              "frequency")
+_ZERO_DOUBLE = ("revenue_online", "revenue_offline", "open_rate", "click_rate", "monetary")
+#: what the run date alone sets: the row's date and the days since the last purchase and activity
+_DATED = ("run_date", "recency_days", "activity_recency_days")
+_SCORES = ("r_score", "f_score", "m_score")
+
+
+def _filled(customers: DataFrame, activity: DataFrame, run_date: dt.date) -> DataFrame:
+    """Every customer of ``customers`` with its :func:`customer_activity` (zeros and nulls when it has none)
+    and its dated columns; no scores."""
     joined = customers.select("customer_id").join(activity, "customer_id", "left")
-    filled = joined.select(
+    return _dated(joined.select(
         "customer_id",
-        run_day.alias("run_date"),
-        *[F.coalesce(F.col(c), F.lit(0)).cast("long").alias(c) for c in zero_long],
-        *[F.coalesce(F.col(c), F.lit(0.0)).cast("double").alias(c) for c in zero_double],
+        *[F.coalesce(F.col(c), F.lit(0)).cast("long").alias(c) for c in _ZERO_LONG],
+        *[F.coalesce(F.col(c), F.lit(0.0)).cast("double").alias(c) for c in _ZERO_DOUBLE],
         F.coalesce(F.col("channels_used"), F.array().cast("array<string>")).alias("channels_used"),
         F.coalesce(F.col("ropo"), F.lit(False)).alias("ropo"),
         *[F.col(c) for c in CUSTOMER_360_COLUMNS if c.startswith("last_")],
+    ), run_date)
+
+
+def _dated(frame: DataFrame, run_date: dt.date) -> DataFrame:
+    """``frame`` (its ``last_purchase`` and ``last_activity`` read) with :data:`_DATED` as of ``run_date``."""
+    run_day = F.lit(run_date).cast("date")
+    return frame.select(
+        *[c for c in frame.columns if c not in _DATED],
+        run_day.alias("run_date"),
         F.datediff(run_day, F.to_date("last_purchase")).alias("recency_days"),
         F.datediff(run_day, F.to_date("last_activity")).alias("activity_recency_days"),
     )
-    return rfm_scores(filled, cfg.score_buckets).select(*CUSTOMER_360_COLUMNS)
+
+
+def recount_periods(previous: dt.date, run_date: dt.date, config: Customer360Config | None = None
+                    ) -> list[tuple[dt.datetime, dt.datetime]]:
+    """The event times ``[start, end)`` whose events a 360 as of ``run_date`` counts and one as of ``previous``
+    (not after it) does not, or the other way round: the days after ``previous`` up to ``run_date``, and for
+    each sliding period (``engagement_days``, ``rfm_period_days``) the days that left it. None when the date
+    did not move."""
+    if previous > run_date:
+        raise ValueError(f"recount_periods: the previous run date {previous} is after {run_date}")
+    cfg = config or Customer360Config()
+
+    def start(day: dt.date) -> dt.datetime:
+        return dt.datetime(day.year, day.month, day.day)
+
+    one = dt.timedelta(days=1)
+    periods = [(start(previous + one), start(run_date + one))]
+    for days in sorted({cfg.engagement_days, cfg.rfm_period_days}):
+        window = dt.timedelta(days=days)
+        periods.append((start(previous + one - window), start(run_date + one - window)))
+    return [(lo, hi) for lo, hi in periods if lo < hi]
+
+
+def refresh_customer_360(
+    previous: DataFrame,
+    customers: DataFrame,
+    events: DataFrame,
+    crosswalk: DataFrame,
+    changed: DataFrame,
+    run_date: dt.date,
+    previous_date: dt.date,
+    config: Customer360Config | None = None,
+) -> DataFrame:
+    """``gold.customer_360`` as of ``run_date`` from ``previous`` (the one as of ``previous_date``, not after
+    it): what :func:`build_customer_360` gives, counting events again for the customers that need it only.
+
+    Counted again: the customers of ``changed`` (a frame of ``customer_id``: their records, their membership
+    or their events changed), those with an event in a :func:`recount_periods` period (it entered or left a
+    counted period) and those ``previous`` lacks. Every other customer of ``customers`` keeps its counters,
+    with the recency days and the date of ``run_date``; the scores are ranked again over all (they compare
+    customers). Customers of ``previous`` no longer in ``customers`` are dropped.
+    """
+    cfg = config or Customer360Config()
+    require_columns(customers, ["customer_id"], "customers")
+    require_columns(changed, ["customer_id"], "changed")
+    ids = customers.select("customer_id")
+    periods = recount_periods(previous_date, run_date, cfg)
+    recount = changed.select("customer_id").unionByName(ids.join(previous, "customer_id", "left_anti"))
+    if periods:
+        moved = reduce(lambda a, b: a | b,
+                       [(F.col("event_time") >= F.lit(lo)) & (F.col("event_time") < F.lit(hi)) for lo, hi in periods])
+        entering_or_leaving = (events.where(F.col("record_key").isNotNull() & moved).select("record_key").distinct()
+                               .join(crosswalk.select("record_key", "customer_id"), "record_key").select("customer_id"))
+        recount = recount.unionByName(entering_or_leaving)
+    # used twice below: settled once
+    recount = ids.join(recount.distinct(), "customer_id", "left_semi").localCheckpoint()
+    mine = crosswalk.select("record_key", "customer_id").join(recount, "customer_id", "left_semi")
+    counted = _filled(recount, customer_activity(events, mine, run_date, cfg), run_date)
+    kept = _dated(previous.join(ids, "customer_id", "left_semi").join(recount, "customer_id", "left_anti")
+                  .drop(*_SCORES), run_date)
+    return rfm_scores(counted.unionByName(kept), cfg.score_buckets).select(*CUSTOMER_360_COLUMNS)

@@ -33,6 +33,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 
 from spark_lib.lock import retried_on_conflict
 from spark_lib.privacy.purge import STATS_COLUMNS, stats_columns, stats_columns_property
+from spark_lib.storage import CHANGE_DATA_FEED
 
 
 class OpenTables:
@@ -59,11 +60,14 @@ class OpenTables:
 OPEN_TABLES = OpenTables()
 
 
-def _created(path: str, rows: pa.Table, keys: Sequence[str], commit: CommitProperties | None = None) -> None:
-    """Create the table at ``path`` with ``rows``, statistics kept for ``keys`` and the date columns only."""
-    columns = stats_columns(from_arrow_schema(rows.schema), keys)
-    write_deltalake(path, rows, mode="append", configuration={STATS_COLUMNS: stats_columns_property(columns)},
-                    commit_properties=commit)
+def _created(path: str, rows: pa.Table, keys: Sequence[str], commit: CommitProperties | None = None,
+             change_feed: bool = False) -> None:
+    """Create the table at ``path`` with ``rows``, statistics kept for ``keys`` and the date columns only, and
+    with ``change_feed`` Delta's change data feed on."""
+    configuration = {STATS_COLUMNS: stats_columns_property(stats_columns(from_arrow_schema(rows.schema), keys))}
+    if change_feed:
+        configuration[CHANGE_DATA_FEED] = "true"
+    write_deltalake(path, rows, mode="append", configuration=configuration, commit_properties=commit)
 
 
 #: how often a commit that another writer's conflicting commit made fail is tried again
@@ -98,9 +102,9 @@ def append_once(path: str, rows: pa.Table, keys: Sequence[str], app_id: str, ver
     return retried(append)
 
 
-def insert_new(path: str, rows: pa.Table, keys: Sequence[str]) -> int:
+def insert_new(path: str, rows: pa.Table, keys: Sequence[str], change_feed: bool = False) -> int:
     """MERGE the rows whose ``keys`` are not in the table yet (insert only); returns how many were inserted.
-    No commit when there are no rows."""
+    No commit when there are no rows. ``change_feed``: a table this creates keeps Delta's change data feed."""
     if not keys:
         raise ValueError("'keys' in insert_new cannot be empty")
     if rows.num_rows == 0:
@@ -110,7 +114,7 @@ def insert_new(path: str, rows: pa.Table, keys: Sequence[str]) -> int:
     def insert() -> int:
         table = OPEN_TABLES.get(path)
         if table is None:
-            _created(path, rows, keys)
+            _created(path, rows, keys, change_feed=change_feed)
             return rows.num_rows
         metrics = table.merge(rows, on, source_alias="s", target_alias="t").when_not_matched_insert_all().execute()
         return metrics["num_target_rows_inserted"]

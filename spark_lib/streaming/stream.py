@@ -482,7 +482,7 @@ class MicroBatch:
         for name in dict.fromkeys(rows["table"].to_pylist()):
             table = tables.interactions(name)
             mine = rows.filter(pc.equal(rows["table"], name)).drop_columns(["table"])
-            inserted += insert_new(self._path(table), mine, table.keys)
+            inserted += insert_new(self._path(table), mine, table.keys, change_feed=table.change_feed)
             self.state.add_silver(name, to_frame(mine))
             if name in self.state.silver:
                 self.state.wrote(table)
