@@ -64,7 +64,6 @@ from spark_lib.gold import (
     default_run_date,
     golden_records,
     load_gold_config,
-    provenance_changes,
     refresh_customer_360,
     survive,
     union_interactions,
@@ -136,15 +135,15 @@ def publish_customers(ctx: JobContext, customers: DataFrame, scope: DataFrame | 
 
 def publish_provenance(ctx: JobContext, provenance: DataFrame, scope: DataFrame | None) -> int:
     """Write ``provenance`` to ``gold.customer_provenance``: the whole table, or with ``scope`` (a daily run's
-    customers, whose rows ``provenance`` holds) theirs only, by key. Returns the rows written or changed."""
+    customers, whose rows ``provenance`` holds) in place of those customers' rows. Returns the rows written.
+
+    One overwrite either way: a day's customers are spread over every file of the table, so a MERGE would
+    rewrite them all too, after a join to find them."""
     lake, table = ctx.lake, tables.PROVENANCE
-    if scope is None:
-        lake.overwrite(provenance, table)
-        return lake.last_operation_metrics(table).get("num_output_rows", 0)
-    same = " AND ".join(f"t.`{c}` <=> s.`{c}`" for c in provenance.columns if c not in table.keys)
-    metrics = lake.apply_changes(provenance_changes(provenance, lake.read(table), scope), table, table.keys,
-                                 deleted="_deleted", unchanged_when=same)
-    return sum(metrics.get(f"num_target_rows_{what}", 0) for what in ("inserted", "updated", "deleted"))
+    if scope is not None:
+        provenance = lake.read(table).join(scope.select("customer_id"), "customer_id", "left_anti").unionByName(provenance)
+    lake.overwrite(provenance, table)
+    return lake.last_operation_metrics(table).get("num_output_rows", 0)
 
 
 @dataclass(frozen=True)
@@ -157,21 +156,25 @@ class Changes:
     active: DataFrame
 
 
-def changes_since(ctx: JobContext, since: dict[str, int | None], crosswalk: DataFrame) -> Changes | None:
+def changes_since(ctx: JobContext, since: dict[str, int | None], crosswalk: DataFrame,
+                  until: dict[str, int | None] | None = None) -> Changes | None:
     """The customers whose records, membership or events changed after the input versions ``since`` (what
-    gold last read), from the tables' change feeds; None when a feed cannot tell (turned on after that
-    version, purged) or the gold tables are not all there: then gold builds everything.
+    gold last read) and up to ``until`` (the versions this run reads; None: the latest), from the tables'
+    change feeds; None when a feed cannot tell (turned on after that version, purged) or the gold tables are
+    not all there: then gold builds everything.
 
     ``crosswalk``: the current one. A record that changed names its customer now; a membership that changed
     names the customer before and after (a merge, a split, a retired id)."""
     lake = ctx.lake
     if not all(lake.exists(t) for t in (tables.CUSTOMER, tables.PROVENANCE, tables.CUSTOMER_360)):
         return None
-    records = lake.changes(tables.CUSTOMER_RECORDS, since.get(str(tables.CUSTOMER_RECORDS)), ["record_key"])
-    membership = lake.changes(tables.CROSSWALK, since.get(str(tables.CROSSWALK)), ["customer_id"])
+
+    def changed(table: tables.Table, column: str) -> DataFrame | None:
+        return lake.changes(table, since.get(str(table)), [column], until=(until or {}).get(str(table)))
+
+    records, membership = changed(tables.CUSTOMER_RECORDS, "record_key"), changed(tables.CROSSWALK, "customer_id")
     names = sorted({s.interactions.table for s in ctx.sources.sources if s.interactions is not None})
-    events = [lake.changes(t, since.get(str(t)), ["record_key"])
-              for t in map(tables.interactions, names) if lake.exists(t)]
+    events = [changed(t, "record_key") for t in map(tables.interactions, names) if lake.exists(t)]
     if records is None or membership is None or any(e is None for e in events):
         return None
     ids = crosswalk.select("record_key", "customer_id")
@@ -217,18 +220,19 @@ def run(
     progress: Progress | None = None,
     config: GoldConfig | None = None,
     since: dict[str, int | None] | None = None,
+    until: dict[str, int | None] | None = None,
 ) -> GoldReport:
     """Build and publish the gold tables (see the module docstring); returns counts and seconds per stage.
 
     ``since``: the versions of the input tables the last run read (``spark_lib.run_state``): only the
-    customers whose records, membership or events changed after them are built again (see
-    :func:`changes_since`); None: every customer."""
+    customers whose records, membership or events changed after them (up to the versions ``until``, when
+    the caller read them) are built again (see :func:`changes_since`); None: every customer."""
     with _methods_hotspot_compiles(ctx.spark):
-        return _run(ctx, run_date, progress or Progress("gold"), config, since)
+        return _run(ctx, run_date, progress or Progress("gold"), config, since, until)
 
 
 def _run(ctx: JobContext, run_date: dt.date | None, progress: Progress, config: GoldConfig | None,
-         since: dict[str, int | None] | None) -> GoldReport:
+         since: dict[str, int | None] | None, until: dict[str, int | None] | None) -> GoldReport:
     stages = ctx.stages("gold", progress)
     started = time.perf_counter()
     config = config or load_gold_config(ctx.conf_dir / "gold.yaml")
@@ -244,7 +248,7 @@ def _run(ctx: JobContext, run_date: dt.date | None, progress: Progress, config: 
         # record: they stay in the crosswalk, out of gold.customer, its 360 and segments.
         records = lake.read(tables.CUSTOMER_RECORDS)
         crosswalk = lake.read(tables.CROSSWALK).where(~F.col("match_rule").eqNullSafe("anonymous"))
-        changes = None if since is None else changes_since(ctx, since, crosswalk)
+        changes = None if since is None else changes_since(ctx, since, crosswalk, until)
         events = interaction_events(ctx)
         if changes is None:
             # every customer's events are counted: read once (the run date and the 360 both scan them)
@@ -274,8 +278,7 @@ def _run(ctx: JobContext, run_date: dt.date | None, progress: Progress, config: 
         report.customers = survived if scope is None else lake.read(tables.CUSTOMER).count()
         report.provenance_rows = publish_provenance(ctx, customer_provenance(survivors, config.survivorship), scope)
         stage.done(f"{tables.CUSTOMER}: {report.inserted:,} inserted, {report.updated:,} updated, "
-                   f"{report.deleted:,} deleted; {tables.PROVENANCE}: {report.provenance_rows:,} rows "
-                   + ("written" if scope is None else "written or deleted"))
+                   f"{report.deleted:,} deleted; {tables.PROVENANCE}: {report.provenance_rows:,} rows")
 
     with stages("customer_360") as stage:
         customers = (survivors if scope is None else lake.read(tables.CUSTOMER)).select("customer_id")
@@ -325,7 +328,8 @@ def main(argv: list[str] | None = None) -> GoldReport:
     with writing_run(args, "rcu-gold", "rcu gold", steps=["gold"]) as ctx:
         state, stamp = RunState(ctx.lake), step_fingerprint(ctx, "gold")
         versions = state.versions(step_inputs(ctx, "gold"))
-        report = run(ctx, run_date=args.run_date, since=None if args.full else state.consumed("gold", stamp))
+        report = run(ctx, run_date=args.run_date, since=None if args.full else state.consumed("gold", stamp),
+                     until=versions)
         state.record("gold", versions, stamp)
     print(json.dumps(asdict(report), indent=2, ensure_ascii=False), file=sys.stdout)
     return report

@@ -128,7 +128,7 @@ def _run_steps(ctx, args: argparse.Namespace, steps: list[str]) -> dict:
             summary[step] = match.run(ctx, retrain=args.retrain, progress=progress,
                                       accept_champion=args.accept_champion, full=args.full)
         elif step == "gold":
-            summary[step] = gold.run(ctx, progress=progress, since=since)
+            summary[step] = gold.run(ctx, progress=progress, since=since, until=versions)
         elif step == "activate":
             summary[step] = activate.run(ctx, progress=progress)
         elif step == "dashboard":

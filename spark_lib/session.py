@@ -106,8 +106,10 @@ def get_spark(
     builder = (
         builder
         # The default of 200 shuffle partitions costs seconds of task overhead on a 2-core machine;
-        # a few per core keeps tasks busy without thousands of tiny files. AQE coalesces further.
-        .config("spark.sql.shuffle.partitions", str(shuffle_partitions or max(4, cores * 2)))
+        # a few per core keeps tasks busy without thousands of tiny files. AQE coalesces further. A base of
+        # millions of persons needs more (RCU_SHUFFLE_PARTITIONS; the benchmarks use one per 12,500 persons).
+        .config("spark.sql.shuffle.partitions",
+                str(shuffle_partitions or os.environ.get("RCU_SHUFFLE_PARTITIONS") or max(4, cores * 2)))
         # Delta reads its transaction log with 50 partitions by default: far too many for small tables.
         .config("spark.databricks.delta.snapshotPartitions", "2")
         # The UI serves on a port per session; it is of no use in batch jobs and tests.

@@ -167,21 +167,24 @@ class Lakehouse:
         if properties.get(CHANGE_DATA_FEED) != "true":
             self.spark.sql(f"ALTER TABLE delta.`{self.path(table)}` SET TBLPROPERTIES ({CHANGE_DATA_FEED} = true)")
 
-    def changes(self, table: str, after: int | None, columns: Sequence[str]) -> DataFrame | None:
-        """The rows of ``table`` its commits after version ``after`` (None: every commit) inserted, updated or
-        deleted, from Delta's Change Data Feed: ``columns`` and ``_change_type`` (``insert``,
-        ``update_preimage``, ``update_postimage``, ``delete``: a row changed shows before and after), materialised.
+    def changes(self, table: str, after: int | None, columns: Sequence[str], until: int | None = None
+                ) -> DataFrame | None:
+        """The rows of ``table`` its commits after version ``after`` (None: every commit) and up to ``until``
+        (None: the latest) inserted, updated or deleted, from Delta's Change Data Feed: ``columns`` and
+        ``_change_type`` (``insert``, ``update_preimage``, ``update_postimage``, ``delete``: a row changed shows
+        before and after), materialised.
 
         None when the feed cannot tell: no such table, a feed turned on after ``after`` (a lakehouse written
         before the table kept it) or files a purge removed; the caller then reads the whole table.
         """
-        latest = self.version(table)
-        if latest is None:
+        latest = self.version(table) if until is None else until
+        if latest is None or not self.exists(table):
             return None
         start = 0 if after is None else after + 1
         if start > latest:
             return self.read(table).select(*columns, F.lit("insert").alias("_change_type")).limit(0)
-        reader = self.spark.read.format("delta").option("readChangeFeed", "true").option("startingVersion", start)
+        reader = (self.spark.read.format("delta").option("readChangeFeed", "true")
+                  .option("startingVersion", start).option("endingVersion", latest))
         try:
             with self._described("read the changes of", table):
                 return reader.load(self.path(table)).select(*columns, "_change_type").localCheckpoint()

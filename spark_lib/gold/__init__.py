@@ -35,7 +35,6 @@ from spark_lib.gold.customer import (
     customer_provenance,
     golden_columns,
     golden_records,
-    provenance_changes,
 )
 from spark_lib.gold.customer360 import (
     CUSTOMER_360_COLUMNS,
@@ -152,7 +151,6 @@ __all__ = [
     "golden_columns",
     "golden_records",
     "load_gold_config",
-    "provenance_changes",
     "recount_periods",
     "refresh_customer_360",
     "rfm_scores",

@@ -166,20 +166,3 @@ def customer_changes(customers: DataFrame, current: DataFrame | None, scope: Dat
     )
     return upserts.unionByName(deletes)
 
-
-def provenance_changes(provenance: DataFrame, current: DataFrame, scope: DataFrame) -> DataFrame:
-    """The change set that makes ``current`` (``gold.customer_provenance``) hold ``provenance`` for the
-    customers of ``scope`` (a frame of ``customer_id``; ``provenance`` holds theirs only): their new rows, and a
-    ``_deleted`` marker for each of their current rows (``customer_id, attribute``) no longer produced, for
-    :meth:`~spark_lib.storage.Lakehouse.apply_changes`. Other customers' rows are left out, hence untouched.
-    """
-    require_columns(provenance, ["customer_id", "attribute"], "provenance")
-    keys = ["customer_id", "attribute"]
-    gone = (current.join(scope.select("customer_id"), "customer_id", "left_semi").select(*keys)
-            .join(provenance.select(*keys), keys, "left_anti"))
-    deletes = gone.select(
-        *[F.col(c) if c in keys else F.lit(None).cast(f.dataType).alias(c)
-          for c, f in ((f.name, f) for f in provenance.schema.fields)],
-        F.lit(True).alias("_deleted"),
-    )
-    return provenance.withColumn("_deleted", F.lit(False)).unionByName(deletes)
