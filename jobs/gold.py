@@ -141,7 +141,8 @@ def publish_provenance(ctx: JobContext, provenance: DataFrame, scope: DataFrame 
     rewrite them all too, after a join to find them."""
     lake, table = ctx.lake, tables.PROVENANCE
     if scope is not None:
-        provenance = lake.read(table).join(scope.select("customer_id"), "customer_id", "left_anti").unionByName(provenance)
+        kept = lake.read(table).join(scope.select("customer_id"), "customer_id", "left_anti")
+        provenance = kept.unionByName(provenance)
     lake.overwrite(provenance, table)
     return lake.last_operation_metrics(table).get("num_output_rows", 0)
 

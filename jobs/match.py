@@ -297,7 +297,7 @@ def _match_changes(ctx: JobContext, stages, report: MatchReport, config, rules, 
                    inputs: DataFrame, model_json: dict, previous: dict, changes, run_time: dt.datetime,
                    decisions: Decisions, decided: DataFrame, logins: DataFrame | None) -> None:
     """Match the day's changes against the base (:mod:`spark_lib.matching.incremental`): only the components
-    they touch are clustered again, only their records get registry and crosswalk rows written.
+    they touch are clustered again, only their records get new registry and crosswalk rows.
 
     Every table the last run left is read as that run left it (its versions in ``silver.match_runs``), and
     every write replaces rows by key: a run killed half-way and started again computes and writes the same
@@ -335,7 +335,8 @@ def _match_changes(ctx: JobContext, stages, report: MatchReport, config, rules, 
 
     with stages("cluster") as stage:
         touched = rescored.unionByName(moved).unionByName(pair_ends(new_pairs)).unionByName(decided)
-        reform = records_to_reform(state, touched, changes.deleted).join(present, "record_key", "left_semi")
+        reform = (records_to_reform(state, touched, changes.deleted).join(present, "record_key", "left_semi")
+                  .localCheckpoint())
         subset = records.join(reform, "record_key", "left_semi").localCheckpoint()
         steward = steward_links(subset, links.edges, decisions, rules.clustering, logins)
         if steward.apart is None and not steward.has_must_links:
@@ -357,19 +358,20 @@ def _match_changes(ctx: JobContext, stages, report: MatchReport, config, rules, 
             run_time.replace(tzinfo=None), rules.ids,
         )
         registry, events = registry.localCheckpoint(), events.localCheckpoint()
-        deleted = changes.deleted.withColumn("_deleted", F.lit(True))
-        lake.apply_changes(_with_deletions(registry, deleted), tables.ID_REGISTRY, ["record_key"], deleted="_deleted",
-                           unchanged_when="t.customer_id <=> s.customer_id AND t.assigned_at <=> s.assigned_at "
-                                          "AND t.created_at <=> s.created_at")
+        # The registry and the matched state are the last run's rows with those of the records clustered again
+        # (or deleted) replaced: one overwrite each (a day's records are spread over every file of the table, so a
+        # MERGE would rewrite them all too, after a join). The crosswalk is merged: its change feed says which
+        # customers gold builds again.
+        replaced = reform.unionByName(changes.deleted.select("record_key"))
+        lake.overwrite(_replaced(old_registry, replaced, registry), tables.ID_REGISTRY)
         _log_events(lake, report, events)
         crosswalk = build_crosswalk(subset, clusters.assignments, registry, run_time)
         unchanged = " AND ".join(f"t.{c} <=> s.{c}" for c in COMPARED_COLUMNS)
+        deleted = changes.deleted.withColumn("_deleted", F.lit(True))
         lake.apply_changes(_with_deletions(crosswalk, deleted), tables.CROSSWALK, ["record_key"], deleted="_deleted",
                            unchanged_when=unchanged)
         matched = matched_state(subset, clusters.assignments, record_pivots(rules.deterministic))
-        lake.apply_changes(_with_deletions(matched, deleted), tables.MATCHED_RECORDS, ["record_key"], deleted="_deleted",
-                           unchanged_when="t.record_hash <=> s.record_hash AND t.core_id <=> s.core_id AND "
-                                          "t.component_id <=> s.component_id AND t.cluster_id <=> s.cluster_id")
+        lake.overwrite(_replaced(state, replaced, matched), tables.MATCHED_RECORDS)
         stage.done(_summary(lake, report))
     _write_review_queue(ctx, stages, report, rules, model_json, decisions, before, run_time)
 
@@ -407,6 +409,13 @@ def _summary(lake, report: MatchReport) -> str:
     report.largest_guarded_cluster = largest_guarded_cluster(lake.read(tables.MATCHED_RECORDS))
     return (f"{report.records:,} records -> {report.customers:,} customers (largest {report.largest_cluster}, "
             f"{report.largest_guarded_cluster} beyond its deterministic core); events {report.id_events}")
+
+
+def _replaced(before: DataFrame, keys: DataFrame, rows: DataFrame) -> DataFrame:
+    """``before`` (a table as the last run left it, keyed by record_key) with the rows of ``keys`` taken out and
+    ``rows`` put in (in place of theirs too)."""
+    out = keys.select("record_key").unionByName(rows.select("record_key"))
+    return before.join(out, "record_key", "left_anti").unionByName(rows.select(*before.columns))
 
 
 def _with_deletions(rows: DataFrame, deleted: DataFrame) -> DataFrame:

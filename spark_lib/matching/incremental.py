@@ -16,7 +16,7 @@ configuration are the same, works from the changes:
    component is closed under the links: an unchanged link never leaves it, and a changed link has both ends
    touched, so clustering these records alone gives the clusters a full run gives them;
 4. ids are assigned on these clusters from the registry rows of the ids they held: every other customer keeps
-   its id, its registry and crosswalk rows, untouched.
+   its id and its registry rows, and its crosswalk rows untouched.
 
 Scores do not drift: a pair between two unchanged records keeps the score it had (same model, same frozen
 term frequencies), which is what a full rebuild under the same model computes too.
