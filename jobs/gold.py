@@ -21,8 +21,9 @@ them as of another day (events after it are ignored).
 **Daily runs build what changed.** A run that follows a complete one (same configuration and code, the
 input versions it read kept in ``ops.run_state``) reads from the change feeds of ``silver.customer_records``,
 ``gold.customer_crosswalk`` and the interaction tables which customers changed since (:func:`changes_since`):
-the survivorship runs on the records of the customers whose records or membership changed, and their rows of
-``gold.customer`` and ``gold.customer_provenance`` only are written; the 360 counts events again for those,
+the survivorship runs on the records of the customers whose records or membership changed, only their rows of
+``gold.customer`` are written, and theirs replace their rows of ``gold.customer_provenance`` (one overwrite:
+a day's customers are spread over every file); the 360 counts events again for those,
 for the customers whose events changed and for those an event entered or left a counted period for as the
 run date moved (:func:`spark_lib.gold.refresh_customer_360`); every other customer keeps its counters with
 the new date's recency, and the scores are ranked again over all. ``--full`` (or a feed that cannot tell,
@@ -120,6 +121,9 @@ def publish_customers(ctx: JobContext, customers: DataFrame, scope: DataFrame | 
     """
     lake = ctx.lake
     if not lake.exists(tables.CUSTOMER) or not _same_columns(lake.read(tables.CUSTOMER), customers):
+        if scope is not None:
+            # another configuration or code changes the columns, and then the run builds every customer
+            raise RuntimeError(f"a daily run of gold cannot change the columns of {tables.CUSTOMER}: run it with --full")
         lake.overwrite(customers, tables.CUSTOMER, change_data_feed=True)
         rows = lake.last_operation_metrics(tables.CUSTOMER).get("num_output_rows", 0)
         return {"num_target_rows_inserted": rows, "num_target_rows_updated": 0, "num_target_rows_deleted": 0}

@@ -368,8 +368,8 @@ def recount_periods(previous: dt.date, run_date: dt.date, config: Customer360Con
                     ) -> list[tuple[dt.datetime, dt.datetime]]:
     """The event times ``[start, end)`` whose events a 360 as of ``run_date`` counts and one as of ``previous``
     (not after it) does not, or the other way round: the days after ``previous`` up to ``run_date``, and for
-    each sliding period (``engagement_days``, ``rfm_period_days``) the days that left it. None when the date
-    did not move."""
+    each sliding period (``engagement_days``, ``rfm_period_days``) the days that left it. None of them when
+    the date did not move."""
     if previous > run_date:
         raise ValueError(f"recount_periods: the previous run date {previous} is after {run_date}")
     cfg = config or Customer360Config()
