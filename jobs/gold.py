@@ -123,11 +123,12 @@ def publish_customers(ctx: JobContext, customers: DataFrame, scope: DataFrame | 
     if not lake.exists(tables.CUSTOMER) or not _same_columns(lake.read(tables.CUSTOMER), customers):
         if scope is not None:
             # another configuration or code changes the columns, and then the run builds every customer
-            raise RuntimeError(f"a daily run of gold cannot change the columns of {tables.CUSTOMER}: run it with --full")
-        lake.overwrite(customers, tables.CUSTOMER, change_data_feed=True)
+            raise RuntimeError(f"a daily run of gold cannot change the columns of {tables.CUSTOMER}: "
+                               "run it with --full")
+        # the catalogue's gold.customer keeps the change feed: the overwrite and the MERGE below see to it
+        lake.overwrite(customers, tables.CUSTOMER)
         rows = lake.last_operation_metrics(tables.CUSTOMER).get("num_output_rows", 0)
         return {"num_target_rows_inserted": rows, "num_target_rows_updated": 0, "num_target_rows_deleted": 0}
-    lake.enable_change_data_feed(tables.CUSTOMER)
     # The changes are computed from the table they are merged into: materialise them first.
     changes = customer_changes(customers, lake.read(tables.CUSTOMER), scope).localCheckpoint()
     if changes.isEmpty():
