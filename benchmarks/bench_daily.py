@@ -1,7 +1,8 @@
 """Daily runs: a base delivery, then D days of the default daily delta, each taken by ``rcu run-all``; then a
 run with no new file, and a full rebuild of the final data to compare with.
 
-Every run is the command a retailer schedules (``python -m jobs.cli run-all``, its own Spark session), timed
+Every run is the command a retailer schedules (``python -m jobs.cli run-all``, its own Spark session, no
+ground truth: the match step evaluates nothing, the benchmark evaluates the final lakehouses), timed
 from its progress lines: the seconds of each step (ingest ... dashboard) and of the match job's stages. The
 base run trains the model; the days and the rebuild score with it. The rebuild (``run-all --full`` on a copy of
 the lakehouse: the same bronze, every later step run again) gives the reference partition: the share of records
@@ -33,10 +34,14 @@ STAGE_LINE = re.compile(r"\[step \d+/\d+ (?P<step>match|gold)\] (?P<stage>[a-z_0
 NOTHING_TO_DO = "nothing to do"
 
 
-def run_all(lakehouse: Path, raw: Path, truth: Path, env: dict, *extra: str) -> dict:
-    """One ``rcu run-all``: wall seconds, seconds per step, the match stages' end times and the lines."""
+def run_all(lakehouse: Path, raw: Path, env: dict, *extra: str) -> dict:
+    """One ``rcu run-all``: wall seconds, seconds per step, the match stages' end times and the lines.
+
+    The run is a retailer's: it has no ground truth (``--truth-dir`` names a folder that does not exist), so
+    the match step evaluates nothing; the benchmark evaluates the final lakehouses itself (:func:`evaluate`)."""
+    no_truth = lakehouse.parent / "no-truth"
     argv = [sys.executable, "-m", "jobs.cli", "run-all", "--lakehouse", str(lakehouse), "--raw-dir", str(raw),
-            "--truth-dir", str(truth), *extra]
+            "--truth-dir", str(no_truth), *extra]
     started = time.monotonic()
     result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
     wall = time.monotonic() - started
@@ -204,18 +209,18 @@ def main(argv: list[str] | None = None) -> int:
     initial = [str(p.relative_to(generated / "raw")) for p in (generated / "raw").rglob("*") if p.is_file()]
     copy_files(generated / "raw", raw, [name for name in initial if name not in daily])
 
-    runs = [{"name": "base (full, trains the model)", **run_all(lakehouse, raw, truth, env, "--retrain")}]
+    runs = [{"name": "base (full, trains the model)", **run_all(lakehouse, raw, env, "--retrain")}]
     print(json.dumps(runs[-1]["steps"]), file=sys.stderr)
     for day in range(1, args.days + 1):
         copy_files(generated / "raw", raw, days[day])
-        runs.append({"name": f"day {day}", **run_all(lakehouse, raw, truth, env)})
+        runs.append({"name": f"day {day}", **run_all(lakehouse, raw, env)})
         print(json.dumps(runs[-1]["steps"]), file=sys.stderr)
-    runs.append({"name": "no new file", **run_all(lakehouse, raw, truth, env)})
+    runs.append({"name": "no new file", **run_all(lakehouse, raw, env)})
     if not args.no_rebuild:
         # The rebuild starts from the same bronze (each day's files in their own ingest batch, as a snapshot
         # source needs to tell its deliveries apart): a copy of the lakehouse, every step run again from bronze.
         shutil.copytree(lakehouse, rebuild)
-        runs.append({"name": "full rebuild (--full, same bronze)", **run_all(rebuild, raw, truth, env, "--full")})
+        runs.append({"name": "full rebuild (--full, same bronze)", **run_all(rebuild, raw, env, "--full")})
 
     from spark_lib.session import get_spark
 

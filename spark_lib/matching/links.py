@@ -116,7 +116,17 @@ def link_changes(
     among these, every value they hold), and every other value keeps its verdict and edges.
     """
     old_generic, old_edges = before
-    all_values = pivot_values(records, config)
+    # every record's pivot values: read by the five lookups below (kept for the call, not unfolded five times)
+    all_values = pivot_values(records, config).persist()
+    try:
+        return _link_changes(records, config, clustering, previous, old_generic, old_edges, changed, deleted,
+                             materialise, all_values)
+    finally:
+        all_values.unpersist()
+
+
+def _link_changes(records, config, clustering, previous, old_generic, old_edges, changed, deleted, materialise,
+                  all_values) -> LinkChanges:
     keys = ["pivot", "value"]
 
     def holders(values: DataFrame) -> DataFrame:
