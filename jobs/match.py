@@ -89,6 +89,7 @@ from spark_lib.matching.probabilistic import (
     fingerprint_differences,
 )
 from spark_lib.matching.probabilistic.scoring import model_key, predict_changed_pairs, term_frequencies
+from spark_lib.storage import with_deletion_flag
 
 
 @dataclass
@@ -367,9 +368,8 @@ def _match_changes(ctx: JobContext, stages, report: MatchReport, config, rules, 
         _log_events(lake, report, events)
         crosswalk = build_crosswalk(subset, clusters.assignments, registry, run_time)
         unchanged = " AND ".join(f"t.{c} <=> s.{c}" for c in COMPARED_COLUMNS)
-        deleted = changes.deleted.withColumn("_deleted", F.lit(True))
-        lake.apply_changes(_with_deletions(crosswalk, deleted), tables.CROSSWALK, ["record_key"], deleted="_deleted",
-                           unchanged_when=unchanged)
+        lake.apply_changes(with_deletion_flag(crosswalk, changes.deleted.select("record_key"), "_deleted"),
+                           tables.CROSSWALK, ["record_key"], deleted="_deleted", unchanged_when=unchanged)
         matched = matched_state(subset, clusters.assignments, record_pivots(rules.deterministic))
         lake.overwrite(_replaced(state, replaced, matched), tables.MATCHED_RECORDS)
         stage.done(_summary(lake, report))
@@ -416,16 +416,6 @@ def _replaced(before: DataFrame, keys: DataFrame, rows: DataFrame) -> DataFrame:
     ``rows`` put in (in place of theirs too)."""
     out = keys.select("record_key").unionByName(rows.select("record_key"))
     return before.join(out, "record_key", "left_anti").unionByName(rows.select(*before.columns))
-
-
-def _with_deletions(rows: DataFrame, deleted: DataFrame) -> DataFrame:
-    """``rows`` flagged ``_deleted = false``, and one row per ``deleted`` record_key flagged true (its other
-    columns null): the change set :meth:`~spark_lib.storage.Lakehouse.apply_changes` takes."""
-    gone = deleted.select("record_key", "_deleted")
-    for field_ in rows.schema.fields:
-        if field_.name != "record_key":
-            gone = gone.withColumn(field_.name, F.lit(None).cast(field_.dataType))
-    return rows.withColumn("_deleted", F.lit(False)).unionByName(gone)
 
 
 def _materialiser(lake):

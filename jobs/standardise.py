@@ -6,7 +6,9 @@ unchanged rows are not rewritten.
 Incremental: a run takes only the bronze batches added since the last run that ended under the same
 configuration and code (``ops.run_state``, :func:`new_rows`): a day's new files, not the whole history. A
 record whose rows are folded across batches (``records_repeat``: a cookie over page views) is recomputed
-from all its rows. ``--full`` (and a changed configuration or code) takes every bronze row again.
+from all its rows; the records a ``snapshot`` source (a daily full extract) delivers as it did the day before are
+not standardised again. ``--full`` (and a changed configuration or code) takes every bronze row again. The
+records the sources deleted leave silver in the MERGE that writes the day's records.
 
     spark-submit --py-files rcu.zip jobs/standardise.py --lakehouse /data/lakehouse
     rcu standardise
@@ -56,19 +58,37 @@ def new_rows(ctx: JobContext, spec: SourceSpec, bronze: DataFrame,
              since: int | None) -> tuple[DataFrame, DataFrame, int | None]:
     """(identity rows, event rows, new batches) of ``bronze`` not standardised yet: the rows of the batches
     added after version ``since`` of the table (None: every row, and None batches). The identity rows of a
-    ``records_repeat`` source are all the rows of the records those batches touch: a record folds its rows."""
+    ``records_repeat`` source are all the rows of the records those batches touch: a record folds its rows;
+    those of a ``snapshot`` source leave out the records delivered as in the delivery before
+    (:func:`spark_lib.silver.changed_since_delivery`)."""
     if since is None:
         return bronze, bronze, None
     batches = _batches_since(ctx, spec, bronze, since)
     if batches is None:
         return bronze, bronze, None
     added = bronze.where(F.col("_batch_id").isin(batches))
+    if spec.delivery == "snapshot" and batches and not spec.records_repeat:
+        before, records = _delivery_before(bronze, batches), ctx.lake.read_or_none(tables.CUSTOMER_RECORDS)
+        if before is None or records is None:
+            return added, added, len(batches)
+        held = records.where(F.col("source") == spec.name).select("source_record_id")
+        return silver.changed_since_delivery(added, before, held, spec), added, len(batches)
     if not spec.records_repeat or not batches:
         return added, added, len(batches)
     keyed = bronze.withColumn("_record_id", column_for(bronze, spec, "record_id", spec.record_id, spec.path))
     touched = keyed.where(F.col("_batch_id").isin(batches)).select(F.col("_record_id").alias("_touched")).distinct()
     identity = keyed.join(touched, F.col("_record_id").eqNullSafe(F.col("_touched")), "left_semi").drop("_record_id")
     return identity, added, len(batches)
+
+
+def _delivery_before(bronze: DataFrame, batches: list[str]) -> DataFrame | None:
+    """The rows of the latest ingest batch of ``bronze`` before ``batches`` (a snapshot source's previous
+    delivery), or None when there is none."""
+    latest = (bronze.where(~F.col("_batch_id").isin(batches))
+              .agg(F.max_by("_batch_id", F.struct("_ingested_at", "_batch_id")).alias("batch")).first())
+    if latest is None or latest.batch is None:
+        return None
+    return bronze.where(F.col("_batch_id") == latest.batch)
 
 
 def _batches_since(ctx: JobContext, spec: SourceSpec, bronze: DataFrame, since: int) -> list[str] | None:
@@ -116,17 +136,23 @@ def run(ctx: JobContext, progress: Progress | None = None,
                 len(records))] if records else []
     targets += [(tables.interactions(name), _union(frames), len(frames)) for name, frames in sorted(events.items())]
 
+    snapshots = [s for s in ctx.sources.sources if s.delivery == "snapshot" and (since is None or s.name in fresh)]
+
     def task(number: int, table: tables.Table, data: DataFrame, sources: int):
         def publish() -> StandardiseReport:
             progress(f"table {number}/{len(targets)}: {table} from {sources} source(s)")
             # Compare everything but the ingestion lineage: a re-delivered identical row is not a change.
             compare = [c for c in data.columns if c not in ("ingested_at", "source_file")]
-            metrics = ctx.lake.merge(data, table, keys=table.keys, compare_columns=compare)
+            # The records the sources deleted leave silver in the same MERGE as the day's records enter it.
+            doomed = deleted_records(ctx, progress, snapshots, arriving=data) if table == tables.CUSTOMER_RECORDS else None
+            metrics = ctx.lake.merge(data, table, keys=table.keys, compare_columns=compare, delete=doomed)
             rows = ctx.lake.read(table).count()
             report = StandardiseReport(
                 table, rows, metrics.get("num_target_rows_inserted", 0), metrics.get("num_target_rows_updated", 0)
             )
             progress(f"{table}: {rows:,} rows ({report.inserted:,} inserted, {report.updated:,} updated)")
+            if doomed is not None:
+                _report_removed(progress, doomed)
             return report
 
         return publish
@@ -135,19 +161,49 @@ def run(ctx: JobContext, progress: Progress | None = None,
     reports = run_concurrently(
         [task(n, *target) for n, target in enumerate(targets, start=1)], ctx.pipeline.concurrent_tables
     )
-    remove_deleted_records(ctx, progress, snapshots=[s for s in ctx.sources.sources if s.delivery == "snapshot"
-                                                     and (since is None or s.name in fresh)])
+    if not records:
+        # no record arrived: the deletion lists and snapshots may still remove some
+        remove_deleted_records(ctx, progress, snapshots)
     return reports
 
 
 def remove_deleted_records(ctx: JobContext, progress: Progress, snapshots: list[SourceSpec]) -> int:
-    """Remove from silver the records their sources deleted (:mod:`spark_lib.deletions`): named by a deletion
-    list, or missing from the latest delivery of a ``snapshot`` source in ``snapshots``; each is logged in
-    ``silver.deleted_records``. Returns how many left silver."""
+    """Remove from silver the records their sources deleted (:func:`deleted_records`); returns how many left."""
     lake = ctx.lake
-    if not lake.exists(tables.CUSTOMER_RECORDS):
+    doomed = deleted_records(ctx, progress, snapshots)
+    if doomed is None:
         return 0
-    records = lake.read(tables.CUSTOMER_RECORDS)
+    lake.delete_keys(doomed, tables.CUSTOMER_RECORDS, ["record_key"])
+    return _report_removed(progress, doomed)
+
+
+def _report_removed(progress: Progress, doomed: DataFrame) -> int:
+    rows = doomed.groupBy("how").count().orderBy("how").collect()
+    count = sum(r["count"] for r in rows)
+    if count:
+        by_how = ", ".join(f"{r['count']:,} by {r.how.replace('_', ' ')}" for r in rows)
+        progress(f"{tables.CUSTOMER_RECORDS}: {count:,} record(s) deleted at their source removed ({by_how}; "
+                 f"see {tables.DELETED_RECORDS})")
+    return count
+
+
+def deleted_records(ctx: JobContext, progress: Progress, snapshots: list[SourceSpec],
+                    arriving: DataFrame | None = None) -> DataFrame | None:
+    """The silver records their sources deleted (:mod:`spark_lib.deletions`): named by a deletion list, or
+    missing from the latest delivery of a ``snapshot`` source in ``snapshots``. Each is logged in
+    ``silver.deleted_records`` (once: a run started again logs nothing twice); returns them materialised
+    (``silver.deleted_records`` rows without the time), or None when none is.
+
+    ``arriving``: the records about to be merged into silver: looked up with those silver holds (the run's
+    deletions are then written by the same MERGE)."""
+    lake = ctx.lake
+    records = lake.read_or_none(tables.CUSTOMER_RECORDS)
+    if arriving is not None:
+        lookup = ["record_key", "source", "source_record_id", "record_time", "ingested_at"]
+        held = None if records is None else records.select(*lookup).join(arriving.select("record_key"), "record_key", "left_anti")
+        records = arriving.select(*lookup) if held is None else held.unionByName(arriving.select(*lookup))
+    if records is None:
+        return None
     found = []
     if lake.exists(tables.DELETIONS):
         found.append(listed_deletions(records, lake.read(tables.DELETIONS)))
@@ -162,19 +218,13 @@ def remove_deleted_records(ctx: JobContext, progress: Progress, snapshots: list[
                      "extract, nothing deleted on its account")
         found.append(snapshot.rows)
     if not found:
-        return 0
+        return None
     doomed = reduce(DataFrame.unionByName, found).dropDuplicates(["record_key"]).localCheckpoint()
-    count = doomed.count()
-    if count:
-        lake.append_new(doomed.withColumn("removed_at", F.current_timestamp()), tables.DELETED_RECORDS,
-                        keys=tables.DELETED_RECORDS.keys)
-        (lake.delta_table(tables.CUSTOMER_RECORDS).alias("t")
-         .merge(doomed.select("record_key").alias("s"), "t.record_key = s.record_key").whenMatchedDelete().execute())
-        by_how = ", ".join(f"{r['count']:,} by {r.how.replace('_', ' ')}"
-                           for r in doomed.groupBy("how").count().orderBy("how").collect())
-        progress(f"{tables.CUSTOMER_RECORDS}: {count:,} record(s) deleted at their source removed ({by_how}; "
-                 f"see {tables.DELETED_RECORDS})")
-    return count
+    if doomed.isEmpty():
+        return None
+    lake.append_new(doomed.withColumn("removed_at", F.current_timestamp()), tables.DELETED_RECORDS,
+                    keys=tables.DELETED_RECORDS.keys)
+    return doomed
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:

@@ -315,16 +315,23 @@ class Lakehouse:
         keys: Sequence[str],
         compare_columns: Iterable[str] | None = None,
         delete_missing_condition: str | None = None,
+        delete: DataFrame | None = None,
     ) -> dict[str, int]:
         """Upsert ``df`` into ``table`` on ``keys``: re-runs converge to the same content.
 
         Rows whose ``compare_columns`` (default: every non-key column) are unchanged are not rewritten, so
         Delta's change feed only shows real changes. With ``delete_missing_condition`` (a SQL predicate on
-        the target, alias ``t``), target rows matching it that are absent from ``df`` are deleted.
+        the target, alias ``t``), target rows matching it that are absent from ``df`` are deleted. ``delete``
+        (rows holding ``keys``): the rows of those keys leave the table, and those of ``df`` are not written,
+        in the same commit (Delta rewrites each file holding a changed row once, not once per operation).
         Returns Delta's operation metrics (rows inserted, updated, deleted).
         """
         if not keys:
             raise ValueError("'keys' in merge cannot be empty")
+        gone = None
+        if delete is not None:
+            gone = delete.select(*keys).distinct()
+            df = df.join(gone, list(keys), "left_anti")
         if not self.exists(table):
             self.overwrite(df, table)
             # The rows written, from the commit's metrics: counting df would compute it a second time.
@@ -336,13 +343,24 @@ class Lakehouse:
         changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in compare) or "false"
 
         def merge() -> None:
-            builder = (
-                self.delta_table(table)
-                .alias("t")
-                .merge(df.alias("s"), on)
-                .whenMatchedUpdateAll(condition=changed)
-                .whenNotMatchedInsertAll()
-            )
+            if gone is None:
+                builder = (
+                    self.delta_table(table)
+                    .alias("t")
+                    .merge(df.alias("s"), on)
+                    .whenMatchedUpdateAll(condition=changed)
+                    .whenNotMatchedInsertAll()
+                )
+            else:
+                values = {c: f"s.`{c}`" for c in df.columns}
+                builder = (
+                    self.delta_table(table)
+                    .alias("t")
+                    .merge(with_deletion_flag(df, gone, "_delete").alias("s"), on)
+                    .whenMatchedDelete(condition="s._delete")
+                    .whenMatchedUpdate(condition=f"NOT s._delete AND ({changed})", set=values)
+                    .whenNotMatchedInsert(condition="NOT s._delete", values=values)
+                )
             if delete_missing_condition:
                 builder = builder.whenNotMatchedBySourceDelete(condition=delete_missing_condition)
             with self._described("merge into", table):
@@ -390,6 +408,15 @@ class Lakehouse:
                 self.spark.sql(
                     f"CREATE TABLE IF NOT EXISTS {table} USING DELTA LOCATION '{Path(self.path(table)).resolve()}'"
                 )
+
+
+def with_deletion_flag(rows: DataFrame, gone: DataFrame, flag: str) -> DataFrame:
+    """``rows`` flagged ``flag = false``, and one row per key of ``gone`` (the key columns alone) flagged true,
+    its other columns null: a MERGE source that upserts the first and deletes the second (:meth:`Lakehouse.merge`,
+    :meth:`Lakehouse.apply_changes`)."""
+    doomed = gone.select(*(F.col(f.name) if f.name in gone.columns else F.lit(None).cast(f.dataType).alias(f.name)
+                           for f in rows.schema.fields), F.lit(True).alias(flag))
+    return rows.withColumn(flag, F.lit(False)).unionByName(doomed)
 
 
 def with_literal_columns(df: DataFrame, **values) -> DataFrame:

@@ -45,6 +45,22 @@ def test_a_step_is_up_to_date_until_a_row_of_its_input_changes(spark, lake):
     assert not state.up_to_date("match", [TABLE], "f1")
 
 
+def test_a_merge_with_deletions_upserts_and_deletes_in_one_commit(spark, lake):
+    """Standardisation's MERGE: the day's records enter and the records their sources deleted leave together."""
+    before = lake.version(TABLE)
+    doomed = spark.createDataFrame([("k1",), ("k4",)], "record_key string")   # k4 arrives and is deleted the same day
+    metrics = lake.merge(_rows(spark, ("k2", "Zoe"), ("k3", "Luc"), ("k4", "Ana")), TABLE, keys=["record_key"],
+                         delete=doomed)
+    assert sorted(map(tuple, lake.read(TABLE).collect())) == [("k2", "Zoe"), ("k3", "Luc")]
+    assert lake.version(TABLE) == before + 1
+    assert (metrics["num_target_rows_inserted"], metrics["num_target_rows_updated"],
+            metrics["num_target_rows_deleted"]) == (1, 1, 1)
+
+    lake.merge(_rows(spark, ("n1", "Eva"), ("n2", "Léa")), "silver.other_records", keys=["record_key"],
+               delete=spark.createDataFrame([("n2",)], "record_key string"))    # a table written first
+    assert [tuple(r) for r in lake.read("silver.other_records").collect()] == [("n1", "Eva")]
+
+
 def test_an_input_that_appears_or_disappears_is_a_change(spark, lake):
     state = RunState(lake)
     state.record("gold", state.versions([TABLE, "gold.customer_crosswalk"]), "f")

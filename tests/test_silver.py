@@ -126,3 +126,4 @@ def test_a_day_s_new_batches_are_standardised_alone_and_give_what_a_full_run_giv
     assert (account.last_name, account.postcode) == ("DUPONT-DURAND", "75011")   # the fold saw day 1's rows
     moved = daily_ctx.lake.read(tables.CUSTOMER_RECORDS).where("record_key = 'loyalty:C002'").first()
     assert moved.city_std == "lyon"
+
