@@ -204,17 +204,20 @@ class Lakehouse:
         if deleted not in changes.columns:
             raise ValueError(f"apply_changes: 'changes' lacks the deletion flag column {deleted!r}")
         self._keep_change_feed(table)
+        with self._described("merge changes into", table):
+            self._change_set_merge(changes, table, keys, deleted, unchanged_when).execute()
+        return self.last_operation_metrics(table)
+
+    def _change_set_merge(self, changes: DataFrame, table: str, keys: Sequence[str], deleted: str, unchanged_when: str):
+        """The MERGE of :meth:`apply_changes`, not executed (:meth:`merge` adds clauses to it)."""
         on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
         values = {c: f"s.`{c}`" for c in changes.columns if c != deleted}
-        builder = (
+        return (
             self.delta_table(table).alias("t").merge(changes.alias("s"), on)
             .whenMatchedDelete(condition=f"s.`{deleted}`")
             .whenMatchedUpdate(condition=f"NOT ({unchanged_when})", set=values)
             .whenNotMatchedInsert(condition=f"NOT s.`{deleted}`", values=values)
         )
-        with self._described("merge changes into", table):
-            builder.execute()
-        return self.last_operation_metrics(table)
 
     def append(self, df: DataFrame, table: str, note: str | None = None) -> None:
         """Append rows; new columns in ``df`` are added to the table's schema. ``note``: the commit's user
@@ -352,15 +355,8 @@ class Lakehouse:
                     .whenNotMatchedInsertAll()
                 )
             else:
-                values = {c: f"s.`{c}`" for c in df.columns}
-                builder = (
-                    self.delta_table(table)
-                    .alias("t")
-                    .merge(with_deletion_flag(df, gone, "_delete").alias("s"), on)
-                    .whenMatchedDelete(condition="s._delete")
-                    .whenMatchedUpdate(condition=f"NOT s._delete AND ({changed})", set=values)
-                    .whenNotMatchedInsert(condition="NOT s._delete", values=values)
-                )
+                builder = self._change_set_merge(with_deletion_flag(df, gone, "_delete"), table, keys, "_delete",
+                                                 unchanged_when=f"NOT ({changed})")
             if delete_missing_condition:
                 builder = builder.whenNotMatchedBySourceDelete(condition=delete_missing_condition)
             with self._described("merge into", table):
