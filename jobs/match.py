@@ -360,17 +360,18 @@ def _match_changes(ctx: JobContext, stages, report: MatchReport, config, rules, 
         )
         registry, events = registry.localCheckpoint(), events.localCheckpoint()
         # The registry and the matched state are the last run's rows with those of the records clustered again
-        # (or deleted) replaced (_replace_rows). The crosswalk is merged: its change feed says which customers gold
-        # builds again.
+        # (or deleted) replaced: one overwrite each (a day's records are spread over every file of the table, so a
+        # MERGE would rewrite them all too, after a join). The crosswalk is merged: its change feed says which
+        # customers gold builds again.
         replaced = reform.unionByName(changes.deleted.select("record_key"))
-        _replace_rows(lake, tables.ID_REGISTRY, previous["customer_id_registry_version"], old_registry, replaced, registry)
+        lake.overwrite(_replaced(old_registry, replaced, registry), tables.ID_REGISTRY)
         _log_events(lake, report, events)
         crosswalk = build_crosswalk(subset, clusters.assignments, registry, run_time)
         unchanged = " AND ".join(f"t.{c} <=> s.{c}" for c in COMPARED_COLUMNS)
         lake.apply_changes(with_deletion_flag(crosswalk, changes.deleted.select("record_key"), "_deleted"),
                            tables.CROSSWALK, ["record_key"], deleted="_deleted", unchanged_when=unchanged)
         matched = matched_state(subset, clusters.assignments, record_pivots(rules.deterministic))
-        _replace_rows(lake, tables.MATCHED_RECORDS, previous["matched_records_version"], state, replaced, matched)
+        lake.overwrite(_replaced(state, replaced, matched), tables.MATCHED_RECORDS)
         stage.done(_summary(lake, report))
     _write_review_queue(ctx, stages, report, rules, model_json, decisions, before, run_time)
 
@@ -415,20 +416,6 @@ def _replaced(before: DataFrame, keys: DataFrame, rows: DataFrame) -> DataFrame:
     ``rows`` put in (in place of theirs too)."""
     out = keys.select("record_key").unionByName(rows.select("record_key"))
     return before.join(out, "record_key", "left_anti").unionByName(rows.select(*before.columns))
-
-
-def _replace_rows(lake, table, version: int, before: DataFrame, keys: DataFrame, rows: DataFrame) -> None:
-    """Write ``table`` as :func:`_replaced` gives it (``before``: the table at ``version``, as the last run left
-    it). While the table is still at that version, one MERGE writes only the rows that changed: the table keeps
-    deletion vectors, so the files holding them, every file for a day's records, are not rewritten. Otherwise (a
-    run killed after writing it, a table written since) the table is overwritten whole."""
-    if lake.version(table) != version or set(rows.columns) != set(before.columns):
-        lake.overwrite(_replaced(before, keys, rows), table)
-        return
-    out = keys.select("record_key").join(rows.select("record_key"), "record_key", "left_anti").distinct()
-    unchanged = " AND ".join(f"t.`{c}` <=> s.`{c}`" for c in before.columns if c != "record_key")
-    lake.apply_changes(with_deletion_flag(rows.select(*before.columns), out, "_deleted"), table, ["record_key"],
-                       deleted="_deleted", unchanged_when=unchanged)
 
 
 def _materialiser(lake):

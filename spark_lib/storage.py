@@ -31,7 +31,6 @@ from spark_lib.tables import Table
 _TABLE_NAME = re.compile(r"^(bronze|silver|gold|ops)\.[a-z_][a-z0-9_]*$")
 #: the table property that turns Delta's Change Data Feed on
 CHANGE_DATA_FEED = "delta.enableChangeDataFeed"
-DELETION_VECTORS = "delta.enableDeletionVectors"
 #: Delta operations that add no row to a table (an erasure's MERGE deletes, a purge vacuums)
 _OPERATIONS_ADDING_NO_ROWS = frozenset({
     "DELETE", "MERGE", "VACUUM START", "VACUUM END", "OPTIMIZE", "SET TBLPROPERTIES", "UNSET TBLPROPERTIES",
@@ -53,9 +52,8 @@ class TableNotFoundError(LookupError):
 MERGE_CONFLICT_RETRIES = 4
 
 
-#: the tables this process has seen keep the properties their catalogue entry asks for (a property stays once
-#: set: looked up once)
-_PROPERTIES_KEPT: set[str] = set()
+#: the tables this process has seen keep their change feed (a property stays once set: looked up once)
+_FEED_KEPT: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -116,8 +114,6 @@ class Lakehouse:
         writer = writer.option(STATS_COLUMNS, self.stats_option(df, table, partition_by))
         if change_data_feed:
             writer = writer.option(CHANGE_DATA_FEED, "true")
-        if getattr(table, "deletion_vectors", False):
-            writer = writer.option(DELETION_VECTORS, "true")
         if partition_by:
             writer = writer.partitionBy(*partition_by)
         stats_after = self._fit_stats_columns(df, table, partition_by) if existed else None
@@ -158,19 +154,12 @@ class Lakehouse:
         if properties.get(STATS_COLUMNS) != value:
             self.spark.sql(f"ALTER TABLE delta.`{self.path(table)}` SET TBLPROPERTIES ('{STATS_COLUMNS}' = '{value}')")
 
-    def _keep_properties(self, table: str) -> None:
-        """Before a MERGE: turn on what a catalogued table's entry asks for (``Table.change_feed``,
-        ``Table.deletion_vectors``) when the table was written before it did (by an earlier version, or by
-        delta-rs): its changes are readable, its MERGEs write deletion vectors, from the next commit on."""
-        wanted = [p for p, on in ((CHANGE_DATA_FEED, getattr(table, "change_feed", False)),
-                                  (DELETION_VECTORS, getattr(table, "deletion_vectors", False))) if on]
-        if not wanted or self.path(table) in _PROPERTIES_KEPT:
-            return
-        properties = self.delta_table(table).detail().select("properties").first()["properties"] or {}
-        missing = ", ".join(f"{p} = true" for p in wanted if properties.get(p) != "true")
-        if missing:
-            self.spark.sql(f"ALTER TABLE delta.`{self.path(table)}` SET TBLPROPERTIES ({missing})")
-        _PROPERTIES_KEPT.add(self.path(table))
+    def _keep_change_feed(self, table: str) -> None:
+        """Turn the change feed on for a catalogued table that keeps one (``Table.change_feed``) and was written
+        before it did: its changes are readable from the next commit on."""
+        if getattr(table, "change_feed", False) and self.path(table) not in _FEED_KEPT:
+            self.enable_change_data_feed(table)
+            _FEED_KEPT.add(self.path(table))
 
     def enable_change_data_feed(self, table: str) -> None:
         """Turn Delta's Change Data Feed on for ``table`` (nothing to do when it is on)."""
@@ -214,7 +203,7 @@ class Lakehouse:
             raise ValueError("'keys' in apply_changes cannot be empty")
         if deleted not in changes.columns:
             raise ValueError(f"apply_changes: 'changes' lacks the deletion flag column {deleted!r}")
-        self._keep_properties(table)
+        self._keep_change_feed(table)
         with self._described("merge changes into", table):
             self._change_set_merge(changes, table, keys, deleted, unchanged_when).execute()
         return self.last_operation_metrics(table)
@@ -351,7 +340,7 @@ class Lakehouse:
             # The rows written, from the commit's metrics: counting df would compute it a second time.
             written = self.last_operation_metrics(table).get("num_output_rows", 0)
             return {"num_target_rows_inserted": written, "num_target_rows_updated": 0, "num_target_rows_deleted": 0}
-        self._keep_properties(table)
+        self._keep_change_feed(table)
         compare = [c for c in (compare_columns or df.columns) if c not in keys]
         on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
         changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in compare) or "false"
@@ -383,7 +372,6 @@ class Lakehouse:
         columns, not the values, so deleting a person's rows writes none of their values in the log."""
         if not keys:
             raise ValueError("'keys' in delete_keys cannot be empty")
-        self._keep_properties(table)
         source = keys_df.select(*[F.col(k).alias(f"_k{i}") for i, k in enumerate(keys)]).distinct()
         on = " AND ".join(f"t.{k} <=> s._k{i}" for i, k in enumerate(keys))
         with self._described("delete rows of", table):

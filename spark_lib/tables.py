@@ -30,26 +30,20 @@ class Table(str):
     """A lakehouse table: the string is its ``<layer>.<entity>`` name; ``schema``, ``keys`` and
     ``description`` say what it holds. ``keys`` is empty for an append-only log. ``change_feed``: the table
     keeps Delta's Change Data Feed on, so a later step reads what changed since the version it last read
-    (:meth:`spark_lib.storage.Lakehouse.changes`) instead of the whole table. ``deletion_vectors``: a MERGE marks
-    the rows it replaces or deletes in Delta's deletion vectors rather than rewriting every file holding one, so a
-    day's changes, spread over every file of the table, cost the rows changed rather than the table. Only for
-    tables delta-rs never writes (it writes no deletion vectors) and that no published reader opens: delta-rs's
-    pyarrow reader reads none (the lakehouse's own Spark-free readers go through :mod:`spark_lib.delta_arrow`)."""
+    (:meth:`spark_lib.storage.Lakehouse.changes`) instead of the whole table."""
 
     schema: StructType | None
     keys: tuple[str, ...]
     description: str
     change_feed: bool
-    deletion_vectors: bool
 
     def __new__(cls, name: str, *, keys: tuple[str, ...] = (), schema: StructType | None = None, description: str = "",
-                change_feed: bool = False, deletion_vectors: bool = False):
+                change_feed: bool = False):
         layer, _, entity = name.partition(".")
         if layer not in LAYERS or not entity:
             raise ValueError(f"table name {name!r} is not '<{'|'.join(LAYERS)}>.<entity>'")
         table = super().__new__(cls, name)
-        table.schema, table.keys, table.description = schema, tuple(keys), description
-        table.change_feed, table.deletion_vectors = change_feed, deletion_vectors
+        table.schema, table.keys, table.description, table.change_feed = schema, tuple(keys), description, change_feed
         return table
 
     @property
@@ -94,7 +88,7 @@ def bronze(source: str) -> Table:
 
 CUSTOMER_RECORDS = Table(
     "silver.customer_records", keys=("record_key",), schema=schemas.CUSTOMER_RECORDS,
-    description="one standardised row per identity record of every source", change_feed=True, deletion_vectors=True,
+    description="one standardised row per identity record of every source", change_feed=True,
 )
 GENERIC_VALUES = Table(
     "silver.generic_values", keys=("pivot", "value"), schema=schemas.GENERIC_VALUES,
@@ -118,7 +112,6 @@ MATCHED_RECORDS = Table(
     "silver.matched_records", keys=("record_key",),
     description="each record as the last match run saw it (a hash of its matching columns) and where it put it "
                 "(core, component, cluster): what the next run compares the records with to match only the changes",
-    deletion_vectors=True,
 )
 TERM_FREQUENCIES = Table(
     "silver.term_frequencies", keys=("model_key", "column", "value"),
@@ -172,7 +165,7 @@ CROSSWALK = Table(
 )
 ID_REGISTRY = Table(
     "gold.customer_id_registry", keys=("record_key",), schema=schemas.ID_REGISTRY,
-    description="the persistent customer id of each record", deletion_vectors=True,
+    description="the persistent customer id of each record",
 )
 ID_EVENTS = Table(
     "gold.customer_id_events", schema=schemas.ID_EVENTS,

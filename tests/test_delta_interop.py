@@ -151,39 +151,3 @@ def test_a_merge_that_the_stream_s_commits_conflict_with_is_run_again_and_loses_
     assert conflicts, "no commit of the stream conflicted with the MERGE: nothing was tried again"
     assert all(rows[f"b{i}"] == i + 100 for i in range(50))
     assert sum(inserted) == len([k for k in rows if k.startswith("s")]) > 0
-
-
-def test_a_table_with_deletion_vectors_reads_without_spark_as_spark_reads_it(spark, lake):
-    """silver.customer_records keeps deletion vectors (a day's MERGE marks the rows it replaces rather than
-    rewriting every file): the Spark-free readers (the access export, the stream's memory) see Spark's rows, not
-    the replaced or deleted ones the files still hold."""
-    from spark_lib.delta_arrow import dataset, has_deletion_vectors
-    from spark_lib.privacy.access import LakeReader, _isin
-    from spark_lib.schemas import CUSTOMER_RECORDS
-    from tests.records import silver_record
-
-    def records(*people):
-        rows = [silver_record(f"crm:{key}", first_name=first, email_std=email) for key, first, email in people]
-        return frame(spark, CUSTOMER_RECORDS, rows).repartition(2)
-
-    base = [("C1", "Hélène", "h.legoff@exemple.fr"), ("C2", "Zoé", None), ("C3", "Jean", "jean@exemple.fr"),
-            ("C4", "Ana", "ana@exemple.fr")]
-    lake.overwrite(records(*base), tables.CUSTOMER_RECORDS)
-    gone = spark.createDataFrame([("crm:C3",)], "record_key string")
-    lake.merge(records(("C1", "Hélène", "helene.legoff@exemple.fr"), ("C5", "Paul", None)), tables.CUSTOMER_RECORDS,
-               keys=["record_key"], delete=gone)
-
-    table = DeltaTable(lake.path(tables.CUSTOMER_RECORDS))
-    metrics = lake.delta_table(tables.CUSTOMER_RECORDS).history(1).first()["operationMetrics"]
-    # the MERGE marked C1's old row and C3's row deleted: no file rewritten, no other row copied
-    assert has_deletion_vectors(table) and int(metrics["numTargetDeletionVectorsAdded"]) > 0
-    assert (metrics["numTargetFilesRemoved"], metrics["numTargetRowsCopied"]) == ("0", "0")
-    with pytest.raises(Exception, match="deletionVectors"):
-        table.to_pyarrow_dataset()   # why the readers go through spark_lib.delta_arrow
-    assert delta_rs_rows(dataset(table).to_table()) == spark_rows(lake.read(tables.CUSTOMER_RECORDS))
-
-    reader = LakeReader(lake.root)
-    found = reader.rows(tables.CUSTOMER_RECORDS, _isin("record_key", ["crm:C1", "crm:C3"]), ["record_key", "email_std"])
-    assert found.to_pylist() == [{"record_key": "crm:C1", "email_std": "helene.legoff@exemple.fr"}]
-    narrow = dataset(table, ["record_key"]).to_table()
-    assert sorted(narrow.column("record_key").to_pylist()) == ["crm:C1", "crm:C2", "crm:C4", "crm:C5"]

@@ -27,7 +27,6 @@ from deltalake import DeltaTable
 
 from spark_lib import tables
 from spark_lib.config import INTERACTION_TABLES, SourceSpec
-from spark_lib.delta_arrow import dataset
 from spark_lib.privacy.footprint import SILVER_IDENTIFIERS
 from spark_lib.privacy.identifiers import candidate_hashes, hashes_of, normal_form
 from spark_lib.privacy.requests import Request
@@ -86,7 +85,8 @@ class LakeReader:
         """The table's rows matching the pyarrow expression ``where`` (None: the table does not exist)."""
         if not self.exists(table):
             return None
-        return dataset(DeltaTable(str(self.path(table)))).to_table(filter=where, columns=columns)
+        dataset = DeltaTable(str(self.path(table))).to_pyarrow_dataset()
+        return dataset.to_table(filter=where, columns=columns)
 
     def column_names(self, table: str) -> list[str]:
         return DeltaTable(str(self.path(table))).schema().to_arrow().names

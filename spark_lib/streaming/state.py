@@ -33,7 +33,6 @@ from pyspark.sql import functions as F
 
 from spark_lib import tables
 from spark_lib.config import SourcesConfig
-from spark_lib.delta_arrow import dataset
 from spark_lib.gold.audiences import contactable
 from spark_lib.privacy.footprint import objecting_customers
 from spark_lib.privacy.identifiers import lakehouse_key
@@ -102,7 +101,7 @@ class StreamState:
         return None if found is None else found.version()
 
     def _read(self, table: str, columns: Iterable[str]) -> pd.DataFrame:
-        return to_frame(dataset(OPEN_TABLES.get(self.lake.path(table)), list(columns)).to_table(columns=list(columns)))
+        return to_frame(OPEN_TABLES.get(self.lake.path(table)).to_pyarrow_table(columns=list(columns)))
 
     def wrote(self, table: str) -> None:
         """The stream committed to ``table`` and updated the memory accordingly: it stands for the new version."""
