@@ -384,7 +384,7 @@ def _decisions_text(report: MatchReport) -> str:
 def _write_review_queue(ctx: JobContext, stages, report: MatchReport, rules, model_json: dict | None,
                         decisions: Decisions, before: tuple[DataFrame, DataFrame] | None, run_time: dt.datetime) -> None:
     """Rewrite ``gold.review_queue`` from the tables the run left (:func:`spark_lib.matching.review.review_queue`):
-    one pipeline, one write, then one count by reason."""
+    its candidates, then one write, then one count by reason."""
     lake = ctx.lake
     with stages("review") as stage:
         inputs = ReviewInputs(
