@@ -104,15 +104,13 @@ class TakenFiles:
 
 def taken_files(ctx: JobContext) -> dict[str, TakenFiles]:
     """The files already taken, by source (one read of the log)."""
-    log = ctx.lake.read_or_none(tables.INGESTION_LOG)
-    if log is None:
-        return {}
+    log = ctx.lake.small_table_rows(tables.INGESTION_LOG, ["source", "file_path", "file_hash", "status"])
     taken: dict[str, TakenFiles] = {}
-    for row in log.select("source", "file_path", "file_hash", "status").distinct().collect():
-        files = taken.setdefault(row.source, TakenFiles())
-        files.names.add((os.path.basename(row.file_path), row.file_hash))
-        if row.status != "file_quarantined":   # landed (or logged before statuses existed)
-            files.landed.setdefault(row.file_hash, row.file_path)
+    for row in log or ():
+        files = taken.setdefault(row["source"], TakenFiles())
+        files.names.add((os.path.basename(row["file_path"]), row["file_hash"]))
+        if row["status"] != "file_quarantined":   # landed (or logged before statuses existed)
+            files.landed.setdefault(row["file_hash"], row["file_path"])
     return taken
 
 
@@ -395,8 +393,7 @@ def ingest_deletion_lists(ctx: JobContext, specs: list[SourceSpec], batch_id: st
     configuration fails its source's lists, and the others land). A list is known by its content's hash: a
     re-run, or the same list under another name, is not landed twice."""
     lake, errors, frames, hashes = ctx.lake, [], [], []
-    known = ({r[0] for r in lake.read(tables.DELETIONS).select("_file_hash").distinct().collect()}
-             if lake.exists(tables.DELETIONS) else set())
+    known = {r["_file_hash"] for r in lake.small_table_rows(tables.DELETIONS, ["_file_hash"]) or ()}
     for spec in (s for s in specs if s.deletions is not None):
         listing = dataclasses.replace(spec, path=spec.deletions.path, format="csv", separator=spec.deletions.separator,
                                       encoding=spec.deletions.encoding)

@@ -45,6 +45,10 @@ _ROW_CHANGES = {
 }
 
 
+#: the columns of ops.run_state a step's up-to-date check reads
+_RECORDED = ["step", "run_id", "input_table", "input_version", "fingerprint"]
+
+
 class RunState:
     """``ops.run_state`` of one lakehouse (see the module docstring)."""
 
@@ -74,14 +78,9 @@ class RunState:
         return {table: version for table, (version, _) in recorded.items()}
 
     def _recorded(self, step: str) -> dict[str, tuple[int | None, str]]:
-        state = self.lake.read_or_none(RUN_STATE)
-        if state is None:
-            return {}
-        latest = state.where(F.col("step") == step).agg(F.max("run_id")).first()[0]
-        if latest is None:
-            return {}
-        rows = state.where((F.col("step") == step) & (F.col("run_id") == latest)).collect()
-        return {r.input_table: (r.input_version, r.fingerprint) for r in rows}
+        rows = [r for r in self.lake.small_table_rows(RUN_STATE, _RECORDED) or () if r["step"] == step]
+        latest = max((r["run_id"] for r in rows), default=None)
+        return {r["input_table"]: (r["input_version"], r["fingerprint"]) for r in rows if r["run_id"] == latest}
 
     def changed_since(self, table: str, version: int | None) -> bool:
         """Whether a commit after ``version`` of ``table`` changed a row (a table that appeared or vanished

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from delta.tables import DeltaTable
+from deltalake import DeltaTable as RustDeltaTable
 from py4j.protocol import Py4JJavaError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.errors import AnalysisException, IllegalArgumentException
@@ -52,6 +53,12 @@ class TableNotFoundError(LookupError):
 MERGE_CONFLICT_RETRIES = 4
 
 
+#: a path on the local file system (no scheme, or file:), and the path without its scheme
+_LOCAL_PATH = re.compile(r"^(?:file:(?://)?)?(/.*|[^:]*)$")
+
+#: the name of a commit file of a Delta log: its version (20 digits)
+_COMMIT_FILE = re.compile(r"^(\d{20})\.json$")
+
 #: the tables this process has seen keep their change feed (a property stays once set: looked up once)
 _FEED_KEPT: set[str] = set()
 
@@ -82,13 +89,30 @@ class Lakehouse:
         return reader.load(self.path(table))
 
     def version(self, table: str) -> int | None:
-        """The table's current Delta version (None: no such table)."""
-        if not self.exists(table):
-            return None
-        return self.delta_table(table).history(1).select("version").first()[0]
+        """The table's current Delta version (None: no such table): its log's newest commit file, listed through
+        Hadoop's file system (local disk or object store alike). Delta never cleans up its newest commit file;
+        reading the version from the table's history instead ran a Spark query per table, about 0.3 s each: the
+        steps' up-to-date checks look up dozens."""
+        commits = self.spark._jvm.org.apache.hadoop.fs.Path(f"{self.path(table)}/_delta_log/*.json")
+        files = commits.getFileSystem(self.spark._jsc.hadoopConfiguration()).globStatus(commits)
+        versions = [int(m.group(1)) for m in (_COMMIT_FILE.search(f.getPath().getName()) for f in files or ()) if m]
+        return max(versions) if versions else None
 
     def read_or_none(self, table: str) -> DataFrame | None:
         return self.read(table) if self.exists(table) else None
+
+    def small_table_rows(self, table: str, columns: Sequence[str]) -> list[dict] | None:
+        """The rows (their ``columns``) of a small operational table, such as the ingestion log or the run state;
+        None when it does not exist. A local lakehouse's are read with delta-rs (the ``deltalake`` package): a
+        process's first Spark query costs seconds (8.9 s, against 0.04 s with delta-rs, for a 100k-person
+        lakehouse's ingestion log), and a run with nothing to do runs no other. Elsewhere (an object store, DBFS:
+        delta-rs would look for credentials of its own) through Spark."""
+        if self.version(table) is None:
+            return None
+        local = _LOCAL_PATH.match(self.path(table))
+        if local is None:
+            return [row.asDict() for row in self.read(table).select(*columns).collect()]
+        return RustDeltaTable(local.group(1)).to_pyarrow_table(columns=list(columns)).to_pylist()
 
     def delta_table(self, table: str) -> DeltaTable:
         if not self.exists(table):

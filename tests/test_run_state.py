@@ -113,3 +113,25 @@ def test_the_batches_written_since_a_version_are_read_from_the_log_unless_a_writ
     assert lake.committed_notes(table, lake.version(table)) == set()
     lake.append(rows("b4"), table)
     assert lake.committed_notes(table, first) is None
+
+
+def test_a_table_s_version_and_small_rows_are_read_without_a_spark_query_and_match_delta_s(spark, lake, tmp_path):
+    """The up-to-date checks of a run with nothing to do read versions from the log's listing and the run state
+    with delta-rs: the same answers as Delta's history and Spark, also once a checkpoint let old commits go."""
+    import os
+    from pathlib import Path
+
+    for i in range(11):   # Delta writes a checkpoint every 10 commits
+        lake.merge(_rows(spark, ("k1", f"Jean {i}")), TABLE, keys=["record_key"])
+    log = Path(lake.path(TABLE)) / "_delta_log"
+    assert (log / f"{10:020d}.checkpoint.parquet").exists()
+    for old in range(5):   # the log cleanup after a checkpoint removes commits older than the retention
+        os.remove(log / f"{old:020d}.json")
+    history = lake.delta_table(TABLE).history(1).select("version").first()[0]
+    assert lake.version(TABLE) == history == 11
+    assert lake.version("silver.nothing_here") is None and lake.small_table_rows("silver.nothing_here", ["a"]) is None
+
+    expected = sorted((r.record_key, r.first_name) for r in lake.read(TABLE).collect())
+    for root in (lake.root, f"file:{lake.root}", f"file://{lake.root}"):
+        rows = Lakehouse(spark, root).small_table_rows(TABLE, ["record_key", "first_name"])
+        assert sorted((r["record_key"], r["first_name"]) for r in rows) == expected == [("k1", "Jean 10"), ("k2", "Zoé")]
