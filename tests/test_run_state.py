@@ -115,7 +115,7 @@ def test_the_batches_written_since_a_version_are_read_from_the_log_unless_a_writ
     assert lake.committed_notes(table, first) is None
 
 
-def test_a_table_s_version_and_small_rows_are_read_without_a_spark_query_and_match_delta_s(spark, lake, tmp_path):
+def test_a_table_s_version_and_small_rows_are_read_without_a_spark_query_and_match_delta_s(spark, lake):
     """The up-to-date checks of a run with nothing to do read versions from the log's listing and the run state
     with delta-rs: the same answers as Delta's history and Spark, also once a checkpoint let old commits go."""
     import os
