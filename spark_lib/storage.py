@@ -91,8 +91,9 @@ class Lakehouse:
     def version(self, table: str) -> int | None:
         """The table's current Delta version (None: no such table): its log's newest commit file, listed through
         Hadoop's file system (local disk or object store alike). Delta never cleans up its newest commit file;
-        reading the version from the table's history instead ran a Spark query per table, about 0.3 s each: the
-        steps' up-to-date checks look up dozens."""
+        reading the version from the table's history instead ran a Spark query per table, about 0.13 s each once
+        Spark is warm (39 tables of a 100k lakehouse: 4.9 s, against 0.09 s listed): the steps' up-to-date checks
+        look up dozens."""
         commits = self.spark._jvm.org.apache.hadoop.fs.Path(f"{self.path(table)}/_delta_log/*.json")
         files = commits.getFileSystem(self.spark._jsc.hadoopConfiguration()).globStatus(commits)
         versions = [int(m.group(1)) for m in (_COMMIT_FILE.search(f.getPath().getName()) for f in files or ()) if m]
