@@ -30,13 +30,16 @@ from dataclasses import dataclass, field
 
 from pyspark.sql import functions as F
 
-from jobs.common import JobContext, Progress, add_common_arguments, add_lock_argument, parse_date, writing_run
+from jobs.common import (
+    JobContext, Progress, add_common_arguments, add_lock_argument, latest_event_date, parse_date, writing_run,
+)
 from spark_lib.gold.audiences import (
     customer_events,
     evaluate_audiences,
     interaction_tables_of,
     load_audiences,
     summarise_audiences,
+    usable_events,
     with_run_date,
 )
 from spark_lib.gold.kpis import KPI_TABLES, compute_kpis
@@ -55,17 +58,6 @@ class ActivateReport:
     #: tables that were absent: their events or KPIs are missing from this run
     missing_tables: list = field(default_factory=list)
     seconds: dict = field(default_factory=dict)
-
-
-def latest_event_date(ctx: JobContext) -> dt.date | None:
-    """The date of the latest event over every interaction table that exists (None when there is none)."""
-    dates = []
-    for table in interaction_tables_of(ctx.sources):
-        df = ctx.lake.read_or_none(interactions(table))
-        if df is not None:
-            dates.append(df.agg(F.max(F.to_date("event_time"))).first()[0])
-    dates = [d for d in dates if d is not None]
-    return max(dates) if dates else None
 
 
 def _objecting(ctx: JobContext, crosswalk, customers, progress):
@@ -107,9 +99,10 @@ def _audiences(ctx: JobContext, stages, report: ActivateReport, crosswalk, custo
             raise ValueError(
                 f"activate: none of the interaction tables the audiences use exists ({', '.join(config.tables())})"
             )
-        # Every condition of every audience filters these events: keep the projection in memory once.
+        # Every condition of every audience filters these events: keep in memory, once, those the audiences
+        # can count on the run date (their kinds, within the furthest look-back).
         objecting = _objecting(ctx, crosswalk, customers, progress)
-        events = customer_events(frames, crosswalk).where(F.to_date("event_time") <= F.lit(run_date)).cache()
+        events = customer_events(frames, crosswalk, where=usable_events(config, run_date, wanted)).cache()
         eligible = evaluate_audiences(events, customers, config, run_date, wanted)
         if objecting is not None:
             eligible = eligible.join(objecting, "customer_id", "left_anti")

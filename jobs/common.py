@@ -21,6 +21,7 @@ from spark_lib.run_state import code_files, fingerprint
 from spark_lib.session import get_spark
 from spark_lib.stages import Progress, StageListener, Stages
 from spark_lib.storage import Lakehouse
+from spark_lib.tables import interactions
 
 __all__ = ["ConfigurationError", "JobContext", "LakehouseBusyError", "Progress", "RUN_STEPS", "Stages",
            "add_common_arguments", "add_lock_argument", "build_context", "parse_date", "run_concurrently",
@@ -67,6 +68,16 @@ class JobContext:
     @property
     def truth_dir(self) -> str:
         return self.pipeline.resolve(self.pipeline.truth_dir)
+
+
+def latest_event_date(ctx: JobContext) -> dt.date | None:
+    """The date of the latest event over every interaction table the sources feed and that exists (None when
+    there is none): the default run date of ``rcu gold`` and ``rcu activate``, so that their snapshots line
+    up and a demo on generated data targets the data's own "today". Read from the tables' statistics where
+    they have them (:meth:`~spark_lib.storage.Lakehouse.latest_day`)."""
+    names = sorted({s.interactions.table for s in ctx.sources.sources if s.interactions is not None})
+    days = [ctx.lake.latest_day(interactions(name), "event_time") for name in names]
+    return max((d for d in days if d is not None), default=None)
 
 
 def parse_date(text: str) -> dt.date:

@@ -52,6 +52,7 @@ from jobs.common import (
     Progress,
     add_common_arguments,
     add_lock_argument,
+    latest_event_date,
     parse_date,
     step_fingerprint,
     writing_run,
@@ -62,7 +63,6 @@ from spark_lib.gold import (
     build_customer_360,
     customer_changes,
     customer_provenance,
-    default_run_date,
     golden_records,
     load_gold_config,
     refresh_customer_360,
@@ -256,11 +256,8 @@ def _run(ctx: JobContext, run_date: dt.date | None, progress: Progress, config: 
         crosswalk = lake.read(tables.CROSSWALK).where(~F.col("match_rule").eqNullSafe("anonymous"))
         changes = None if since is None else changes_since(ctx, since, crosswalk, until)
         events = interaction_events(ctx)
-        if changes is None:
-            # every customer's events are counted: read once (the run date and the 360 both scan them)
-            events = events.localCheckpoint()
         if run_date is None:
-            run_date = default_run_date(events).first()["run_date"] or run_time.date()
+            run_date = latest_event_date(ctx) or run_time.date()
         report.run_date = run_date.isoformat()
         report.mode = "full" if changes is None else "incremental"
         stage.done(f"inputs read; run date {run_date}; " + (

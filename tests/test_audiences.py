@@ -18,6 +18,7 @@ from spark_lib.gold.audiences import (
     interaction_tables_of,
     load_audiences,
     summarise_audiences,
+    usable_events,
 )
 from tests.gold_tables import crosswalk, customers, event, interactions
 
@@ -163,9 +164,15 @@ EXPECTED_MEMBERS = {
 
 
 @pytest.fixture(scope="module")
-def eligible(spark):
-    config = load_audiences(interaction_tables=interaction_tables_of(load_sources()))
-    events = customer_events(interactions(spark, EVENTS), crosswalk(spark, RECORDS)).cache()
+def config():
+    return load_audiences(interaction_tables=interaction_tables_of(load_sources()))
+
+
+@pytest.fixture(scope="module")
+def eligible(spark, config):
+    # as rcu activate reads them: only the events an audience can count on the run date
+    events = customer_events(interactions(spark, EVENTS), crosswalk(spark, RECORDS),
+                             where=usable_events(config, RUN_DATE)).cache()
     golden = customers(spark, [{"customer_id": c, **fields} for c, fields in CUSTOMERS.items()])
     return evaluate_audiences(events, golden, config, RUN_DATE).cache()
 
@@ -185,6 +192,41 @@ def test_eligible_customers_without_a_consented_reachable_channel_are_counted_no
     assert summary["abandoned_cart"] == {"eligible": 2, "members": 1, "no_channel": 1, "by_channel": {"email": 1}}
     unreachable = {(r.audience, r.customer_id) for r in eligible.where("channel IS NULL").collect()}
     assert unreachable == {("catalogue_cart_no_order", "C06"), ("abandoned_cart", "C14")}
+
+
+def _day_events(df) -> set:
+    return {(r.customer_id, r.event_type, r.event_time.date().isoformat()) for r in df.collect()}
+
+
+def test_only_the_events_an_audience_can_count_are_read_and_the_members_stay_the_same(spark, config, eligible):
+    events = customer_events(interactions(spark, EVENTS), crosswalk(spark, RECORDS))
+
+    left_out = events.exceptAll(customer_events(interactions(spark, EVENTS), crosswalk(spark, RECORDS),
+                                                where=usable_events(config, RUN_DATE)))
+
+    # The furthest look-backs (2026-10-31): the catalogue 90 days (visits and carts follow it), newsletters 60
+    # days; "never bought" keeps every completed order and receipt (C17's of 2025, C20's of 2024).
+    assert _day_events(left_out) == {
+        ("C07", "catalogue_sent", "2026-03-30"), ("C07", "page_view", "2026-04-02"), ("C07", "add_to_cart", "2026-04-02"),
+        ("C09", "cancelled", "2026-08-15"),  # no audience counts a cancelled order
+        ("C11", "page_view", "2026-11-02"), ("C11", "add_to_cart", "2026-11-02"),  # after the run date
+        ("C18", "send", "2026-10-07"),  # a newsletter sent, not opened
+        ("C19", "open", "2026-10-08"),  # a campaign that is not a newsletter
+    }
+    everything = evaluate_audiences(events, customers(spark, [{"customer_id": c, **f} for c, f in CUSTOMERS.items()]),
+                                    config, RUN_DATE)
+    assert sorted(map(tuple, everything.collect())) == sorted(map(tuple, eligible.collect()))
+
+
+def test_the_events_read_for_one_audience_start_at_its_own_look_back(spark, config):
+    kept = customer_events(interactions(spark, EVENTS), crosswalk(spark, RECORDS),
+                           where=usable_events(config, RUN_DATE, ["abandoned_cart"]))
+
+    # carts from 2026-10-24 (7 days) and the completed orders after them; C13's cart of 2026-10-20 is too old
+    assert _day_events(kept) == {
+        ("C12", "add_to_cart", "2026-10-29"), ("C12", "completed", "2026-10-30"), ("C13", "cart", "2026-10-28"),
+        ("C14", "completed", "2026-10-25"), ("C14", "add_to_cart", "2026-10-26"),
+    }
 
 
 def test_every_shipped_audience_has_a_description_and_reads_only_fed_tables():

@@ -135,3 +135,35 @@ def test_a_table_s_version_and_small_rows_are_read_without_a_spark_query_and_mat
     for root in (lake.root, f"file:{lake.root}", f"file://{lake.root}"):
         rows = Lakehouse(spark, root).small_table_rows(TABLE, ["record_key", "first_name"])
         assert sorted((r["record_key"], r["first_name"]) for r in rows) == expected == [("k1", "Jean 10"), ("k2", "Zoé")]
+
+
+def test_the_latest_event_day_is_read_from_the_log_s_statistics_and_is_the_day_spark_gives(spark, lake):
+    """The default run date of gold and activate: the latest event's day, in the session's time zone."""
+    import datetime as dt
+
+    from spark_lib.session import session_settings
+    from spark_lib.storage import _logged_maximum
+
+    events = "silver.orders"
+    schema = "record_key string, event_time timestamp"
+    at = lambda text: dt.datetime.fromisoformat(f"{text}+00:00")  # noqa: E731
+    lake.overwrite(spark.createDataFrame([("a", at("2026-10-30 10:00:00"))], schema), events)
+    lake.append(spark.createDataFrame([("b", at("2026-11-01 23:30:00")), ("c", None)], schema), events)
+    assert _logged_maximum(lake.path(events), "event_time") is not None   # two files, each with its maximum
+
+    spark_day = lambda: lake.read(events).agg({"event_time": "max"}).selectExpr("to_date(`max(event_time)`)").first()[0]  # noqa: E731
+    assert lake.latest_day(events, "event_time") == spark_day() == dt.date(2026, 11, 1)
+    with session_settings(spark, {"spark.sql.session.timeZone": "Europe/Paris"}):   # 2026-11-02 00:30 in Paris
+        assert lake.latest_day(events, "event_time") == spark_day() == dt.date(2026, 11, 2)
+
+    # a table whose files keep no statistics for the column: Spark scans it, same answer
+    bare = lake.path("silver.receipts")
+    spark.createDataFrame([("d", at("2026-09-01 08:00:00"))], schema).write.format("delta").option(
+        "delta.dataSkippingStatsColumns", "record_key").save(bare)
+    assert _logged_maximum(bare, "event_time") is None
+    assert lake.latest_day("silver.receipts", "event_time") == dt.date(2026, 9, 1)
+
+    # nothing to date a run with: no value, no table
+    lake.overwrite(spark.createDataFrame([("e", None)], schema), "silver.contacts")
+    assert lake.latest_day("silver.contacts", "event_time") is None
+    assert lake.latest_day("silver.mailings", "event_time") is None

@@ -325,11 +325,12 @@ def choose_channel(customers: DataFrame, channels: Iterable[str]) -> DataFrame:
 # --------------------------------------------------------------------------------------------------
 
 
-def customer_events(interactions: Mapping[str, DataFrame], crosswalk: DataFrame) -> DataFrame:
+def customer_events(interactions: Mapping[str, DataFrame], crosswalk: DataFrame, where: Column | None = None) -> DataFrame:
     """The interaction rows of every table in ``interactions`` with their customer (``EVENT_COLUMNS``).
 
     An event belongs to the customer its ``record_key`` was matched to in the crosswalk; anonymous events
-    (no record key, or a record not in the crosswalk) are dropped.
+    (no record key, or a record not in the crosswalk) are dropped. ``where``: a filter on the events' columns
+    (:func:`usable_events`), applied before they meet the crosswalk.
     """
     if not interactions:
         raise ValueError("customer_events: 'interactions' cannot be empty")
@@ -346,7 +347,49 @@ def customer_events(interactions: Mapping[str, DataFrame], crosswalk: DataFrame)
         for table, df in interactions.items()
     ]
     union = reduce(DataFrame.unionByName, frames).where(F.col("record_key").isNotNull())
+    if where is not None:
+        union = union.where(where)
     return union.join(crosswalk.select("record_key", "customer_id"), "record_key").select(*EVENT_COLUMNS)
+
+
+def _earliest_day(condition: Condition, earlier: Mapping[str, Condition], run_date: dt.date) -> dt.date | None:
+    """The earliest day an event can have to count for ``condition`` on ``run_date`` (None: any day).
+
+    ``within_days`` bounds it, and so does ``after``: the event is at or after the one matched by the earlier
+    condition, whose own earliest day bounds it in turn."""
+    bounds = []
+    if condition.within_days is not None:
+        bounds.append(run_date - dt.timedelta(days=condition.within_days))
+    if condition.after is not None:
+        bounds.append(_earliest_day(earlier[condition.after], earlier, run_date))
+    return max((b for b in bounds if b is not None), default=None)
+
+
+def usable_events(config: AudiencesConfig, run_date: dt.date, audiences: Iterable[str] | None = None) -> Column:
+    """A filter on :func:`customer_events`' rows that keeps every event one of ``audiences`` (default: all) can
+    count on ``run_date``, and only those: the kinds their conditions name, dated from the earliest day one
+    of those conditions looks back to (a kind an unbounded condition uses, "never bought", keeps all its
+    history) up to the run date.
+
+    Applied to the interaction rows before they meet the crosswalk, it leaves out the history no audience
+    reads (months of navigation when the furthest look-back is 90 days), and changes no audience's members.
+    """
+    if config is None:
+        raise ValueError("usable_events: 'config' cannot be None")
+    earliest: dict[str, dt.date | None] = {}
+    for name in (list(audiences) if audiences is not None else config.names):
+        audience = config.get(name)
+        earlier = {c.name: c for c in audience.require}
+        for condition in (*audience.require, *audience.exclude):
+            day = _earliest_day(condition, earlier, run_date)
+            known = earliest.get(condition.event, day)
+            earliest[condition.event] = None if day is None or known is None else min(day, known)
+    day = F.to_date("event_time")
+    predicates = [
+        _kind_predicate(config.events[kind]) & (day >= F.lit(since) if since is not None else F.lit(True))
+        for kind, since in sorted(earliest.items())
+    ]
+    return reduce(lambda a, b: a | b, predicates, F.lit(False)) & (day <= F.lit(run_date))
 
 
 def _glob_like(pattern: str) -> str:

@@ -165,11 +165,6 @@ def union_interactions(tables: Mapping[str, DataFrame]) -> DataFrame:
     return reduce(DataFrame.unionByName, frames)
 
 
-def default_run_date(events: DataFrame) -> DataFrame:
-    """A one-row frame ``run_date``: the latest event date of ``events`` (null when there is none)."""
-    return events.agg(F.max(F.to_date("event_time")).alias("run_date"))
-
-
 def _selects(selector: EventSelector) -> Column:
     condition = F.col("table") == F.lit(selector.table)
     if selector.event_types:
