@@ -51,8 +51,8 @@ weight from the model's m and u, and the two values compared) as ``rcu explain -
 gamma columns ``silver.match_pairs`` stored. :func:`review_rows` builds these rows for any pairs (the
 precision sampler shows its sample with it).
 
-The queue is two Spark queries, the candidates then the rows written (the long chains are one grouped pandas
-call over the few customers of several cores).
+The queue is three Spark queries: the candidates, the ``max_pairs`` of highest priority, the rows written (the
+long chains are one grouped pandas call over the few customers of several cores).
 
 Example::
 
@@ -336,30 +336,40 @@ def _with_places(edges: DataFrame, state: DataFrame) -> DataFrame:
 
 def protection_splits(linking: DataFrame, state: DataFrame) -> DataFrame:
     """record_key_l, record_key_r: per pair of customers cut from one component, the strongest edge between them."""
-    placed = _with_places(linking, state).where(
-        (F.col("component_id_l") == F.col("component_id_r")) & (F.col("cluster_id_l") != F.col("cluster_id_r")))
+    return _protection_splits(_with_places(linking, state))
+
+
+def _protection_splits(placed: DataFrame) -> DataFrame:
+    cut = placed.where((F.col("component_id_l") == F.col("component_id_r")) & (F.col("cluster_id_l") != F.col("cluster_id_r")))
     parts = [F.least("cluster_id_l", "cluster_id_r"), F.greatest("cluster_id_l", "cluster_id_r")]
     first = F.row_number().over(Window.partitionBy(*parts).orderBy(F.desc("p"), "record_key_l", "record_key_r"))
-    return placed.select("record_key_l", "record_key_r", first.alias("_n")).where("_n = 1").drop("_n")
+    return cut.select("record_key_l", "record_key_r", first.alias("_n")).where("_n = 1").drop("_n")
 
 
 def long_chains(linking: DataFrame, state: DataFrame, config: ReviewConfig) -> DataFrame:
     """record_key_l, record_key_r, hops: per customer of at least ``long_chain_min_cores`` cores, the two
     ends of its longest shortest path between cores, when ``long_chain_min_hops`` links or more (module
     docstring). One grouped pandas call per such customer."""
-    sizes = state.groupBy("cluster_id").agg(F.countDistinct("core_id").alias("cores")).where(
-        F.col("cores") >= config.long_chain_min_cores).select("cluster_id")
-    placed = _with_places(linking, state).where(
-        (F.col("cluster_id_l") == F.col("cluster_id_r")) & (F.col("core_id_l") != F.col("core_id_r")))
-    edges = placed.join(sizes, F.col("cluster_id_l") == sizes["cluster_id"], "left_semi").select(
-        F.col("cluster_id_l").alias("cluster_id"), F.least("core_id_l", "core_id_r").alias("a"),
-        F.greatest("core_id_l", "core_id_r").alias("b")).distinct()
+    return _long_chains(_with_places(linking, state), state, config)
+
+
+def _long_chains(placed: DataFrame, state: DataFrame, config: ReviewConfig) -> DataFrame:
+    inside = placed.where((F.col("cluster_id_l") == F.col("cluster_id_r")) & (F.col("core_id_l") != F.col("core_id_r")))
+    edges = inside.select(F.col("cluster_id_l").alias("cluster_id"), F.least("core_id_l", "core_id_r").alias("a"),
+                          F.greatest("core_id_l", "core_id_r").alias("b")).distinct()
+    # Two cores long_chain_min_hops links apart take at least as many links: only the customers with that many
+    # have their cores counted (not every customer of the state).
+    linked = edges.groupBy("cluster_id").count().where(F.col("count") >= config.long_chain_min_hops).select("cluster_id")
+    cores = state.join(F.broadcast(linked), "cluster_id", "left_semi").groupBy("cluster_id").agg(
+        F.countDistinct("core_id").alias("cores"))
+    wide = cores.where(F.col("cores") >= config.long_chain_min_cores).select("cluster_id")
     min_hops = config.long_chain_min_hops
 
     def diameter(pdf):   # a plain function: Spark reads no type hints from a functools.partial
         return _diameter(min_hops, pdf)
 
-    return edges.groupBy("cluster_id").applyInPandas(diameter, "record_key_l string, record_key_r string, hops long")
+    return (edges.join(wide, "cluster_id", "left_semi").groupBy("cluster_id")
+            .applyInPandas(diameter, "record_key_l string, record_key_r string, hops long"))
 
 
 def _diameter(min_hops: int, edges: pd.DataFrame) -> pd.DataFrame:
@@ -387,13 +397,19 @@ def _diameter(min_hops: int, edges: pd.DataFrame) -> pd.DataFrame:
 
 def newly_generic_pairs(inputs: ReviewInputs) -> DataFrame | None:
     """record_key_l, record_key_r: the last run's deterministic edges on a value generic since, whose records
-    are now in different customers (None without a last run)."""
+    are now in different customers (None without a last run, or when no value became generic)."""
     if inputs.edges_before is None or inputs.generic_values_before is None or inputs.generic_values is None:
         return None
     keys = ["pivot", "value"]
-    new = inputs.generic_values.select(*keys).join(inputs.generic_values_before.select(*keys), keys, "left_anti")
-    linked = inputs.edges_before.join(F.broadcast(new.withColumnRenamed("pivot", "rule")), ["rule", "value"], "left_semi")
-    customer = inputs.crosswalk.select("record_key", "customer_id")
+    # a few hundred generic values at 1M persons, and most days none new: looked at before the edges are read
+    new = inputs.generic_values.select(*keys).join(inputs.generic_values_before.select(*keys), keys, "left_anti").collect()
+    if not new:
+        return None
+    values = inputs.generic_values.sparkSession.createDataFrame(new, "rule string, value string")
+    linked = inputs.edges_before.join(F.broadcast(values), ["rule", "value"], "left_semi").localCheckpoint()
+    ends = linked.select(F.col("record_key_l").alias("record_key")).unionByName(
+        linked.select(F.col("record_key_r").alias("record_key"))).distinct()
+    customer = inputs.crosswalk.join(F.broadcast(ends), "record_key", "left_semi").select("record_key", "customer_id")
     return (linked.join(customer.select(F.col("record_key").alias("record_key_l"), F.col("customer_id").alias("c_l")),
                         "record_key_l")
             .join(customer.select(F.col("record_key").alias("record_key_r"), F.col("customer_id").alias("c_r")),
@@ -404,11 +420,12 @@ def newly_generic_pairs(inputs: ReviewInputs) -> DataFrame | None:
 def review_candidates(inputs: ReviewInputs, config: ReviewConfig, clustering: ClusteringConfig) -> DataFrame:
     """record_key_l < record_key_r, reason: every reason every pair has to be queued (module docstring)."""
     band = inputs.pairs.where(F.col("match_probability").between(config.lower, config.upper))
-    linking = _linking_edges(inputs, clustering)
+    # the linking edges with their records' places, read by two reasons: computed once
+    placed = _with_places(_linking_edges(inputs, clustering), inputs.state).localCheckpoint()
     found = [
         _pairs(band, "score_band"),
-        _pairs(protection_splits(linking, inputs.state), "protection_split"),
-        _pairs(long_chains(linking, inputs.state, config), "long_chain"),
+        _pairs(_protection_splits(placed), "protection_split"),
+        _pairs(_long_chains(placed, inputs.state, config), "long_chain"),
         _pairs(inputs.decisions.where(F.col("stale")), "decision_stale"),
     ]
     generic = newly_generic_pairs(inputs)
@@ -422,9 +439,9 @@ def review_candidates(inputs: ReviewInputs, config: ReviewConfig, clustering: Cl
 def review_queue(inputs: ReviewInputs, config: ReviewConfig, clustering: ClusteringConfig,
                  model_json: Mapping[str, Any] | None, queued_at) -> DataFrame:
     """``gold.review_queue`` rows (:data:`~spark_lib.schemas.REVIEW_QUEUE`) of a match run: the candidates
-    (:func:`review_candidates`) without the pairs a current same/different decision settles, shown
-    (:func:`review_rows`), prioritised, the ``max_pairs`` first. Computes the candidates; the rest is lazy,
-    computed when written."""
+    (:func:`review_candidates`) without the pairs a current same/different decision settles, prioritised, the
+    ``max_pairs`` first, shown (:func:`review_rows`). Computes the candidates and the pairs kept; the rows are
+    lazy, computed when written."""
     # The candidates are computed first: planned as one query with the rows that show them, the queue took
     # twice as long, nearly all of it in Spark's optimiser (a 400-person lakehouse: 10.7-12.7 s, against 5.1-5.7 s).
     candidates = review_candidates(inputs, config, clustering).localCheckpoint()
@@ -436,20 +453,32 @@ def review_queue(inputs: ReviewInputs, config: ReviewConfig, clustering: Cluster
     queued = (reasons.join(settled.select("record_key_l", "record_key_r"), ["record_key_l", "record_key_r"], "left_anti")
               .join(unsure, ["record_key_l", "record_key_r"], "left")
               .select("record_key_l", "record_key_r", ordered.alias("reasons"), "_unsure"))
-    rows = review_rows(queued, inputs.records, inputs.crosswalk, inputs.pairs, model_json)
-    sizes = inputs.crosswalk.groupBy("customer_id").agg(F.count(F.lit(1)).alias("n"))
-    rows = (rows.join(sizes.select(F.col("customer_id").alias("customer_id_l"), F.col("n").alias("n_l")), "customer_id_l", "left")
-            .join(sizes.select(F.col("customer_id").alias("customer_id_r"), F.col("n").alias("n_r")), "customer_id_r", "left"))
+    # Ranked on what the priority needs (scores, customers' sizes), then only the pairs kept are shown: showing
+    # every candidate (90,000 at 1M persons, for 5,000 kept) joined the display columns of their records first.
+    # A pair whose record silver no longer holds is not in the crosswalk either: it takes no place.
+    customer = inputs.crosswalk.select("record_key", "customer_id")
+    sizes = customer.groupBy("customer_id").agg(F.count(F.lit(1)).alias("n"))
+    side = lambda s: customer.select(F.col("record_key").alias(f"record_key_{s}"),  # noqa: E731
+                                     F.col("customer_id").alias(f"customer_id_{s}"))
+    size = lambda s: sizes.select(F.col("customer_id").alias(f"customer_id_{s}"), F.col("n").alias(f"n_{s}"))  # noqa: E731
+    scored = (queued.join(inputs.pairs.select("record_key_l", "record_key_r", "match_weight"),
+                          ["record_key_l", "record_key_r"], "left")
+              .join(side("l"), "record_key_l").join(side("r"), "record_key_r")
+              .join(size("l"), "customer_id_l", "left").join(size("r"), "customer_id_r", "left"))
     records = F.coalesce(F.col("n_l"), F.lit(1)) + F.when(
         F.col("customer_id_l").eqNullSafe(F.col("customer_id_r")), F.lit(0)).otherwise(F.coalesce(F.col("n_r"), F.lit(1)))
     t = min(max(clustering.threshold, 1e-12), 1 - 1e-12)
     threshold_weight = math.log2(t / (1 - t))
-    closeness = F.coalesce(1 / (1 + F.abs(F.col("match_weight") - F.lit(threshold_weight))), F.lit(0.0))
+    closeness = F.coalesce(1 / (1 + F.abs(F.col("match_weight").cast("double") - F.lit(threshold_weight))), F.lit(0.0))
     weight = F.aggregate(F.col("reasons"), F.lit(0.0),
                          lambda acc, r: acc + F.element_at(_weights_map(), r))
     priority = (weight * (1 + closeness) * F.log2(1 + records)
                 * F.when(F.col("_unsure"), F.lit(UNSURE_FACTOR)).otherwise(F.lit(1.0)))
-    ranked = rows.select("*", priority.alias("priority")).orderBy(F.desc("priority"), "pair_id").limit(config.max_pairs)
+    pair_id = F.concat_ws("|", "record_key_l", "record_key_r")
+    kept = (scored.select("record_key_l", "record_key_r", "reasons", priority.alias("priority"), pair_id.alias("_id"))
+            .orderBy(F.desc("priority"), "_id").limit(config.max_pairs).drop("_id").localCheckpoint())
+    rows = review_rows(kept, inputs.records, inputs.crosswalk, inputs.pairs, model_json)
+    ranked = rows.orderBy(F.desc("priority"), "pair_id")
     out = ranked.select(*(
         F.lit(queued_at).cast("timestamp").alias(f.name) if f.name == "queued_at" else F.col(f.name).cast(f.dataType).alias(f.name)
         for f in REVIEW_QUEUE.fields
