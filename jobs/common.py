@@ -24,7 +24,7 @@ from spark_lib.storage import Lakehouse
 from spark_lib.tables import interactions
 
 __all__ = ["ConfigurationError", "JobContext", "LakehouseBusyError", "Progress", "RUN_STEPS", "Stages",
-           "add_common_arguments", "add_lock_argument", "build_context", "parse_date", "run_concurrently",
+           "add_common_arguments", "add_lock_argument", "build_context", "latest_event_date", "parse_date", "run_concurrently",
            "validate_configuration", "writing_run"]
 
 
