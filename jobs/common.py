@@ -24,8 +24,8 @@ from spark_lib.storage import Lakehouse
 from spark_lib.tables import interactions
 
 __all__ = ["ConfigurationError", "JobContext", "LakehouseBusyError", "Progress", "RUN_STEPS", "Stages",
-           "add_common_arguments", "add_lock_argument", "build_context", "latest_event_date", "parse_date", "run_concurrently",
-           "validate_configuration", "writing_run"]
+           "add_common_arguments", "add_lock_argument", "build_context", "latest_event_date", "parse_date",
+           "run_concurrently", "validate_configuration", "writing_run"]
 
 
 T = TypeVar("T")
