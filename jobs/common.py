@@ -19,6 +19,7 @@ from spark_lib import tracking
 from spark_lib.lock import LakehouseBusyError, LakehouseLock, concurrent_write_error
 from spark_lib.run_state import code_files, fingerprint
 from spark_lib.session import get_spark
+from spark_lib.gold.audiences import interaction_tables_of
 from spark_lib.stages import Progress, StageListener, Stages
 from spark_lib.storage import Lakehouse
 from spark_lib.tables import interactions
@@ -75,8 +76,7 @@ def latest_event_date(ctx: JobContext) -> dt.date | None:
     there is none): the default run date of ``rcu gold`` and ``rcu activate``, so that their snapshots line
     up and a demo on generated data targets the data's own "today". Read from the tables' statistics where
     they have them (:meth:`~spark_lib.storage.Lakehouse.latest_day`)."""
-    names = sorted({s.interactions.table for s in ctx.sources.sources if s.interactions is not None})
-    days = [ctx.lake.latest_day(interactions(name), "event_time") for name in names]
+    days = [ctx.lake.latest_day(interactions(name), "event_time") for name in interaction_tables_of(ctx.sources)]
     return max((d for d in days if d is not None), default=None)
 
 

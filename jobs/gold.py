@@ -72,6 +72,7 @@ from spark_lib.gold import (
 )
 from spark_lib import tables
 from spark_lib.run_state import RunState
+from spark_lib.gold.audiences import interaction_tables_of
 from spark_lib.schemas import INTERACTIONS
 
 
@@ -93,8 +94,8 @@ class GoldReport:
 
 def interaction_events(ctx: JobContext) -> DataFrame:
     """Every silver interaction table that ``conf/sources.yaml`` feeds and that exists, as one frame."""
-    names = sorted({s.interactions.table for s in ctx.sources.sources if s.interactions is not None})
-    frames = {name: ctx.lake.read(tables.interactions(name)) for name in names if ctx.lake.exists(tables.interactions(name))}
+    frames = {name: ctx.lake.read(tables.interactions(name)) for name in interaction_tables_of(ctx.sources)
+              if ctx.lake.exists(tables.interactions(name))}
     if not frames:
         frames = {"orders": ctx.spark.createDataFrame([], INTERACTIONS)}
     return union_interactions(frames)

@@ -154,7 +154,7 @@ class Lakehouse:
         """The day (in the session's time zone) of the latest value of ``table``'s timestamp ``column``; None when
         the table is missing or holds no value. A local lakehouse's is read from the maxima the Delta log keeps
         per data file (delta-rs; no data file opened), when every file has one for the column; otherwise a Spark
-        aggregate scans the column (at 1M persons, the five interaction tables took seconds each)."""
+        aggregate scans the column (at 1M persons, activate's run date took 21-25 s so, 1.7 s from the log)."""
         if self.version(table) is None:
             return None
         local, zone = _LOCAL_PATH.match(self.path(table)), _zone(self.spark.conf.get("spark.sql.session.timeZone"))
