@@ -142,10 +142,17 @@ def run(ctx: JobContext, progress: Progress | None = None,
         def publish() -> StandardiseReport:
             progress(f"table {number}/{len(targets)}: {table} from {sources} source(s)")
             # Compare everything but the ingestion lineage: a re-delivered identical row is not a change.
-            compare = [c for c in data.columns if c not in ("ingested_at", "source_file")]
-            # The records the sources deleted leave silver in the same MERGE as the day's records enter it.
-            doomed = deleted_records(ctx, progress, snapshots, arriving=data) if table == tables.CUSTOMER_RECORDS else None
-            metrics = ctx.lake.merge(data, table, keys=table.keys, compare_columns=compare, delete=doomed)
+            source = data
+            compare = [c for c in source.columns if c not in ("ingested_at", "source_file")]
+            doomed = None
+            if table == tables.CUSTOMER_RECORDS:
+                # The records are read twice, by the deletions' lookup and by the MERGE, and their standardisation
+                # cannot be cut to the lookup's columns (pandas functions return whole rows): computed once. A
+                # 100k-person day standardised them twice (the day's MERGE source, and again for the deletions).
+                source = source.localCheckpoint()
+                # The records the sources deleted leave silver in the same MERGE as the day's records enter it.
+                doomed = deleted_records(ctx, progress, snapshots, arriving=source)
+            metrics = ctx.lake.merge(source, table, keys=table.keys, compare_columns=compare, delete=doomed)
             rows = ctx.lake.read(table).count()
             report = StandardiseReport(
                 table, rows, metrics.get("num_target_rows_inserted", 0), metrics.get("num_target_rows_updated", 0)

@@ -137,6 +137,21 @@ def test_a_table_s_version_and_small_rows_are_read_without_a_spark_query_and_mat
         assert sorted((r["record_key"], r["first_name"]) for r in rows) == expected == [("k1", "Jean 10"), ("k2", "Zoé")]
 
 
+def test_a_table_s_properties_are_read_from_its_log_as_delta_describes_them(spark, lake):
+    """Writes check the change feed and the statistics columns of a table before they write: its properties,
+    read from the Delta log (delta-rs) as Spark's DESCRIBE DETAIL gives them, a property set since included."""
+    from spark_lib.storage import CHANGE_DATA_FEED, STATS_COLUMNS
+
+    lake.overwrite(_rows(spark, ("k1", "Jean")), TABLE)
+    assert CHANGE_DATA_FEED not in lake.properties(TABLE)
+    lake.enable_change_data_feed(TABLE)
+    described = lake.delta_table(TABLE).detail().first()["properties"]
+    for root in (lake.root, f"file:{lake.root}", f"file://{lake.root}"):
+        assert Lakehouse(spark, root).properties(TABLE) == described
+    # the table has no key nor date column: no statistics kept (an empty list, not Delta's default of all)
+    assert described[CHANGE_DATA_FEED] == "true" and described[STATS_COLUMNS] == ""
+
+
 def test_the_latest_event_day_is_read_from_the_log_s_statistics_and_is_the_day_spark_gives(spark, lake):
     """The default run date of gold and activate: the latest event's day, in the session's time zone."""
     import datetime as dt
