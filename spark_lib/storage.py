@@ -231,7 +231,7 @@ class Lakehouse:
         local = _LOCAL_PATH.match(self.path(table))
         if local is None:
             return self.delta_table(table).detail().select("properties").first()["properties"] or {}
-        return dict(RustDeltaTable(local.group(1)).metadata().configuration)
+        return dict(RustDeltaTable(local.group(1), without_files=True).metadata().configuration)
 
     def _set_stats_columns(self, table: str, value: str) -> None:
         properties = self.properties(table)
@@ -462,8 +462,13 @@ class Lakehouse:
         return self.last_operation_metrics(table).get("num_target_rows_deleted", 0)
 
     def last_operation_metrics(self, table: str) -> dict[str, int]:
-        row = self.delta_table(table).history(1).select("operationMetrics").first()
-        metrics = row["operationMetrics"] or {}
+        """The metrics of the table's latest commit (rows inserted, updated, deleted, written). A local lakehouse's
+        are read from the Delta log with delta-rs; Delta's history is a Spark query (every write reports its rows)."""
+        local = _LOCAL_PATH.match(self.path(table))
+        if local is None:
+            metrics = self.delta_table(table).history(1).select("operationMetrics").first()["operationMetrics"] or {}
+        else:
+            metrics = RustDeltaTable(local.group(1), without_files=True).history(1)[0].get("operationMetrics") or {}
         wanted = {
             "numTargetRowsInserted": "num_target_rows_inserted",
             "numTargetRowsUpdated": "num_target_rows_updated",

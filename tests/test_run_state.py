@@ -152,6 +152,21 @@ def test_a_table_s_properties_are_read_from_its_log_as_delta_describes_them(spar
     assert described[CHANGE_DATA_FEED] == "true" and described[STATS_COLUMNS] == ""
 
 
+def test_a_write_s_metrics_are_read_from_the_log_as_delta_s_history_gives_them(spark, lake):
+    """A MERGE reports the rows it inserted, updated and deleted: read from the latest commit in the Delta log,
+    the figures of Delta's own history."""
+    lake.overwrite(_rows(spark, ("k1", "Jean"), ("k2", "Zoé"), ("k3", "Léa")), TABLE)
+    assert lake.last_operation_metrics(TABLE)["num_output_rows"] == 3
+    gone = spark.createDataFrame([("k3",)], "record_key string")
+    lake.merge(_rows(spark, ("k1", "Jean"), ("k2", "Zoe"), ("k4", "Noé")), TABLE, keys=["record_key"], delete=gone)
+    history = lake.delta_table(TABLE).history(1).first()["operationMetrics"]
+    expected = {"num_target_rows_inserted": 1, "num_target_rows_updated": 1, "num_target_rows_deleted": 1}
+    for root in (lake.root, f"file:{lake.root}", f"file://{lake.root}"):
+        metrics = Lakehouse(spark, root).last_operation_metrics(TABLE)
+        assert {k: metrics[k] for k in expected} == expected
+    assert int(history["numTargetRowsInserted"]) == int(history["numTargetRowsUpdated"]) == 1
+
+
 def test_the_latest_event_day_is_read_from_the_log_s_statistics_and_is_the_day_spark_gives(spark, lake):
     """The default run date of gold and activate: the latest event's day, in the session's time zone."""
     import datetime as dt
