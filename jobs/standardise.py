@@ -146,9 +146,9 @@ def run(ctx: JobContext, progress: Progress | None = None,
             compare = [c for c in source.columns if c not in ("ingested_at", "source_file")]
             doomed = None
             if table == tables.CUSTOMER_RECORDS:
-                # The records are read twice, by the deletions' lookup and by the MERGE, and their standardisation
-                # cannot be cut to the lookup's columns (pandas functions return whole rows): computed once. A
-                # 100k-person day standardised them twice (the day's MERGE source, and again for the deletions).
+                # Read twice, by the deletions' lookup and by the MERGE, and their standardisation cannot be cut
+                # to the lookup's columns (pandas functions return whole rows): computed once (a 100k-person day's
+                # `rcu standardise`: 109.8 s when computed twice, 94.7 s).
                 source = source.localCheckpoint()
                 # The records the sources deleted leave silver in the same MERGE as the day's records enter it.
                 doomed = deleted_records(ctx, progress, snapshots, arriving=source)
