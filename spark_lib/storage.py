@@ -137,6 +137,13 @@ class Lakehouse:
     def read_or_none(self, table: str) -> DataFrame | None:
         return self.read(table) if self.exists(table) else None
 
+    def _local_log(self, table: str, files: bool = False) -> RustDeltaTable | None:
+        """The table's Delta log read with delta-rs when the lakehouse is on local disk (without its file list
+        unless ``files``); None elsewhere (an object store, DBFS: delta-rs would look for credentials of its own),
+        where the callers ask Spark."""
+        local = _LOCAL_PATH.match(self.path(table))
+        return None if local is None else RustDeltaTable(local.group(1), without_files=not files)
+
     def small_table_rows(self, table: str, columns: Sequence[str]) -> list[dict] | None:
         """The rows (their ``columns``) of a small operational table, such as the ingestion log or the run state;
         None when it does not exist. A local lakehouse's are read with delta-rs (the ``deltalake`` package): a
@@ -145,10 +152,10 @@ class Lakehouse:
         delta-rs would look for credentials of its own) through Spark."""
         if self.version(table) is None:
             return None
-        local = _LOCAL_PATH.match(self.path(table))
-        if local is None:
+        log = self._local_log(table, files=True)
+        if log is None:
             return [row.asDict() for row in self.read(table).select(*columns).collect()]
-        return RustDeltaTable(local.group(1)).to_pyarrow_table(columns=list(columns)).to_pylist()
+        return log.to_pyarrow_table(columns=list(columns)).to_pylist()
 
     def latest_day(self, table: str, column: str) -> dt.date | None:
         """The day (in the session's time zone) of the latest value of ``table``'s timestamp ``column``; None when
@@ -228,10 +235,10 @@ class Lakehouse:
         """The table's properties (``delta.enableChangeDataFeed``...). A local lakehouse's are read from the Delta
         log with delta-rs: Spark's ``DESCRIBE DETAIL`` also adds up the size of every file, a Spark job per table
         (a 100k-person day's standardise: 16 s of its six tables' threads)."""
-        local = _LOCAL_PATH.match(self.path(table))
-        if local is None:
+        log = self._local_log(table)
+        if log is None:
             return self.delta_table(table).detail().select("properties").first()["properties"] or {}
-        return dict(RustDeltaTable(local.group(1), without_files=True).metadata().configuration)
+        return dict(log.metadata().configuration)
 
     def _set_stats_columns(self, table: str, value: str) -> None:
         properties = self.properties(table)
@@ -464,11 +471,11 @@ class Lakehouse:
     def last_operation_metrics(self, table: str) -> dict[str, int]:
         """The metrics of the table's latest commit (rows inserted, updated, deleted, written). A local lakehouse's
         are read from the Delta log with delta-rs; Delta's history is a Spark query (every write reports its rows)."""
-        local = _LOCAL_PATH.match(self.path(table))
-        if local is None:
+        log = self._local_log(table)
+        if log is None:
             metrics = self.delta_table(table).history(1).select("operationMetrics").first()["operationMetrics"] or {}
         else:
-            metrics = RustDeltaTable(local.group(1), without_files=True).history(1)[0].get("operationMetrics") or {}
+            metrics = log.history(1)[0].get("operationMetrics") or {}
         wanted = {
             "numTargetRowsInserted": "num_target_rows_inserted",
             "numTargetRowsUpdated": "num_target_rows_updated",
