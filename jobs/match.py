@@ -145,7 +145,9 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
     report = MatchReport(seconds=stages.seconds)
     run_time = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     lake = ctx.lake
-    records = lake.read(tables.CUSTOMER_RECORDS)
+    # the version matched, recorded with the run: the next run reads silver's change feed from there
+    records_version = lake.version(tables.CUSTOMER_RECORDS)
+    records = lake.read(tables.CUSTOMER_RECORDS, records_version)
     decisions = current_decisions(lake.read_or_none(tables.REVIEW_DECISIONS), records)
     report.decisions_applied, report.decisions_stale = decisions.applied, decisions.stale
     stream_links = lake.read_or_none(tables.STREAM_IDENTITY_LINKS)
@@ -164,7 +166,8 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
         changes, decided, new_decisions = None, None, 0
         if previous is not None:
             with stages("changes") as stage:
-                changes = record_changes(records, lake.read(tables.MATCHED_RECORDS, previous["matched_records_version"]))
+                changes = record_changes(records, lake.read(tables.MATCHED_RECORDS, previous["matched_records_version"]),
+                                         _records_feed(lake, previous, records, records_version))
                 share = (changes.changed_count + changes.deleted_count) / max(changes.records, 1)
                 # the records of the decisions taken and of the logins seen since the last run: their components
                 # are formed again
@@ -213,7 +216,7 @@ def run(ctx: JobContext, retrain: bool = False, progress: Progress | None = None
             version_tags=report.gate.get("version_tags"),
         )
         if report.mode != "unchanged":
-            _record_run(ctx, report, run_time, model_json)
+            _record_run(ctx, report, run_time, model_json, records_version)
     return report
 
 
@@ -462,6 +465,8 @@ def _frozen_frequencies(lake, model_json: dict, inputs: DataFrame | None, config
 #: the tables an incremental run reads as the last run left them (their versions are in silver.match_runs)
 RUN_TABLES = (tables.MATCHED_RECORDS, tables.GENERIC_VALUES, tables.DETERMINISTIC_EDGES, tables.MATCH_PAIRS,
               tables.ID_REGISTRY)
+#: the ``silver.match_runs`` column of the version of ``silver.customer_records`` a run matched
+RECORDS_VERSION = "customer_records_version"
 
 
 def _version_column(table: str) -> str:
@@ -483,6 +488,16 @@ def _previous_run(ctx: JobContext, model_json: dict) -> dict | None:
     return previous
 
 
+def _records_feed(lake, previous: dict, records: DataFrame, version: int) -> DataFrame | None:
+    """Silver's change feed from the version of the records the last run matched up to ``version``; None when
+    that run did not record it (a lakehouse matched before it did) or the feed cannot tell (turned on later,
+    files purged since): every record is compared then."""
+    after = previous.get(RECORDS_VERSION)
+    if after is None:
+        return None
+    return lake.changes(tables.CUSTOMER_RECORDS, after, [*records.columns, "_commit_version"], until=version)
+
+
 def _incremental_run_time(lake, now: dt.datetime) -> dt.datetime:
     """An incremental run's time: that of the silver commit it matches, so that a run killed and started again
     gives the same new ids and events (a full run rewrites everything and takes the clock's time)."""
@@ -492,11 +507,13 @@ def _incremental_run_time(lake, now: dt.datetime) -> dt.datetime:
     return commit.replace(tzinfo=dt.timezone.utc, microsecond=0)
 
 
-def _record_run(ctx: JobContext, report: MatchReport, run_time: dt.datetime, model_json: dict | None) -> None:
-    """Append the run's ``silver.match_runs`` row: the versions of the tables it left, read back by the next
-    incremental run. Written last: a run killed before it is, for the next run, a run that never ended."""
+def _record_run(ctx: JobContext, report: MatchReport, run_time: dt.datetime, model_json: dict | None,
+                records_version: int) -> None:
+    """Append the run's ``silver.match_runs`` row: the versions of the tables it left and of the records it
+    matched, read back by the next incremental run. Written last: a run killed before it is, for the next run,
+    a run that never ended."""
     lake = ctx.lake
-    versions = {_version_column(t): lake.version(t) for t in RUN_TABLES}
+    versions = {**{_version_column(t): lake.version(t) for t in RUN_TABLES}, RECORDS_VERSION: records_version}
     row = (run_time.replace(tzinfo=None), report.mode, model_key(model_json) if model_json else None,
            step_fingerprint(ctx, "match"), report.records, report.customers, report.reformed_records,
            *versions.values())

@@ -35,6 +35,8 @@ from spark_lib.tables import Table
 _TABLE_NAME = re.compile(r"^(bronze|silver|gold|ops)\.[a-z_][a-z0-9_]*$")
 #: the table property that turns Delta's Change Data Feed on
 CHANGE_DATA_FEED = "delta.enableChangeDataFeed"
+#: the Change Data Feed's own columns besides ``_change_type``, and their types
+_FEED_COLUMNS = {"_commit_version": "long", "_commit_timestamp": "timestamp"}
 #: Delta operations that add no row to a table (an erasure's MERGE deletes, a purge vacuums)
 _OPERATIONS_ADDING_NO_ROWS = frozenset({
     "DELETE", "MERGE", "VACUUM START", "VACUUM END", "OPTIMIZE", "SET TBLPROPERTIES", "UNSET TBLPROPERTIES",
@@ -260,9 +262,9 @@ class Lakehouse:
     def changes(self, table: str, after: int | None, columns: Sequence[str], until: int | None = None
                 ) -> DataFrame | None:
         """The rows of ``table`` its commits after version ``after`` (None: every commit) and up to ``until``
-        (None: the latest) inserted, updated or deleted, from Delta's Change Data Feed: ``columns`` and
-        ``_change_type`` (``insert``, ``update_preimage``, ``update_postimage``, ``delete``: a row changed shows
-        before and after), materialised.
+        (None: the latest) inserted, updated or deleted, from Delta's Change Data Feed: ``columns`` (the table's,
+        and the feed's ``_commit_version`` and ``_commit_timestamp`` if wanted) and ``_change_type`` (``insert``,
+        ``update_preimage``, ``update_postimage``, ``delete``: a row changed shows before and after), materialised.
 
         None when the feed cannot tell: no such table, a feed turned on after ``after`` (a lakehouse written
         before the table kept it) or files a purge removed; the caller then reads the whole table.
@@ -272,7 +274,8 @@ class Lakehouse:
             return None
         start = 0 if after is None else after + 1
         if start > latest:
-            return self.read(table).select(*columns, F.lit("insert").alias("_change_type")).limit(0)
+            empty = [F.lit(None).cast(_FEED_COLUMNS[c]).alias(c) if c in _FEED_COLUMNS else c for c in columns]
+            return self.read(table).select(*empty, F.lit("insert").alias("_change_type")).limit(0)
         reader = (self.spark.read.format("delta").option("readChangeFeed", "true")
                   .option("startingVersion", start).option("endingVersion", latest))
         try:

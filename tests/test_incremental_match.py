@@ -26,6 +26,7 @@ from jobs import match
 from jobs.common import JobContext
 from spark_lib import tables
 from spark_lib.config import PipelineConfig, SourcesConfig
+from spark_lib.matching.incremental import record_changes, record_hash
 from spark_lib.storage import Lakehouse
 from spark_lib.tracking import log_training_run
 from tests.records import silver_records
@@ -192,3 +193,52 @@ def test_a_run_with_nothing_changed_changes_nothing(days):
     report = match.run(ctx, evaluate=False, accept_champion=True)
     assert report.mode == "unchanged" and report.customers == len(days["after"])
     assert {t: ctx.lake.version(t) for t in versions} == versions
+
+
+def test_the_changes_read_from_silver_s_change_feed_are_those_of_the_whole_comparison(spark, tmp_path):
+    """A day of MERGEs (an email changed, a consent alone changed, a record deleted, one new, one new then
+    deleted before the run, one changed twice), then a whole overwrite that changes one more: the feed names
+    the records to compare, and the answer is the one every record's hash gives."""
+    lake = Lakehouse(spark, str(tmp_path / "lakehouse"))
+    people = {key: record(key, first, last, None, email=f"{first.lower()}@mail.fr")
+              for key, first, last in (("crm:A", "Anne", "Roy"), ("crm:B", "Paul", "Gros"), ("crm:C", "Lea", "Nu"),
+                                       ("crm:F", "Yves", "Vidal"))}
+    lake.overwrite(silver_records(spark, *people.values()), tables.CUSTOMER_RECORDS)
+    matched_version = lake.version(tables.CUSTOMER_RECORDS)
+    before = lake.read(tables.CUSTOMER_RECORDS)
+    previous = before.select("record_key", record_hash(before).alias("record_hash")).localCheckpoint()
+
+    def day(*rows: dict, deleted: tuple[str, ...] = ()) -> None:
+        gone = [{**people[k], "record_key": k} for k in deleted]
+        changes = silver_records(spark, *rows, *gone).withColumn(
+            "_deleted", F.col("record_key").isin(*deleted) if deleted else F.lit(False))
+        lake.apply_changes(changes, tables.CUSTOMER_RECORDS, ["record_key"], deleted="_deleted",
+                           unchanged_when="false")
+
+    people["crm:A"] = {**people["crm:A"], "email": "anne.roy@mail.fr", "email_std": "anne.roy@mail.fr"}
+    people["crm:B"] = {**people["crm:B"], "consent_email": True}   # not a matching column
+    people["crm:D"] = record("crm:D", "Marc", "Blanc", None)
+    day(people["crm:A"], people["crm:B"], people["crm:D"], deleted=("crm:C",))
+    people["crm:E"] = record("crm:E", "Inès", "Petit", None)
+    day(people["crm:E"])
+    day(deleted=("crm:E",))
+    people["crm:D"] = {**people["crm:D"], "last_name": "Blanc-Roy"}
+    day(people["crm:D"])
+
+    def compared() -> dict:
+        records = lake.read(tables.CUSTOMER_RECORDS)
+        feed = lake.changes(tables.CUSTOMER_RECORDS, matched_version, [*records.columns, "_commit_version"])
+        assert feed is not None
+        found = {}
+        for name, changes in (("feed", record_changes(records, previous, feed)), ("all", record_changes(records, previous))):
+            found[name] = ({r.record_key for r in changes.changed.collect()},
+                           {r.record_key for r in changes.deleted.collect()}, changes.records)
+        return found
+
+    after_merges = compared()
+    assert after_merges["feed"] == after_merges["all"] == ({"crm:A", "crm:D"}, {"crm:C"}, 4)
+    del people["crm:C"], people["crm:E"]
+    people["crm:F"] = {**people["crm:F"], "last_name_std": "VIDAL MARTIN"}
+    lake.overwrite(silver_records(spark, *people.values()), tables.CUSTOMER_RECORDS)
+    after_overwrite = compared()
+    assert after_overwrite["feed"] == after_overwrite["all"] == ({"crm:A", "crm:D", "crm:F"}, {"crm:C"}, 4)
