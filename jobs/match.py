@@ -322,7 +322,9 @@ def _match_changes(ctx: JobContext, stages, report: MatchReport, config, rules, 
 
     with stages("predict") as stage:
         present = records.select("record_key")
-        rescored = changes.changed.unionByName(moved).distinct().join(present, "record_key", "left_semi").localCheckpoint()
+        # changed and moved records are silver's but for the deleted ones among those that moved
+        rescored = (changes.changed.unionByName(moved).distinct()
+                    .join(changes.deleted, "record_key", "left_anti").localCheckpoint())
         changed_inputs = inputs.join(rescored, "record_key", "left_semi")
         other_inputs = inputs.join(rescored, "record_key", "left_anti")
         frequencies = _frozen_frequencies(lake, model_json, None, config)

@@ -167,12 +167,15 @@ def _link_changes(records, config, clustering, previous, old_generic, old_edges,
     # every record whose core may have changed: their cores are computed again, the others' kept.
     old_relinked = old_edges.join(F.broadcast(relinked.withColumnRenamed("pivot", "rule")), ["rule", "value"], "left_semi")
     ends = edge_changes(old_relinked, fresh)
+    # Every record the last run matched is in silver unless deleted since, and the changed ones are: taking the
+    # deleted out keeps silver's records without a join on all of them.
+    gone = deleted.select("record_key")
     reach = records_to_reform(previous, ends.unionByName(changed), deleted).join(
-        records.select("record_key"), "record_key", "left_semi").localCheckpoint()
+        gone, "record_key", "left_anti").localCheckpoint()
     cores = deterministic_cores(records.join(reach, "record_key", "left_semi"), edges, clustering)
     near = cores.by_record()
     core_of = previous.select("record_key", "core_id").join(reach, "record_key", "left_anti").join(
-        records.select("record_key"), "record_key", "left_semi").unionByName(near).localCheckpoint()
+        gone, "record_key", "left_anti").unionByName(near).localCheckpoint()
     moved_core = near.join(previous.select("record_key", F.col("core_id").alias("before")), "record_key", "left").where(
         ~F.col("core_id").eqNullSafe(F.col("before"))).select("record_key")
     moved = ends.unionByName(moved_core).distinct().localCheckpoint()
