@@ -94,7 +94,7 @@ def record_changes(records: DataFrame, previous: DataFrame, feed: DataFrame | No
         images = (feed.join(last, "record_key").where(F.col("_commit_version") == F.col("_last"))
                   .where(F.col("_change_type").isin("insert", "update_postimage")).select(*records.columns))
         now = images.select("record_key", record_hash(images).alias("now"))
-        named = F.broadcast(feed.select("record_key").distinct())
+        named = feed.select("record_key").distinct()
         before = previous.join(named, "record_key", "left_semi").select("record_key", F.col("record_hash").alias("before"))
     compared = now.join(before, "record_key", "full_outer").where(
         ~F.col("now").eqNullSafe(F.col("before"))
